@@ -1,0 +1,297 @@
+"""The data model: users own sessions, sessions hold messages (pydantic v2).
+
+Every model validates on the way in and raises :class:`~zep_memory_plugins.InvalidInputError`
+(never pydantic's own ``ValidationError``) naming the field that was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid as _uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, get_args
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ._errors import InvalidInputError
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_MESSAGE_CONTENT_LENGTH",
+    "ROLE_TYPES",
+    "CreateUserRequest",
+    "Memory",
+    "Message",
+    "MessagePage",
+    "RoleType",
+    "Session",
+    "UpdateUserRequest",
+    "User",
+    "check_id",
+    "check_metadata",
+    "deep_merge",
+    "new_session_id",
+    "utcnow",
+]
+
+#: Longest user or session id accepted. Ids travel in URL paths on the Zep backend, and an id
+#: this long is nearly always a bug (a message passed where an id was meant).
+MAX_ID_LENGTH = 1024
+
+#: Longest message content accepted, in characters. Zep stores content in a text column with no
+#: limit of its own; this bound keeps one runaway message from filling the store or a request.
+MAX_MESSAGE_CONTENT_LENGTH = 2_000_000
+
+RoleType = Literal["user", "assistant", "system", "tool", "function", "norole"]
+#: The role types Zep knows, in the order Zep's documentation lists them.
+ROLE_TYPES: tuple[str, ...] = get_args(RoleType)
+
+_FORBIDDEN_IDS = frozenset({".", ".."})
+
+
+def utcnow() -> datetime:
+    """Return the current time as a timezone-aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def new_session_id() -> str:
+    """Return a fresh random session id (32 hex characters, like ``uuid.uuid4().hex``)."""
+    return _uuid.uuid4().hex
+
+
+def check_id(value: object, field: str = "id") -> str:
+    """Validate a user or session id and return it.
+
+    Raises :class:`InvalidInputError` for a non-string, an empty or blank id, an id with control
+    characters or ``/`` (ids are URL path segments on the Zep backend), or one longer than
+    :data:`MAX_ID_LENGTH`.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{field} must be a string, not {type(value).__name__}", field=field)
+    if not value.strip():
+        raise InvalidInputError(f"{field} must not be empty", field=field)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(
+            f"{field} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}", field=field
+        )
+    if not value.isprintable() and any(_is_control(c) for c in value):
+        raise InvalidInputError(f"{field} must not contain control characters: {value!r}", field=field)
+    if "/" in value or value in _FORBIDDEN_IDS:
+        raise InvalidInputError(
+            f"{field} must not contain '/' or be '.' or '..' (ids are URL path segments in Zep): {value!r}",
+            field=field,
+        )
+    return value
+
+
+def _is_control(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029)
+
+
+def check_metadata(value: object, field: str = "metadata") -> dict[str, Any] | None:
+    """Validate metadata: a JSON object (string keys, JSON-serialisable values, no NaN)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{field} must be a dict, not {type(value).__name__}", field=field)
+    _check_json(value, field)
+    return dict(value)
+
+
+def _check_json(value: object, path: str) -> None:
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{path} is {value!r}, which JSON cannot carry", field=path)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(
+                    f"{path} has a key of type {type(key).__name__}; JSON object keys must be strings",
+                    field=path,
+                )
+            _check_json(item, f"{path}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]")
+        return
+    raise InvalidInputError(
+        f"{path} holds a {type(value).__name__}, which is not JSON-serialisable", field=path
+    )
+
+
+def deep_merge(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``update`` into a copy of ``base`` the way Zep merges metadata.
+
+    Nested dicts merge key by key; any other value replaces what was there. Keys are never
+    removed.
+    """
+    merged: dict[str, Any] = dict(base or {})
+    for key, value in update.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, Mapping):
+            merged[key] = deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _id(field: str) -> AfterValidator:
+    return AfterValidator(lambda v: check_id(v, field))
+
+
+def _metadata_validator(v: object) -> dict[str, Any] | None:
+    return check_metadata(v)
+
+
+UserId = Annotated[str, _id("user_id")]
+SessionId = Annotated[str, _id("session_id")]
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(_metadata_validator)]
+
+
+class _Model(BaseModel):
+    """Base of every model: our own error type instead of pydantic's."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise _invalid(type(self).__name__, exc) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Validate ``obj`` into this model, raising :class:`InvalidInputError` on bad input."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except pydantic.ValidationError as exc:
+            raise _invalid(cls.__name__, exc) from None
+
+
+def _invalid(model: str, exc: pydantic.ValidationError) -> InvalidInputError:
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    ctx = first.get("ctx") or {}
+    original = ctx.get("error")
+    if isinstance(original, InvalidInputError):
+        if original.message.startswith("invalid "):
+            return original
+        message = original.message
+        field = original.field or field
+    else:
+        message = f"{field}: {first['msg']}" if field else first["msg"]
+    count = exc.error_count()
+    extra = f" (and {count - 1} more problem{'s' if count > 2 else ''})" if count > 1 else ""
+    return InvalidInputError(f"invalid {model}: {message}{extra}", field=field)
+
+
+class User(_Model):
+    """A user of your application, who owns sessions."""
+
+    user_id: UserId
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: Metadata = None
+    id: int | None = Field(default=None, description="Store-assigned integer id; the list cursor.")
+    uuid: _uuid.UUID | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class CreateUserRequest(_Model):
+    """What :meth:`UserClient.add` takes: the new user's id and optional details."""
+
+    user_id: UserId
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: Metadata = None
+
+
+class UpdateUserRequest(_Model):
+    """What :meth:`UserClient.update` takes; fields left ``None`` are not changed.
+
+    ``metadata`` is deep-merged into the stored metadata; an empty dict changes nothing.
+    """
+
+    user_id: UserId
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    metadata: Metadata = None
+
+
+class Session(_Model):
+    """A conversation, optionally owned by a user.
+
+    ``session_id`` may be left out when adding a session: a fresh id is chosen.
+    """
+
+    session_id: SessionId | None = None
+    user_id: UserId | None = None
+    metadata: Metadata = None
+    id: int | None = Field(default=None, description="Store-assigned integer id; the list cursor.")
+    uuid: _uuid.UUID | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+def _default_role_type(data: Any) -> Any:
+    if isinstance(data, dict) and data.get("role_type") is None:
+        role = data.get("role")
+        data = {**data, "role_type": role if role in ROLE_TYPES else "norole"}
+    return data
+
+
+class Message(_Model):
+    """One chat message.
+
+    ``role`` is the speaker's name (free-form, e.g. ``"Jane"`` or ``"assistant"``); ``role_type``
+    is one of :data:`ROLE_TYPES` and defaults to ``role`` when that is a role type, else
+    ``"norole"``. ``uuid`` may be chosen by the caller; adding a uuid that is already stored is
+    refused.
+    """
+
+    role: str = ""
+    role_type: RoleType
+    content: str = Field(max_length=MAX_MESSAGE_CONTENT_LENGTH)
+    metadata: Metadata = None
+    uuid: _uuid.UUID | None = None
+    created_at: datetime | None = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _fill_role_type(cls, data: Any) -> Any:
+        return _default_role_type(data)
+
+
+class Memory(_Model):
+    """A batch of messages, as Zep's ``memory.add_memory`` / ``get_memory`` carry them."""
+
+    messages: list[Message] = Field(default_factory=list)
+    metadata: Metadata = None
+
+
+class MessagePage(_Model):
+    """One page of a session's messages, as Zep's paginated messages endpoint returns it."""
+
+    messages: list[Message]
+    total_count: int
+    row_count: int
+
+
+def dumps_metadata(metadata: Mapping[str, Any] | None) -> str | None:
+    """Serialise validated metadata for storage (``None`` stays ``None``)."""
+    if metadata is None:
+        return None
+    return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,621 @@
+"""The embedded store: Zep's user/session/message semantics on SQLite.
+
+One connection per store object, guarded by a lock (safe for threads); WAL and a busy timeout
+make several processes on the same file safe. Every write that touches more than one row runs in
+one ``BEGIN IMMEDIATE`` transaction, so a batch is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import uuid as _uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._errors import AlreadyExistsError, BackendError, NotFoundError, ServiceUnavailableError
+from .._models import (
+    CreateUserRequest,
+    Message,
+    MessagePage,
+    Session,
+    UpdateUserRequest,
+    User,
+    deep_merge,
+    dumps_metadata,
+)
+
+__all__ = ["DEFAULT_PATH_ENV", "MEMORY", "SQLiteStore", "default_path"]
+
+logger = logging.getLogger("zep_memory_plugins.store")
+
+#: Environment variable that overrides where the embedded store keeps its file.
+DEFAULT_PATH_ENV = "ZEP_MEMORY_PATH"
+#: Pass as ``path`` for a store that lives in memory only (tests, throwaway notebooks).
+MEMORY = ":memory:"
+
+#: How long a writer waits for another process's transaction before giving up, in ms. Long
+#: enough for any batch the library writes; short enough that a stuck process is reported.
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id     TEXT NOT NULL UNIQUE,
+    uuid        TEXT NOT NULL,
+    email       TEXT,
+    first_name  TEXT,
+    last_name   TEXT,
+    metadata    TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id  TEXT NOT NULL UNIQUE,
+    user_id     TEXT REFERENCES users(user_id) ON DELETE CASCADE,
+    uuid        TEXT NOT NULL,
+    metadata    TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    deleted_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, id);
+CREATE TABLE IF NOT EXISTS messages (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    session     INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    uuid        BLOB NOT NULL UNIQUE,
+    role        TEXT NOT NULL,
+    role_type   TEXT NOT NULL,
+    content     TEXT NOT NULL,
+    metadata    TEXT,
+    created_at  TEXT NOT NULL,
+    deleted_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_live ON messages(session, id) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session);
+"""
+
+_USER_COLUMNS = "id, user_id, uuid, email, first_name, last_name, metadata, created_at, updated_at"
+_SESSION_COLUMNS = "id, session_id, user_id, uuid, metadata, created_at, updated_at, deleted_at"
+_MESSAGE_COLUMNS = "uuid, role, role_type, content, metadata, created_at"
+
+
+def default_path() -> Path:
+    """Where the embedded store lives when no path is given.
+
+    ``$ZEP_MEMORY_PATH`` if set, else ``memory.sqlite3`` in the per-user data directory
+    (``~/.local/share/zep-memory-plugins`` on Linux, the platform's equivalent elsewhere).
+    """
+    env = os.environ.get(DEFAULT_PATH_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("zep-memory-plugins", appauthor=False) / "memory.sqlite3"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _loads(value: str | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    import json
+
+    loaded: dict[str, Any] = json.loads(value)
+    return loaded
+
+
+def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Zep silently drops a top-level ``"system"`` key from session metadata."""
+    if metadata is None:
+        return None
+    return {k: v for k, v in metadata.items() if k != "system"}
+
+
+class SQLiteStore:
+    """Users, sessions and messages in one SQLite database, with Zep's semantics.
+
+    ``path`` is a file path, :data:`MEMORY` for an in-memory database, or ``None`` for
+    :func:`default_path`. The store is safe to share between threads, and several processes may
+    open the same file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        if path is None:
+            path = default_path()
+        self.path = str(path)
+        if self.path != MEMORY:
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._setup()
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open the embedded store at {self.path}: {exc}") from exc
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore(path={self.path!r})"
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if self.path != MEMORY:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise BackendError(
+                f"the embedded store at {self.path} has schema version {version}; "
+                f"this release understands up to {_SCHEMA_VERSION}: upgrade zep-memory-plugins"
+            )
+        if version < _SCHEMA_VERSION:
+            with self._write() as cur:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close the database connection. Further calls fail."""
+        with self._lock:
+            if not self._closed:
+                self._conn.close()
+                self._closed = True
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction, taken with ``BEGIN IMMEDIATE`` so that writers queue up."""
+        with self._lock, self._errors():
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                self._conn.rollback()
+                raise
+            else:
+                self._conn.commit()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Cursor]:
+        """A consistent snapshot for reads that take more than one statement."""
+        with self._lock, self._errors():
+            cur = self._conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                self._conn.rollback()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise ServiceUnavailableError(
+                    f"the embedded store at {self.path} stayed locked by another process for "
+                    f"{BUSY_TIMEOUT_MS // 1000} s: {exc}"
+                ) from exc
+            raise BackendError(f"embedded store at {self.path}: {exc}") from exc
+        except sqlite3.ProgrammingError as exc:
+            raise BackendError(f"embedded store at {self.path}: {exc}") from exc
+
+    # -- rows to models --------------------------------------------------------------------
+
+    @staticmethod
+    def _user(row: Sequence[Any]) -> User:
+        return User.model_construct(
+            id=row[0],
+            user_id=row[1],
+            uuid=_uuid.UUID(row[2]),
+            email=row[3],
+            first_name=row[4],
+            last_name=row[5],
+            metadata=_loads(row[6]),
+            created_at=_dt(row[7]),
+            updated_at=_dt(row[8]),
+        )
+
+    @staticmethod
+    def _session(row: Sequence[Any]) -> Session:
+        return Session.model_construct(
+            id=row[0],
+            session_id=row[1],
+            user_id=row[2],
+            uuid=_uuid.UUID(row[3]),
+            metadata=_loads(row[4]),
+            created_at=_dt(row[5]),
+            updated_at=_dt(row[6]),
+            deleted_at=_dt(row[7]),
+        )
+
+    @staticmethod
+    def _message(row: Sequence[Any]) -> Message:
+        return Message.model_construct(
+            uuid=_uuid.UUID(bytes=row[0]),
+            role=row[1],
+            role_type=row[2],
+            content=row[3],
+            metadata=_loads(row[4]),
+            created_at=_dt(row[5]),
+        )
+
+    # -- users -----------------------------------------------------------------------------
+
+    def add_user(self, request: CreateUserRequest) -> User:
+        """Create a user; :class:`AlreadyExistsError` if the user id is taken."""
+        now = _now()
+        with self._write() as cur:
+            try:
+                cur.execute(
+                    "INSERT INTO users (user_id, uuid, email, first_name, last_name, metadata,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        request.user_id,
+                        str(_uuid.uuid4()),
+                        request.email,
+                        request.first_name,
+                        request.last_name,
+                        dumps_metadata(request.metadata),
+                        now,
+                        now,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExistsError(
+                    f"user already exists with user_id: {request.user_id}"
+                ) from None
+            row = cur.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return self._user(row)
+
+    def get_user(self, user_id: str) -> User:
+        """Return a user; :class:`NotFoundError` if there is none with this id."""
+        with self._lock, self._errors():
+            row = self._conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"user not found: {user_id}")
+        return self._user(row)
+
+    def update_user(self, request: UpdateUserRequest) -> User:
+        """Change the fields given; metadata is deep-merged; nothing given changes nothing."""
+        with self._write() as cur:
+            row = cur.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (request.user_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"user not found: {request.user_id}")
+            changes: dict[str, Any] = {
+                name: value
+                for name in ("email", "first_name", "last_name")
+                if (value := getattr(request, name)) is not None
+            }
+            if request.metadata:
+                changes["metadata"] = dumps_metadata(deep_merge(_loads(row[6]), request.metadata))
+            if not changes:
+                return self._user(row)
+            changes["updated_at"] = _now()
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            cur.execute(
+                f"UPDATE users SET {assignments} WHERE id = ?", (*changes.values(), row[0])
+            )
+            row = cur.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (row[0],)
+            ).fetchone()
+        return self._user(row)
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user and, for good, all of their sessions and messages."""
+        with self._write() as cur:
+            cur.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            if cur.rowcount == 0:
+                raise NotFoundError(f"user not found: {user_id}")
+        logger.debug("deleted user and all of their sessions")
+
+    def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
+        """Users with ``id > cursor``, in id order, at most ``limit`` (``None`` or 0: all)."""
+        with self._lock, self._errors():
+            rows = self._conn.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                (cursor, limit or -1),
+            ).fetchall()
+        return [self._user(row) for row in rows]
+
+    def count_users(self) -> int:
+        """How many users the store holds."""
+        with self._lock, self._errors():
+            count: int = self._conn.execute("SELECT count(*) FROM users").fetchone()[0]
+        return count
+
+    def get_user_sessions(self, user_id: str) -> list[Session]:
+        """The user's live sessions, oldest first; :class:`NotFoundError` for an unknown user."""
+        with self._read() as cur:
+            if cur.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone() is None:
+                raise NotFoundError(f"user not found: {user_id}")
+            rows = cur.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions"
+                " WHERE user_id = ? AND deleted_at IS NULL ORDER BY id",
+                (user_id,),
+            ).fetchall()
+        return [self._session(row) for row in rows]
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def add_session(self, session: Session) -> Session:
+        """Create a session; its id must be new, even among soft-deleted sessions."""
+        if session.session_id is None:
+            raise ValueError("the store needs a session_id; the client fills one in")
+        now = _now()
+        with self._write() as cur:
+            if session.user_id is not None and cur.execute(
+                "SELECT 1 FROM users WHERE user_id = ?", (session.user_id,)
+            ).fetchone() is None:
+                raise NotFoundError(f"user does not exist with user_id: {session.user_id}")
+            try:
+                cur.execute(
+                    "INSERT INTO sessions (session_id, user_id, uuid, metadata, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        session.session_id,
+                        session.user_id,
+                        str(_uuid.uuid4()),
+                        dumps_metadata(_strip_system(session.metadata)),
+                        now,
+                        now,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExistsError(
+                    f"session already exists with session_id: {session.session_id}"
+                ) from None
+            row = cur.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (cur.lastrowid,)
+            ).fetchone()
+        return self._session(row)
+
+    def get_session(self, session_id: str) -> Session:
+        """Return a live session; :class:`NotFoundError` if unknown or soft-deleted."""
+        with self._lock, self._errors():
+            row = self._conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions"
+                " WHERE session_id = ? AND deleted_at IS NULL",
+                (session_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"session not found: {session_id}")
+        return self._session(row)
+
+    def update_session(self, session_id: str, metadata: Mapping[str, Any] | None) -> Session:
+        """Deep-merge ``metadata`` into the session's and revive it if soft-deleted.
+
+        An empty update changes nothing (and so does not revive a deleted session).
+        """
+        if not metadata:
+            return self.get_session(session_id)
+        with self._write() as cur:
+            row = cur.execute(
+                "SELECT id, metadata FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"session not found: {session_id}")
+            merged = deep_merge(_loads(row[1]), _strip_system(metadata) or {})
+            cur.execute(
+                "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL WHERE id = ?",
+                (dumps_metadata(merged), _now(), row[0]),
+            )
+            row = cur.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (row[0],)
+            ).fetchone()
+        return self._session(row)
+
+    def delete_session(self, session_id: str) -> None:
+        """Soft-delete a live session and all of its messages."""
+        now = _now()
+        with self._write() as cur:
+            row = cur.execute(
+                "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", (session_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"session not found: {session_id}")
+            cur.execute("UPDATE sessions SET deleted_at = ? WHERE id = ?", (now, row[0]))
+            cur.execute(
+                "UPDATE messages SET deleted_at = ? WHERE session = ? AND deleted_at IS NULL",
+                (now, row[0]),
+            )
+
+    def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
+        """Live sessions with ``id > cursor``, in id order, at most ``limit`` (``None``/0: all)."""
+        with self._lock, self._errors():
+            rows = self._conn.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions"
+                " WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
+                (cursor, limit or -1),
+            ).fetchall()
+        return [self._session(row) for row in rows]
+
+    def count_sessions(self) -> int:
+        """How many live sessions the store holds."""
+        with self._lock, self._errors():
+            count: int = self._conn.execute(
+                "SELECT count(*) FROM sessions WHERE deleted_at IS NULL"
+            ).fetchone()[0]
+        return count
+
+    # -- messages --------------------------------------------------------------------------
+
+    def add_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Append messages in one transaction, creating or reviving the session.
+
+        Messages without a uuid get a fresh one, and without ``created_at`` the current time.
+        If any uuid is already stored (or repeats within the batch), nothing is stored and
+        :class:`AlreadyExistsError` names it.
+        """
+        if not messages:
+            return []
+        now = _now()
+        stored: list[Message] = []
+        rows: list[tuple[Any, ...]] = []
+        for message in messages:
+            uid = message.uuid or _uuid.uuid4()
+            created = message.created_at.isoformat() if message.created_at else now
+            rows.append(
+                (
+                    uid.bytes,
+                    message.role,
+                    message.role_type,
+                    message.content,
+                    dumps_metadata(message.metadata),
+                    created,
+                )
+            )
+            stored.append(
+                Message.model_construct(
+                    uuid=uid,
+                    role=message.role,
+                    role_type=message.role_type,
+                    content=message.content,
+                    metadata=message.metadata,
+                    created_at=message.created_at or _dt(created),
+                )
+            )
+        with self._write() as cur:
+            row = cur.execute(
+                "SELECT id, deleted_at FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                cur.execute(
+                    "INSERT INTO sessions (session_id, uuid, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (session_id, str(_uuid.uuid4()), now, now),
+                )
+                session_pk = cur.lastrowid
+            else:
+                session_pk = row[0]
+                if row[1] is not None:
+                    cur.execute(
+                        "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+                        (now, session_pk),
+                    )
+            try:
+                cur.executemany(
+                    "INSERT INTO messages (session, uuid, role, role_type, content, metadata,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(session_pk, *r) for r in rows],
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExistsError(self._duplicate_uuid_message(cur, rows)) from None
+        return stored
+
+    @staticmethod
+    def _duplicate_uuid_message(cur: sqlite3.Cursor, rows: Sequence[tuple[Any, ...]]) -> str:
+        seen: set[bytes] = set()
+        for r in rows:
+            if r[0] in seen:
+                return f"message uuid {_uuid.UUID(bytes=r[0])} appears twice in the batch"
+            seen.add(r[0])
+        for r in rows:
+            if cur.execute("SELECT 1 FROM messages WHERE uuid = ?", (r[0],)).fetchone():
+                return f"message uuid {_uuid.UUID(bytes=r[0])} already exists"
+        return "a message uuid already exists"
+
+    def get_messages(self, session_id: str, lastn: int | None = None) -> list[Message]:
+        """A live session's messages, oldest first: all, or the last ``lastn``.
+
+        An unknown or soft-deleted session has no messages. Reading the last N costs the same
+        whatever the session's length (an index walk from the newest message).
+        """
+        with self._lock, self._errors():
+            if lastn is None:
+                rows = self._conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
+                    " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
+                    " AND deleted_at IS NULL ORDER BY id",
+                    (session_id,),
+                ).fetchall()
+            else:
+                rows = self._conn.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
+                    " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
+                    " AND deleted_at IS NULL ORDER BY id DESC LIMIT ?",
+                    (session_id, lastn),
+                ).fetchall()
+                rows.reverse()
+        return [self._message(row) for row in rows]
+
+    def get_messages_page(self, session_id: str, limit: int, page: int = 1) -> MessagePage:
+        """Page ``page`` (1-based) of a live session's messages, ``limit`` per page."""
+        with self._read() as cur:
+            found = cur.execute(
+                "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL",
+                (session_id,),
+            ).fetchone()
+            if found is None:
+                return MessagePage.model_construct(messages=[], total_count=0, row_count=0)
+            total = cur.execute(
+                "SELECT count(*) FROM messages WHERE session = ? AND deleted_at IS NULL",
+                (found[0],),
+            ).fetchone()[0]
+            rows = cur.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session = ? AND deleted_at IS NULL"
+                " ORDER BY id LIMIT ? OFFSET ?",
+                (found[0], limit, (page - 1) * limit),
+            ).fetchall()
+        messages = [self._message(row) for row in rows]
+        return MessagePage.model_construct(
+            messages=messages, total_count=total, row_count=len(messages)
+        )
+
+    def update_message_metadata(
+        self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
+    ) -> Message:
+        """Deep-merge metadata into one live message of a live session."""
+        with self._write() as cur:
+            row = cur.execute(
+                f"SELECT m.id, m.metadata FROM messages m JOIN sessions s ON m.session = s.id"
+                " WHERE s.session_id = ? AND m.uuid = ? AND m.deleted_at IS NULL"
+                " AND s.deleted_at IS NULL",
+                (session_id, message_uuid.bytes),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"message not found: {message_uuid}")
+            if metadata:
+                cur.execute(
+                    "UPDATE messages SET metadata = ? WHERE id = ?",
+                    (dumps_metadata(deep_merge(_loads(row[1]), metadata)), row[0]),
+                )
+            out = cur.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (row[0],)
+            ).fetchone()
+        return self._message(out)
