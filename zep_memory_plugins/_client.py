@@ -163,7 +163,10 @@ class UserClient(_Namespace):
         return await self._record("list_users").alist_users(limit_, cursor_)
 
     def list_chunked(
-        self, chunk_size: int = DEFAULT_CHUNK_SIZE, *, chunkSize: int | None = None  # noqa: N803
+        self,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        *,
+        chunkSize: int | None = None,  # noqa: N803
     ) -> Iterator[list[User]]:
         """Yield every user, ``chunk_size`` at a time; no user is ever repeated or skipped.
 
@@ -173,7 +176,10 @@ class UserClient(_Namespace):
         return _chunks(lambda cursor: self.list(size, cursor), size)
 
     def alist_chunked(
-        self, chunk_size: int = DEFAULT_CHUNK_SIZE, *, chunkSize: int | None = None  # noqa: N803
+        self,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        *,
+        chunkSize: int | None = None,  # noqa: N803
     ) -> AsyncIterator[list[User]]:
         """Async :meth:`list_chunked`: ``async for users in client.user.alist_chunked(100)``."""
         size = _chunk_size(chunk_size, chunkSize)
@@ -377,7 +383,9 @@ def _message_metadata_args(
 ) -> tuple[str, _uuid.UUID, dict[str, Any]]:
     check_id(session_id, "session_id")
     try:
-        uid = message_uuid if isinstance(message_uuid, _uuid.UUID) else _uuid.UUID(str(message_uuid))
+        uid = (
+            message_uuid if isinstance(message_uuid, _uuid.UUID) else _uuid.UUID(str(message_uuid))
+        )
     except ValueError:
         raise InvalidInputError(f"not a UUID: {message_uuid!r}", field="message_uuid") from None
     checked = check_metadata(metadata)
@@ -453,13 +461,17 @@ class ZepMemoryClient:
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> None:
-        self._backend = backend if backend is not None else _build_backend(
-            base_url=base_url,
-            api_url=api_url,
-            api_key=api_key,
-            path=path,
-            timeout=timeout,
-            max_retries=max_retries,
+        self._backend = (
+            backend
+            if backend is not None
+            else _build_backend(
+                base_url=base_url,
+                api_url=api_url,
+                api_key=api_key,
+                path=path,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         )
         self.user = UserClient(self._backend)
         self.memory = MemoryClient(self._backend)

@@ -7,6 +7,7 @@ one ``BEGIN IMMEDIATE`` transaction, so a batch is stored whole or not at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -28,6 +29,7 @@ from .._models import (
     User,
     deep_merge,
     dumps_metadata,
+    trusted,
 )
 
 __all__ = ["DEFAULT_PATH_ENV", "MEMORY", "SQLiteStore", "default_path"]
@@ -78,8 +80,7 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at  TEXT NOT NULL,
     deleted_at  TEXT
 );
-CREATE INDEX IF NOT EXISTS messages_live ON messages(session, id) WHERE deleted_at IS NULL;
-CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session);
+CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session, id);
 """
 
 _USER_COLUMNS = "id, user_id, uuid, email, first_name, last_name, metadata, created_at, updated_at"
@@ -109,12 +110,13 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+_decode = json.JSONDecoder().decode
+
+
 def _loads(value: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
-    import json
-
-    loaded: dict[str, Any] = json.loads(value)
+    loaded: dict[str, Any] = _decode(value)
     return loaded
 
 
@@ -233,40 +235,49 @@ class SQLiteStore:
 
     @staticmethod
     def _user(row: Sequence[Any]) -> User:
-        return User.model_construct(
-            id=row[0],
-            user_id=row[1],
-            uuid=_uuid.UUID(row[2]),
-            email=row[3],
-            first_name=row[4],
-            last_name=row[5],
-            metadata=_loads(row[6]),
-            created_at=_dt(row[7]),
-            updated_at=_dt(row[8]),
+        return trusted(
+            User,
+            {
+                "user_id": row[1],
+                "email": row[3],
+                "first_name": row[4],
+                "last_name": row[5],
+                "metadata": _loads(row[6]),
+                "id": row[0],
+                "uuid": _uuid.UUID(row[2]),
+                "created_at": _dt(row[7]),
+                "updated_at": _dt(row[8]),
+            },
         )
 
     @staticmethod
     def _session(row: Sequence[Any]) -> Session:
-        return Session.model_construct(
-            id=row[0],
-            session_id=row[1],
-            user_id=row[2],
-            uuid=_uuid.UUID(row[3]),
-            metadata=_loads(row[4]),
-            created_at=_dt(row[5]),
-            updated_at=_dt(row[6]),
-            deleted_at=_dt(row[7]),
+        return trusted(
+            Session,
+            {
+                "session_id": row[1],
+                "user_id": row[2],
+                "metadata": _loads(row[4]),
+                "id": row[0],
+                "uuid": _uuid.UUID(row[3]),
+                "created_at": _dt(row[5]),
+                "updated_at": _dt(row[6]),
+                "deleted_at": _dt(row[7]),
+            },
         )
 
     @staticmethod
     def _message(row: Sequence[Any]) -> Message:
-        return Message.model_construct(
-            uuid=_uuid.UUID(bytes=row[0]),
-            role=row[1],
-            role_type=row[2],
-            content=row[3],
-            metadata=_loads(row[4]),
-            created_at=_dt(row[5]),
+        return trusted(
+            Message,
+            {
+                "role": row[1],
+                "role_type": row[2],
+                "content": row[3],
+                "metadata": _loads(row[4]),
+                "uuid": _uuid.UUID(bytes=row[0]),
+                "created_at": _dt(row[5]),
+            },
         )
 
     # -- users -----------------------------------------------------------------------------
@@ -328,9 +339,7 @@ class SQLiteStore:
                 return self._user(row)
             changes["updated_at"] = _now()
             assignments = ", ".join(f"{name} = ?" for name in changes)
-            cur.execute(
-                f"UPDATE users SET {assignments} WHERE id = ?", (*changes.values(), row[0])
-            )
+            cur.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*changes.values(), row[0]))
             row = cur.execute(
                 f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (row[0],)
             ).fetchone()
@@ -379,9 +388,13 @@ class SQLiteStore:
             raise ValueError("the store needs a session_id; the client fills one in")
         now = _now()
         with self._write() as cur:
-            if session.user_id is not None and cur.execute(
-                "SELECT 1 FROM users WHERE user_id = ?", (session.user_id,)
-            ).fetchone() is None:
+            if (
+                session.user_id is not None
+                and cur.execute(
+                    "SELECT 1 FROM users WHERE user_id = ?", (session.user_id,)
+                ).fetchone()
+                is None
+            ):
                 raise NotFoundError(f"user does not exist with user_id: {session.user_id}")
             try:
                 cur.execute(
@@ -501,15 +514,26 @@ class SQLiteStore:
                 )
             )
             stored.append(
-                Message.model_construct(
-                    uuid=uid,
-                    role=message.role,
-                    role_type=message.role_type,
-                    content=message.content,
-                    metadata=message.metadata,
-                    created_at=message.created_at or _dt(created),
+                trusted(
+                    Message,
+                    {
+                        "role": message.role,
+                        "role_type": message.role_type,
+                        "content": message.content,
+                        "metadata": message.metadata,
+                        "uuid": uid,
+                        "created_at": message.created_at or _dt(created),
+                    },
                 )
             )
+        try:
+            self._insert_messages(session_id, rows, now)
+        except sqlite3.IntegrityError:
+            # Rolled back: nothing of the batch is stored. Name the offending uuid.
+            raise AlreadyExistsError(self._duplicate_uuid_message(rows)) from None
+        return stored
+
+    def _insert_messages(self, session_id: str, rows: Sequence[tuple[Any, ...]], now: str) -> None:
         with self._write() as cur:
             row = cur.execute(
                 "SELECT id, deleted_at FROM sessions WHERE session_id = ?", (session_id,)
@@ -528,26 +552,22 @@ class SQLiteStore:
                         "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
                         (now, session_pk),
                     )
-            try:
-                cur.executemany(
-                    "INSERT INTO messages (session, uuid, role, role_type, content, metadata,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(session_pk, *r) for r in rows],
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExistsError(self._duplicate_uuid_message(cur, rows)) from None
-        return stored
+            cur.executemany(
+                "INSERT INTO messages (session, uuid, role, role_type, content, metadata,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(session_pk, *r) for r in rows],
+            )
 
-    @staticmethod
-    def _duplicate_uuid_message(cur: sqlite3.Cursor, rows: Sequence[tuple[Any, ...]]) -> str:
+    def _duplicate_uuid_message(self, rows: Sequence[tuple[Any, ...]]) -> str:
         seen: set[bytes] = set()
         for r in rows:
             if r[0] in seen:
                 return f"message uuid {_uuid.UUID(bytes=r[0])} appears twice in the batch"
             seen.add(r[0])
-        for r in rows:
-            if cur.execute("SELECT 1 FROM messages WHERE uuid = ?", (r[0],)).fetchone():
-                return f"message uuid {_uuid.UUID(bytes=r[0])} already exists"
+        with self._lock, self._errors():
+            for r in rows:
+                if self._conn.execute("SELECT 1 FROM messages WHERE uuid = ?", (r[0],)).fetchone():
+                    return f"message uuid {_uuid.UUID(bytes=r[0])} already exists"
         return "a message uuid already exists"
 
     def get_messages(self, session_id: str, lastn: int | None = None) -> list[Message]:
@@ -603,7 +623,7 @@ class SQLiteStore:
         """Deep-merge metadata into one live message of a live session."""
         with self._write() as cur:
             row = cur.execute(
-                f"SELECT m.id, m.metadata FROM messages m JOIN sessions s ON m.session = s.id"
+                "SELECT m.id, m.metadata FROM messages m JOIN sessions s ON m.session = s.id"
                 " WHERE s.session_id = ? AND m.uuid = ? AND m.deleted_at IS NULL"
                 " AND s.deleted_at IS NULL",
                 (session_id, message_uuid.bytes),

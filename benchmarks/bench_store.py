@@ -1,0 +1,111 @@
+"""Benchmark of the embedded store through the public client (not a test).
+
+Prints a markdown table:
+- batched append rate, in batches of 100 messages, on a file store (WAL): with the Message
+  objects built beforehand, and with building them (validation) counted in;
+- time to read the last 20 messages of a session holding 100, 10,000 and 100,000 messages,
+  and the ratio of the largest to the smallest (the target is <= 1.5: the cost must not grow
+  with the length of the history).
+
+Run: ``make bench`` or ``python benchmarks/bench_store.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from zep_memory_plugins import Message, ZepMemoryClient
+
+BATCH = 100
+
+
+def _batch(start: int) -> list[Message]:
+    return [
+        Message(
+            role="user" if i % 2 else "assistant",
+            content=f"message number {i} " * 4,
+            metadata={"i": i},
+        )
+        for i in range(start, start + BATCH)
+    ]
+
+
+def bench_append(client: ZepMemoryClient, total: int) -> tuple[float, float]:
+    """Messages per second appended in batches of 100: (prebuilt, including construction)."""
+    batches = [_batch(i) for i in range(0, total, BATCH)]
+    t0 = time.perf_counter()
+    for batch in batches:
+        client.memory.add_messages("append-prebuilt", batch)
+    prebuilt = total / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for i in range(0, total, BATCH):
+        client.memory.add_messages("append-built", _batch(i))
+    built = total / (time.perf_counter() - t0)
+    return prebuilt, built
+
+
+def fill(client: ZepMemoryClient, session_id: str, count: int) -> None:
+    """Put ``count`` messages in a session, in batches."""
+    for start in range(0, count, 1000):
+        n = min(1000, count - start)
+        client.memory.add_messages(
+            session_id,
+            [Message(role="user", content=f"history {start + i}") for i in range(n)],
+        )
+
+
+def bench_last20(client: ZepMemoryClient, session_id: str, repeats: int) -> float:
+    """Median seconds to read the last 20 messages."""
+    for _ in range(20):  # warm up caches
+        client.memory.get_messages(session_id, lastn=20)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        got = client.memory.get_messages(session_id, lastn=20)
+        times.append(time.perf_counter() - t0)
+    assert len(got) == 20
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    total = 20_000 if args.quick else 100_000
+    sizes = [100, 10_000] + ([] if args.quick else [100_000])
+    repeats = 300 if args.quick else 2000
+
+    with tempfile.TemporaryDirectory() as tmp:
+        client = ZepMemoryClient(path=Path(tmp) / "bench.sqlite3")
+        prebuilt, built = bench_append(client, total)
+        reads = {}
+        for size in sizes:
+            fill(client, f"history-{size}", size)
+            reads[size] = bench_last20(client, f"history-{size}", repeats)
+        client.close()
+
+    print(
+        f"Embedded store (SQLite file, WAL) - Python {platform.python_version()}, "
+        f"{platform.machine()}\n"
+    )
+    print("| figure | value | target |")
+    print("|---|---|---|")
+    print(
+        f"| append, batches of {BATCH}, Message objects prebuilt | {prebuilt:,.0f} msg/s"
+        " | >= 50,000 msg/s |"
+    )
+    print(f"| append, batches of {BATCH}, building the Messages too | {built:,.0f} msg/s | |")
+    for size, seconds in reads.items():
+        print(f"| read last 20 of {size:,} messages | {seconds * 1e6:,.0f} us | |")
+    ratio = reads[sizes[-1]] / reads[sizes[0]]
+    print(f"| last-20 read time, {sizes[-1]:,} vs {sizes[0]:,} messages | {ratio:.2f}x | <= 1.5x |")
+
+
+if __name__ == "__main__":
+    main()

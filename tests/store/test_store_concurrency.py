@@ -1,0 +1,118 @@
+"""The embedded store under concurrency: several processes and threads on one file."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import textwrap
+import threading
+
+from zep_memory_plugins import Message, ZepMemoryClient
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from zep_memory_plugins import Message, ZepMemoryClient
+
+    path, name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with ZepMemoryClient(path=path) as client:
+        print("ready", flush=True)
+        sys.stdin.readline()  # start together
+        for i in range(count):
+            client.memory.add_messages("shared", [Message(role=name, content=f"{name}:{i}")])
+    print("done", flush=True)
+    """
+)
+
+
+def test_two_processes_appending_to_one_session(tmp_path):
+    path = tmp_path / "memory.sqlite3"
+    count = 2000
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("p1", "p2")
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:  # release both at once
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert err == "", f"an error reached the caller: {err}"
+        assert out.strip() == "done"
+
+    with ZepMemoryClient(path=path) as client:
+        messages = client.memory.get_messages("shared")
+    assert len(messages) == 2 * count
+    for name in ("p1", "p2"):
+        mine = [m.content for m in messages if m.role == name]
+        assert mine == [f"{name}:{i}" for i in range(count)]
+    # Both really ran at once: their messages interleave in the session.
+    roles = [m.role for m in messages]
+    switches = sum(1 for a, b in itertools.pairwise(roles) if a != b)
+    assert switches > 1
+
+
+def test_threads_sharing_one_client(tmp_path):
+    client = ZepMemoryClient(path=tmp_path / "threads.sqlite3")
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            for i in range(200):
+                client.memory.add_messages(
+                    "shared",
+                    [Message(role=name, content=f"{name}:{i}:{j}") for j in range(3)],
+                )
+                client.memory.get_messages("shared", lastn=5)
+        except BaseException as exc:  # surfaced below, never swallowed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"t{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    messages = client.memory.get_messages("shared")
+    assert len(messages) == 4 * 200 * 3
+    for n in range(4):
+        mine = [m.content for m in messages if m.role == f"t{n}"]
+        assert mine == [f"t{n}:{i}:{j}" for i in range(200) for j in range(3)]
+    client.close()
+
+
+def test_a_batch_is_atomic_across_processes(tmp_path):
+    """A batch from one process is stored contiguously: no other writer lands inside it."""
+    path = tmp_path / "atomic.sqlite3"
+    script = textwrap.dedent(
+        """
+        import sys
+        from zep_memory_plugins import Message, ZepMemoryClient
+        with ZepMemoryClient(path=sys.argv[1]) as c:
+            for i in range(100):
+                batch = [Message(role=sys.argv[2], content=str(j)) for j in range(50)]
+                c.memory.add_messages("s", batch)
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(path), name]) for name in ("a", "b")
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    with ZepMemoryClient(path=path) as client:
+        messages = client.memory.get_messages("s")
+    assert len(messages) == 2 * 100 * 50
+    for start in range(0, len(messages), 50):
+        block = messages[start : start + 50]
+        assert len({m.role for m in block}) == 1
+        assert [m.content for m in block] == [str(j) for j in range(50)]
