@@ -48,6 +48,8 @@ API_KEY_ENV = "ZEP_API_KEY"
 DEFAULT_CHUNK_SIZE = 100
 
 _M = TypeVar("_M", CreateUserRequest, UpdateUserRequest, Session, Message)
+# ``UserClient.list`` shadows the builtin inside the class body, hence an alias.
+_Users = list[User]
 
 
 def _coerce(value: object, model: type[_M], what: str) -> _M:
@@ -152,12 +154,12 @@ class UserClient(_Namespace):
         check_id(user_id, "user_id")
         return await self._record("get_user_sessions").aget_user_sessions(user_id)
 
-    def list(self, limit: int | None = None, cursor: int | None = None) -> list[User]:
+    def list(self, limit: int | None = None, cursor: int | None = None) -> _Users:
         """Users in creation order: those with ``id > cursor``, at most ``limit`` (default all)."""
         limit_, cursor_ = _list_args(limit, cursor)
         return self._record("list_users").list_users(limit_, cursor_)
 
-    async def alist(self, limit: int | None = None, cursor: int | None = None) -> list[User]:
+    async def alist(self, limit: int | None = None, cursor: int | None = None) -> _Users:
         """Async :meth:`list`."""
         limit_, cursor_ = _list_args(limit, cursor)
         return await self._record("list_users").alist_users(limit_, cursor_)
@@ -167,7 +169,7 @@ class UserClient(_Namespace):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         *,
         chunkSize: int | None = None,  # noqa: N803
-    ) -> Iterator[list[User]]:
+    ) -> Iterator[_Users]:
         """Yield every user, ``chunk_size`` at a time; no user is ever repeated or skipped.
 
         ``chunkSize`` is accepted as in Zep's documentation.
@@ -180,7 +182,7 @@ class UserClient(_Namespace):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         *,
         chunkSize: int | None = None,  # noqa: N803
-    ) -> AsyncIterator[list[User]]:
+    ) -> AsyncIterator[_Users]:
         """Async :meth:`list_chunked`: ``async for users in client.user.alist_chunked(100)``."""
         size = _chunk_size(chunk_size, chunkSize)
         return _achunks(lambda cursor: self.alist(size, cursor), size)
@@ -546,4 +548,5 @@ def _build_backend(
         )
     from .backends.zep import ZepBackend
 
-    return ZepBackend(url, key, timeout=timeout, max_retries=max_retries)
+    backend: Backend = ZepBackend(url, key, timeout=timeout, max_retries=max_retries)
+    return backend

@@ -174,7 +174,7 @@ class _Model(BaseModel):
             raise _invalid(type(self).__name__, exc) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
         """Validate ``obj`` into this model, raising :class:`InvalidInputError` on bad input."""
         try:
             return super().model_validate(obj, *args, **kwargs)

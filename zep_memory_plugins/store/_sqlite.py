@@ -139,10 +139,10 @@ class SQLiteStore:
         if path is None:
             path = default_path()
         self.path = str(path)
-        if self.path != MEMORY:
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
+            if self.path != MEMORY:
+                Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
                 self.path,
                 timeout=BUSY_TIMEOUT_MS / 1000,
@@ -150,7 +150,7 @@ class SQLiteStore:
                 check_same_thread=False,
             )
             self._setup()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise BackendError(f"cannot open the embedded store at {self.path}: {exc}") from exc
         self._closed = False
 
