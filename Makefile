@@ -31,7 +31,7 @@ test-main: $(VENV)/.installed
 
 # The contract suite and the Zep backend tests again, through zep-python 1.x and /api/v1.
 test-zep1: $(VENV1)/.installed
-	$(VENV1)/bin/python -m pytest tests/contract tests/store tests/server tests/zep
+	$(VENV1)/bin/python -m pytest tests/contract tests/store tests/server tests/zep tests/cli
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check zep_memory_plugins tests benchmarks

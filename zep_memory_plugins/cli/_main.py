@@ -1,0 +1,506 @@
+"""``zep-memory``: the command line (argparse).
+
+Every command that touches a store picks its backend like the client does: ``--url`` (with the
+API key read from the environment variable named by ``--api-key-env``, default ``ZEP_API_KEY``)
+for a Zep server, ``--path`` for an embedded store file, otherwise ``ZEP_API_URL`` /
+``ZEP_MEMORY_PATH`` / the default embedded store. An API key is never taken as an argument value
+(it would show in ``ps``) and never printed.
+
+Exit codes: 0 success, 1 a library error (one line on stderr), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+from .._client import API_KEY_ENV, ZepMemoryClient
+from .._errors import (
+    ConfigurationError,
+    InvalidInputError,
+    MissingDependencyError,
+    ZepMemoryError,
+)
+from .._version import __version__
+from ..backends import EmbeddedBackend
+from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
+from ._output import plural, print_json, print_table, progress_bar, short_json
+
+__all__ = ["build_parser", "main"]
+
+
+class _UsageError(Exception):
+    """Bad usage found after parsing (exit code 2)."""
+
+
+# -- backends ----------------------------------------------------------------------------------
+
+
+def _read_key(env_name: str | None, *, required: bool) -> str | None:
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if not value and required:
+        raise ConfigurationError(f"--api-key-env {env_name}: that environment variable is not set")
+    return value or None
+
+
+def make_client(url: str | None, path: str | None, key_env: str | None) -> ZepMemoryClient:
+    """Build a client from the backend options of one command."""
+    if url and path:
+        raise _UsageError("--url and --path choose different backends: give one")
+    if path is not None:
+        if key_env is not None:
+            raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
+        return ZepMemoryClient(backend=EmbeddedBackend(path))
+    # With --api-key-env the variable must be set; otherwise ZEP_API_KEY may or may not be.
+    key = _read_key(key_env, required=True)
+    if url:
+        return ZepMemoryClient(base_url=url, api_key=key)
+    return ZepMemoryClient(api_key=key)
+
+
+def _backend_options(parser: argparse.ArgumentParser, prefix: str = "", what: str = "") -> None:
+    group = parser.add_argument_group(f"{what or 'backend'} (default: ZEP_API_URL, else embedded)")
+    group.add_argument(
+        f"--{prefix}url", metavar="URL", help=f"Zep server URL{what and ' of the ' + what}"
+    )
+    group.add_argument(
+        f"--{prefix}path", metavar="FILE", help="embedded store file (':memory:' for a scratch one)"
+    )
+    group.add_argument(
+        f"--{prefix}api-key-env",
+        metavar="VAR",
+        help=f"environment variable holding the Zep API key (default {API_KEY_ENV})",
+    )
+
+
+def _client(args: argparse.Namespace) -> ZepMemoryClient:
+    return make_client(args.url, args.path, args.api_key_env)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    run_demo(args.path)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    api_key = _read_key(args.api_key_env, required=True)
+    try:
+        from ..testing import serve
+    except MissingDependencyError:
+        raise
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "starlette", "server") from None
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(
+            host=args.host,
+            port=args.port,
+            path=args.path or ":memory:",
+            api_key=api_key,
+            window=args.window,
+        )
+    return 0
+
+
+def _dt(value: datetime | None) -> str:
+    """A timestamp in UTC, to the second."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cmd_users_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        users = []
+        for chunk in client.user.list_chunked(100):
+            users.extend(chunk)
+            if args.limit and len(users) >= args.limit:
+                users = users[: args.limit]
+                break
+        if args.json:
+            print_json([u.model_dump(mode="json") for u in users])
+            return 0
+        rows = [
+            [
+                u.user_id,
+                u.email or "",
+                " ".join(p for p in (u.first_name, u.last_name) if p),
+                short_json(u.metadata, 40),
+                _dt(u.created_at),
+            ]
+            for u in users
+        ]
+        print_table(
+            f"{plural(len(rows), 'user')} ({client.backend.describe()})",
+            ["user_id", "email", "name", "metadata", "created"],
+            rows,
+        )
+    return 0
+
+
+def _cmd_users_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        user = client.user.get(args.user_id)
+        sessions = client.user.get_sessions(args.user_id)
+        if args.json:
+            print_json(
+                {
+                    "user": user.model_dump(mode="json"),
+                    "sessions": [s.model_dump(mode="json") for s in sessions],
+                }
+            )
+            return 0
+        fields = [
+            ["user_id", user.user_id],
+            ["email", user.email or ""],
+            ["first_name", user.first_name or ""],
+            ["last_name", user.last_name or ""],
+            ["metadata", short_json(user.metadata, 200)],
+            ["created", _dt(user.created_at)],
+            ["updated", _dt(user.updated_at)],
+        ]
+        print_table(f"user {user.user_id}", ["field", "value"], fields)
+        print_table(
+            plural(len(sessions), "session"),
+            ["session_id", "metadata", "created"],
+            [[str(s.session_id), short_json(s.metadata, 50), _dt(s.created_at)] for s in sessions],
+        )
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise _UsageError(f"{question} Not a terminal: pass --yes to confirm")
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _cmd_users_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        sessions = client.user.get_sessions(args.user_id)  # also: NotFoundError if unknown user
+        question = (
+            f"Delete user {args.user_id} and, for good, their {len(sessions)} sessions "
+            "and all of their messages?"
+        )
+        if not args.yes and not _confirm(question):
+            sys.stderr.write("not deleted\n")
+            return 1
+        client.user.delete(args.user_id)
+        if args.json:
+            print_json({"deleted": args.user_id, "sessions": len(sessions)})
+        else:
+            print(f"deleted user {args.user_id} and {len(sessions)} sessions")
+    return 0
+
+
+def _cmd_sessions_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.user:
+            sessions = client.user.get_sessions(args.user)
+        else:
+            sessions = []
+            for chunk in client.memory.list_all_sessions(100):
+                sessions.extend(chunk)
+                if args.limit and len(sessions) >= args.limit:
+                    break
+        if args.limit:
+            sessions = sessions[: args.limit]
+        if args.json:
+            print_json([s.model_dump(mode="json") for s in sessions])
+            return 0
+        rows = [
+            [str(s.session_id), s.user_id or "", short_json(s.metadata, 40), _dt(s.created_at)]
+            for s in sessions
+        ]
+        print_table(
+            f"{plural(len(rows), 'session')} ({client.backend.describe()})",
+            ["session_id", "user_id", "metadata", "created"],
+            rows,
+        )
+    return 0
+
+
+def _cmd_sessions_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        session = client.memory.get_session(args.session_id)
+        messages = client.memory.get_messages(args.session_id, lastn=args.last)
+        if args.json:
+            print_json(
+                {
+                    "session": session.model_dump(mode="json"),
+                    "messages": [m.model_dump(mode="json") for m in messages],
+                }
+            )
+            return 0
+        print_table(
+            f"session {session.session_id}",
+            ["field", "value"],
+            [
+                ["session_id", str(session.session_id)],
+                ["user_id", session.user_id or ""],
+                ["metadata", short_json(session.metadata, 200)],
+                ["created", _dt(session.created_at)],
+                ["updated", _dt(session.updated_at)],
+            ],
+        )
+        print_table(
+            plural(len(messages), "message") + (f" (the last {args.last})" if args.last else ""),
+            ["time (UTC)", "role", "role_type", "content", "metadata"],
+            [
+                [_dt(m.created_at), m.role, m.role_type, m.content, short_json(m.metadata, 30)]
+                for m in messages
+            ],
+        )
+    return 0
+
+
+def _cmd_sessions_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.memory.delete_memory(args.session_id)
+        if args.json:
+            print_json({"deleted": args.session_id})
+        else:
+            print(f"soft-deleted session {args.session_id}")
+    return 0
+
+
+def _summary(verb: str, stats: TransferStats) -> str:
+    users = plural(stats.users, "user")
+    sessions = plural(stats.sessions, "session")
+    messages = plural(stats.messages, "message")
+    if verb == "exported":
+        return f"exported {users}, {sessions}, {messages}"
+    text = (
+        f"{verb} {users} ({stats.users_created} created, {stats.users_updated} updated, "
+        f"{stats.users_unchanged} unchanged), {sessions} ({stats.sessions_created} created, "
+        f"{stats.sessions_updated} updated, {stats.sessions_unchanged} unchanged), {messages} "
+        f"({stats.messages_added} added, {stats.messages_skipped} already there)"
+    )
+    if stats.messages_conflicting:
+        text += (
+            f"; {plural(stats.messages_conflicting, 'message')} NOT imported: their uuids are "
+            "taken in the target by another or a deleted session"
+        )
+    return text
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        to_stdout = args.output in (None, "-")
+        with progress_bar("exporting", enabled=not args.quiet) as progress:
+            if to_stdout:
+                stats = export_jsonl(client, sys.stdout, progress=progress)
+            else:
+                target = Path(args.output)
+                partial = target.with_name(target.name + ".partial")
+                try:
+                    with open(partial, "w", encoding="utf-8") as fp:
+                        stats = export_jsonl(client, fp, progress=progress)
+                    partial.replace(target)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+    if args.json:
+        print_json(stats.as_dict(), sys.stderr)
+    elif not args.quiet:
+        where = "" if to_stdout else f" to {args.output}"
+        sys.stderr.write(_summary("exported", stats) + where + "\n")
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.input in (None, "-"):
+            if sys.stdin.isatty():
+                raise _UsageError("import reads JSON Lines: pass --input FILE or pipe it in")
+            with progress_bar("importing", enabled=not args.quiet) as progress:
+                stats = import_jsonl(
+                    client, sys.stdin.buffer, batch_size=args.batch_size, progress=progress
+                )
+        else:
+            try:
+                fp = open(args.input, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise InvalidInputError(f"cannot read {args.input}: {exc.strerror}") from None
+            with fp:
+                size = os.fstat(fp.fileno()).st_size
+                with progress_bar(
+                    "importing", total_bytes=size, enabled=not args.quiet
+                ) as progress:
+                    stats = import_jsonl(client, fp, batch_size=args.batch_size, progress=progress)
+    _print_import(args, stats, "imported")
+    return 0
+
+
+def _print_import(args: argparse.Namespace, stats: TransferStats, verb: str) -> None:
+    if args.json:
+        print_json(stats.as_dict())
+    elif not args.quiet:
+        print(_summary(verb, stats))
+
+
+def _cmd_copy(args: argparse.Namespace) -> int:
+    with (
+        make_client(args.from_url, args.from_path, args.from_api_key_env) as source,
+        make_client(args.to_url, args.to_path, args.to_api_key_env) as target,
+        progress_bar("copying", enabled=not args.quiet) as progress,
+    ):
+        stats = copy(source, target, batch_size=args.batch_size, progress=progress)
+    _print_import(args, stats, "copied")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``zep-memory`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="zep-memory",
+        description="Per-user conversation memory (Zep's user/session API) from the shell: "
+        "a demo, a Zep-compatible test server, browsing, deleting, export and import.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    demo = commands.add_parser("demo", help="the README's main job, step by step")
+    demo.add_argument("--path", metavar="FILE", help="embedded store file (default: in memory)")
+    demo.set_defaults(func=_cmd_demo)
+
+    serve = commands.add_parser("serve", help="run the Zep-compatible test server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--path", metavar="FILE", help="store file (default: in memory)")
+    serve.add_argument(
+        "--api-key-env", metavar="VAR", help="require the API key held in this variable"
+    )
+    serve.add_argument(
+        "--window",
+        type=_positive,
+        default=12,
+        help="messages returned by get_memory without lastn (Zep's default: 12)",
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    users = commands.add_parser("users", help="list, show and delete users")
+    users_cmds = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    p = users_cmds.add_parser("list", help="list users in creation order")
+    p.add_argument("--limit", type=_positive, help="at most this many")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_users_list)
+    p = users_cmds.add_parser("show", help="a user and their sessions")
+    p.add_argument("user_id")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_users_show)
+    p = users_cmds.add_parser("delete", help="delete a user with all sessions and messages")
+    p.add_argument("user_id")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_users_delete)
+
+    sessions = commands.add_parser("sessions", help="list, show and delete sessions")
+    sessions_cmds = sessions.add_subparsers(
+        dest="sessions_command", metavar="ACTION", required=True
+    )
+    p = sessions_cmds.add_parser("list", help="list live sessions in creation order")
+    p.add_argument("--user", metavar="USER_ID", help="only this user's sessions")
+    p.add_argument("--limit", type=_positive, help="at most this many")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_sessions_list)
+    p = sessions_cmds.add_parser("show", help="a session and its messages")
+    p.add_argument("session_id")
+    p.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_sessions_show)
+    p = sessions_cmds.add_parser("delete", help="soft-delete a session and its messages")
+    p.add_argument("session_id")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_sessions_delete)
+
+    p = commands.add_parser("export", help="write users, sessions and messages as JSON Lines")
+    p.add_argument("--output", "-o", metavar="FILE", help="output file (default: stdout)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON on stderr")
+    _backend_options(p)
+    p.set_defaults(func=_cmd_export)
+
+    p = commands.add_parser("import", help="read a JSON Lines export (idempotent)")
+    p.add_argument("--input", "-i", metavar="FILE", help="input file (default: stdin)")
+    p.add_argument("--batch-size", type=_positive, default=100, help="messages per write")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    json_flag(p)
+    _backend_options(p)
+    p.set_defaults(func=_cmd_import)
+
+    p = commands.add_parser("copy", help="export from one backend and import into another")
+    _backend_options(p, "from-", "source")
+    _backend_options(p, "to-", "target")
+    p.add_argument("--batch-size", type=_positive, default=100, help="messages per write")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    json_flag(p)
+    p.set_defaults(func=_cmd_copy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``zep-memory`` with ``argv`` (default: the command line); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    err: IO[str] = sys.stderr
+    try:
+        code: int = args.func(args)
+        return code
+    except _UsageError as exc:
+        err.write(f"zep-memory: {exc}\n")
+        return 2
+    except ZepMemoryError as exc:
+        err.write(f"zep-memory: error: {type(exc).__name__}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("zep-memory: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`zep-memory export | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a file that cannot be written or read
+        err.write(f"zep-memory: error: {exc}\n")
+        return 1
