@@ -179,6 +179,16 @@ class SQLiteStore:
                         cur.execute(statement)
                 cur.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
+    def clear(self) -> None:
+        """Delete every user, session and message, for good; integer ids start again at 1."""
+        with self._write() as cur:
+            cur.execute("DELETE FROM messages")
+            cur.execute("DELETE FROM sessions")
+            cur.execute("DELETE FROM users")
+            cur.execute(
+                "DELETE FROM sqlite_sequence WHERE name IN ('messages', 'sessions', 'users')"
+            )
+
     def close(self) -> None:
         """Close the database connection. Further calls fail."""
         with self._lock:

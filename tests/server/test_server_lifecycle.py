@@ -1,0 +1,350 @@
+"""The test server's lifecycle, fault injection, request log, auth, CLI and pytest plugin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from zep_memory_plugins.testing import ZepTestServer
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def server(zep_server: ZepTestServer) -> ZepTestServer:
+    zep_server.reset()
+    return zep_server
+
+
+def add(server: ZepTestServer, session_id: str, content: str, **extra: object) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/v2/sessions/{session_id}/memory",
+        json={"messages": [{"role": "user", "content": content, **extra}]},
+    )
+
+
+def contents(server: ZepTestServer, session_id: str) -> list[str]:
+    return [m.content for m in server.store.get_messages(session_id)]
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_start_stop_restart_same_port_same_store() -> None:
+    server = ZepTestServer()
+    assert not server.running
+    server.start()
+    try:
+        assert server.running
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.port > 0
+        port = server.port
+        add(server, "s1", "before restart")
+        with httpx.Client(base_url=server.url) as http:  # a keep-alive connection
+            assert http.get("/healthz").status_code == 200
+            server.restart()
+            assert server.port == port
+            memory = http.get("/api/v1/sessions/s1/memory").json()
+        assert [m["content"] for m in memory["messages"]] == ["before restart"]
+        server.stop()
+        assert not server.running
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/healthz")
+        server.start()
+        assert server.port == port
+        assert contents(server, "s1") == ["before restart"]
+    finally:
+        server.close()
+    assert not server.running
+
+
+def test_fixed_port_and_port_in_use() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    with ZepTestServer(port=free) as server:
+        assert server.url.endswith(f":{free}")
+        assert httpx.get(f"{server.url}/healthz").text == "."
+        second = ZepTestServer(port=free)
+        with pytest.raises(OSError):
+            second.start()
+        assert not second.running
+        second.close()
+
+
+def test_reset_empties_everything_and_ids_restart(server: ZepTestServer) -> None:
+    r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "u1"})
+    first_id = r.json()["id"]
+    add(server, "s1", "x")
+    server.faults.add("GET", "/api/v2/users/*", status=500, times=None)
+    server.reset()
+    assert server.store.count_users() == 0
+    assert server.store.count_sessions() == 0
+    assert server.requests == []
+    assert len(server.faults) == 0
+    assert httpx.get(f"{server.url}/api/v2/users/u1").status_code == 404  # no fault any more
+    r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "u1"})
+    assert r.json()["id"] == first_id
+
+
+def test_file_store_survives_servers_and_reset_keeps_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "zep.sqlite3"
+    with ZepTestServer(path=path) as server:
+        add(server, "s1", "persisted")
+    assert path.exists()
+    with ZepTestServer(path=path) as server:
+        assert contents(server, "s1") == ["persisted"]
+        server.reset()
+        assert contents(server, "s1") == []
+    assert path.exists()
+
+
+def test_constructor_checks() -> None:
+    with pytest.raises(ValueError, match="window"):
+        ZepTestServer(window=0)
+
+
+def test_repr_never_shows_the_key() -> None:
+    server = ZepTestServer(api_key="super-secret-123")
+    try:
+        assert "super-secret-123" not in repr(server)
+        assert "super-secret-123" not in repr(server.app)
+    finally:
+        server.close()
+
+
+# -- request log -------------------------------------------------------------------------------
+
+
+def test_requests_are_recorded_in_order(server: ZepTestServer) -> None:
+    add(server, "s1", "a")
+    add(server, "s2", "b")
+    httpx.get(f"{server.url}/api/v1/sessions/s1/memory", params={"lastn": 1})
+    assert server.requests == [
+        ("POST", "/api/v2/sessions/s1/memory"),
+        ("POST", "/api/v2/sessions/s2/memory"),
+        ("GET", "/api/v1/sessions/s1/memory"),
+    ]
+    assert server.count() == 3
+    assert server.count("POST") == 2
+    assert server.count("post", "/api/v2/sessions/*/memory") == 2
+    assert server.count("*", "/api/*/sessions/s1/**") == 2
+    assert server.count("GET", "/api/v2/**") == 0
+    assert server.requests.matching("GET") == [("GET", "/api/v1/sessions/s1/memory")]
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def test_fault_before_answers_instead_of_handling(server: ZepTestServer) -> None:
+    fault = server.faults.add("POST", "/api/v2/sessions/*/memory", status=500, times=1)
+    r = add(server, "s1", "lost")
+    assert r.status_code == 500
+    assert r.json() == {"message": "injected fault: 500"}
+    assert contents(server, "s1") == []
+    assert fault.hits == 1
+    assert fault.remaining == 0
+    assert add(server, "s1", "kept").status_code == 200
+    assert contents(server, "s1") == ["kept"]
+
+
+def test_fault_after_lets_the_write_land(server: ZepTestServer) -> None:
+    server.faults.add("POST", "/api/v1/sessions/*/memory", status=503, after=True)
+    r = httpx.post(
+        f"{server.url}/api/v1/sessions/s1/memory",
+        json={"messages": [{"role": "user", "content": "landed"}]},
+    )
+    assert r.status_code == 503
+    assert r.text == "injected fault: 503"  # v1: plain text
+    assert r.headers["Retry-After"] == "0"
+    assert contents(server, "s1") == ["landed"]
+
+
+def test_fault_times_none_and_counting(server: ZepTestServer) -> None:
+    fault = server.faults.add("GET", "/healthz", status=500, times=None)
+    for _ in range(3):
+        assert httpx.get(f"{server.url}/healthz").status_code == 500
+    assert fault.hits == 3
+    assert fault.remaining is None
+    server.faults.clear()
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_fault_times_and_order(server: ZepTestServer) -> None:
+    server.faults.add("GET", "/api/v2/sessions/*", status=502, times=2)
+    server.faults.add("GET", "/api/v2/**", status=504, times=1)
+    url = f"{server.url}/api/v2/sessions/s1"
+    assert [httpx.get(url).status_code for _ in range(4)] == [502, 502, 504, 404]
+
+
+def test_fault_path_star_is_one_segment(server: ZepTestServer) -> None:
+    server.faults.add("*", "/api/v2/sessions/*", status=500, times=None)
+    assert httpx.get(f"{server.url}/api/v2/sessions/s1").status_code == 500
+    assert httpx.get(f"{server.url}/api/v2/sessions/s1/memory").status_code == 200
+    assert httpx.delete(f"{server.url}/api/v2/sessions/s1").status_code == 500  # any method
+
+
+def test_fault_429_carries_retry_after(server: ZepTestServer) -> None:
+    server.faults.add("GET", "**", status=429, retry_after=7, body="slow down")
+    r = httpx.get(f"{server.url}/api/v2/users/u1")
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "7"
+    assert r.json() == {"message": "slow down"}
+
+
+def test_fault_drop_before_and_after(server: ZepTestServer) -> None:
+    server.faults.add("POST", "/api/v2/sessions/*/memory", status=None, drop=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        add(server, "s1", "dropped before")
+    assert contents(server, "s1") == []
+    server.faults.add("POST", "/api/v2/sessions/*/memory", status=None, drop=True, after=True)
+    mine = str(uuid.uuid4())
+    with pytest.raises(httpx.RemoteProtocolError):
+        add(server, "s1", "dropped after", uuid=mine)
+    assert contents(server, "s1") == ["dropped after"]
+    # The client's retry of the unknown outcome: duplicate key, nothing doubled.
+    assert add(server, "s1", "dropped after", uuid=mine).status_code == 500
+    assert contents(server, "s1") == ["dropped after"]
+
+
+def test_fault_delay_past_a_timeout(server: ZepTestServer) -> None:
+    server.faults.add("GET", "/api/v2/sessions/*/memory", status=None, delay=0.5)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{server.url}/api/v2/sessions/s1/memory", timeout=0.1)
+    assert time.monotonic() - started < 0.4
+    # A slowed request that is waited for gets its normal answer.
+    server.faults.add("GET", "/api/v2/sessions/*/memory", status=None, delay=0.2)
+    r = httpx.get(f"{server.url}/api/v2/sessions/s1/memory", timeout=5)
+    assert r.status_code == 200
+
+
+def test_fault_arguments_are_checked(server: ZepTestServer) -> None:
+    with pytest.raises(ValueError):
+        server.faults.add("GET", "**", status=None)
+    with pytest.raises(ValueError):
+        server.faults.add("GET", "**", times=0)
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+
+def test_api_key_required_everywhere_but_healthz(caplog: pytest.LogCaptureFixture) -> None:
+    key = "k3y-" + uuid.uuid4().hex
+    caplog.set_level(logging.DEBUG)
+    with ZepTestServer(api_key=key) as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        v1 = {"Authorization": f"Bearer {key}"}
+        v2 = {"Authorization": f"Api-Key {key}"}
+        assert httpx.post(f"{server.url}/api/v1/user", json={"user_id": "a"}).status_code == 401
+        r = httpx.get(f"{server.url}/api/v2/users/a", headers={"Authorization": "Api-Key nope"})
+        assert r.status_code == 401
+        assert r.json() == {"message": "unauthorized"}
+        r = httpx.post(f"{server.url}/api/v1/user", json={"user_id": "a"}, headers=v1)
+        assert r.status_code == 201
+        assert httpx.get(f"{server.url}/api/v2/users/a", headers=v2).status_code == 200
+        assert httpx.get(f"{server.url}/api/v1/user/a", headers=v2).status_code == 401
+        assert server.store.count_users() == 1
+    assert key not in caplog.text
+
+
+# -- command line, plugin, missing extra -------------------------------------------------------
+
+
+def test_command_line_serves_until_interrupted() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = "cli-" + uuid.uuid4().hex
+    env = {**os.environ, "ZEP_TEST_KEY": key}
+    args = ["--port", str(port), "--api-key-env", "ZEP_TEST_KEY"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zep_memory_plugins.testing", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").text == ".":
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert httpx.get(f"{url}/api/v2/users/u").status_code == 401
+        r = httpx.get(f"{url}/api/v2/users/u", headers={"Authorization": f"Api-Key {key}"})
+        assert r.status_code == 404
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert f"http://127.0.0.1:{port}" in output
+    assert key not in output
+
+
+def test_command_line_refuses_an_unset_key_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ZEP_UNSET_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "zep_memory_plugins.testing", "--api-key-env", "ZEP_UNSET_KEY"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "ZEP_UNSET_KEY" in proc.stderr
+
+
+def test_missing_extra_raises_missing_dependency_error() -> None:
+    code = (
+        "import sys; sys.modules['starlette'] = None\n"
+        "from zep_memory_plugins import MissingDependencyError\n"
+        "try:\n"
+        "    import zep_memory_plugins.testing\n"
+        "except MissingDependencyError as e:\n"
+        "    print(e.extra, e.package)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert proc.stdout.strip() == "server starlette and uvicorn"
+
+
+def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        """
+        import httpx
+
+        def test_one(zep_server):
+            httpx.post(zep_server.url + "/api/v2/users", json={"user_id": "u1"})
+            assert zep_server.store.count_users() == 1
+
+        def test_two(fresh_zep_server, zep_server):
+            assert fresh_zep_server is zep_server
+            assert fresh_zep_server.store.count_users() == 0
+            assert httpx.get(zep_server.url + "/healthz").text == "."
+        """
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "zep_memory_plugins.testing.pytest_plugin", "-q", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)
