@@ -1,0 +1,162 @@
+"""``ZepChatMessageHistory``: a LangChain chat history bound to one user's session."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# BaseChatMessageHistory is deprecated since langchain-core 1.6.4, but only direct instances
+# warn: subclasses such as ours do not.
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import BaseMessage
+
+from .._client import ZepMemoryClient
+from .._errors import InvalidInputError, NotFoundError
+from .._models import check_id, check_metadata
+from ._convert import from_zep_message, to_zep_message
+from ._session import SessionGuard, guard_for
+
+__all__ = ["ZepChatMessageHistory"]
+
+
+def check_window(window: object) -> int | None:
+    """Validate a history window: ``None`` (everything) or a positive int."""
+    if window is None:
+        return None
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise InvalidInputError(
+            f"window must be a positive int or None, not {window!r}", field="window"
+        )
+    return window
+
+
+def _to_zep(messages: Sequence[BaseMessage]) -> list[Any]:
+    if isinstance(messages, (str, bytes, BaseMessage)) or not isinstance(messages, Sequence):
+        raise InvalidInputError(
+            f"messages must be a sequence of LangChain messages, not {type(messages).__name__}",
+            field="messages",
+        )
+    return [to_zep_message(m) for m in messages]
+
+
+class ZepChatMessageHistory(BaseChatMessageHistory):
+    """The chat history of one user's session, stored in Zep (or the embedded store).
+
+    Args:
+        session_id: The conversation.
+        user_id: Its owner. The user and the session are created on the first write (the
+            session with ``session_metadata``); a session that belongs to another user raises
+            :class:`~zep_memory_plugins.SessionOwnershipError` on the first read or write.
+        client: The client to use; by default a new :class:`~zep_memory_plugins.ZepMemoryClient`
+            (embedded store, or Zep when ``ZEP_API_URL`` is set).
+        window: Return only the last ``window`` messages (default: the whole history).
+        session_metadata: Metadata of the session when this history creates it.
+
+    Every LangChain message type round-trips: what :attr:`messages` returns compares equal to
+    what was added. :meth:`add_messages` stores a whole batch in one backend call.
+
+    The first read is kept and served again until this object writes or clears (so
+    ``RunnableWithMessageHistory``, which reads twice per turn, costs one request); any write
+    drops it, so the next read sees the store as it is. :meth:`refresh` drops it on demand.
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        user_id: str,
+        client: ZepMemoryClient | None = None,
+        window: int | None = None,
+        session_metadata: Mapping[str, Any] | None = None,
+        _guard: SessionGuard | None = None,
+    ) -> None:
+        super().__init__()
+        self.session_id = check_id(session_id, "session_id")
+        self.user_id = check_id(user_id, "user_id")
+        self.window = check_window(window)
+        self.session_metadata = check_metadata(session_metadata, "session_metadata")
+        self._owns_client = client is None
+        self.client = client if client is not None else ZepMemoryClient()
+        self._guard = _guard if _guard is not None else guard_for(self.client)
+        self._cache: list[BaseMessage] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ZepChatMessageHistory(session_id={self.session_id!r}, user_id={self.user_id!r}, "
+            f"window={self.window!r}, client={self.client!r})"
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """The session's messages, oldest first (the last ``window`` if one is set)."""
+        if self._cache is None:
+            if self._guard.check_read(self.user_id, self.session_id):
+                stored = self.client.memory.get_messages(self.session_id, lastn=self.window)
+            else:
+                stored = []
+            self._cache = [from_zep_message(m) for m in stored]
+        return list(self._cache)
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        """Async :attr:`messages`."""
+        if self._cache is None:
+            if await self._guard.acheck_read(self.user_id, self.session_id):
+                stored = await self.client.memory.aget_messages(self.session_id, lastn=self.window)
+            else:
+                stored = []
+            self._cache = [from_zep_message(m) for m in stored]
+        return list(self._cache)
+
+    def refresh(self) -> None:
+        """Forget the messages read so far: the next read asks the backend again."""
+        self._cache = None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add_message(self, message: BaseMessage) -> None:
+        """Append one message."""
+        self.add_messages([message])
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one backend call (creating the user and session if needed)."""
+        batch = _to_zep(messages)
+        if not batch:
+            return
+        self._guard.ensure_write(self.user_id, self.session_id, self.session_metadata)
+        self._cache = None
+        self.client.memory.add_messages(self.session_id, batch)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`add_messages`."""
+        batch = _to_zep(messages)
+        if not batch:
+            return
+        await self._guard.aensure_write(self.user_id, self.session_id, self.session_metadata)
+        self._cache = None
+        await self.client.memory.aadd_messages(self.session_id, batch)
+
+    def clear(self) -> None:
+        """Soft-delete the session and its messages, as Zep does (a new write revives it)."""
+        self._cache = None
+        if not self._guard.check_read(self.user_id, self.session_id):
+            return
+        with contextlib.suppress(NotFoundError):  # already deleted
+            self.client.memory.delete_memory(self.session_id)
+
+    async def aclear(self) -> None:
+        """Async :meth:`clear`."""
+        self._cache = None
+        if not await self._guard.acheck_read(self.user_id, self.session_id):
+            return
+        with contextlib.suppress(NotFoundError):
+            await self.client.memory.adelete_memory(self.session_id)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the client if this history built it."""
+        if self._owns_client:
+            self.client.close()
