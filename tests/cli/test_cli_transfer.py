@@ -92,7 +92,7 @@ def snapshot(client: ZepMemoryClient) -> dict[str, Any]:
     }
     messages = {
         sid: [
-            (m.uuid, m.role, m.role_type, m.content, m.metadata)
+            (m.uuid, m.role, m.role_type, m.content, m.metadata, m.created_at)
             for m in client.memory.get_messages(sid)
         ]
         for sid in sessions

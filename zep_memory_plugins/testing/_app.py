@@ -630,6 +630,8 @@ def _parse_message(raw: object, index: int, generation: str) -> Message:
             content=content,
             metadata=check_metadata(raw.get("metadata"), f"{field}.metadata"),
             uuid=_parse_uuid(raw.get("uuid"), f"{field}.uuid"),
+            # A client-sent timestamp is kept (exports re-imported keep their times).
+            created_at=raw.get("created_at") or None,
         )
     except InvalidInputError as exc:
         raise _bad_request(exc.message) from None
