@@ -1,12 +1,13 @@
 # Two commands do all setup on a fresh machine:
 #   make demo   - a short demo chat on the embedded store
-#   make test   - the whole test suite (embedded + zep-python 2.x, then zep-python 1.x, notebooks, lint)
+#   make test   - the whole test suite (embedded + zep-python 2.x, then zep-python 1.x, notebooks,
+#                 ruff and mypy)
 PY ?= python3
 VENV := .venv
 VENV1 := .venv-zep1
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test test-main test-zep1 lint typecheck bench clean
+.PHONY: demo test test-main test-zep1 lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,8 +36,6 @@ test-zep1: $(VENV1)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check zep_memory_plugins tests benchmarks
-
-typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
