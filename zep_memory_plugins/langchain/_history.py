@@ -13,8 +13,9 @@ from langchain_core.messages import BaseMessage
 
 from .._client import ZepMemoryClient
 from .._errors import InvalidInputError, NotFoundError
-from .._models import check_id, check_metadata
-from ._convert import from_zep_message, to_zep_message
+from .._history_cache import history_cache
+from .._models import Message, check_id, check_metadata
+from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 from ._session import SessionGuard, guard_for
 
 __all__ = ["ZepChatMessageHistory"]
@@ -79,6 +80,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         self._owns_client = client is None
         self.client = client if client is not None else ZepMemoryClient()
         self._guard = _guard if _guard is not None else guard_for(self.client)
+        self._history = history_cache(self.client)
         self._cache: list[BaseMessage] | None = None
 
     def __repr__(self) -> str:
@@ -93,22 +95,28 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The session's messages, oldest first (the last ``window`` if one is set)."""
         if self._cache is None:
+            stored: list[Message] = []
             if self._guard.check_read(self.user_id, self.session_id):
-                stored = self.client.memory.get_messages(self.session_id, lastn=self.window)
-            else:
-                stored = []
-            self._cache = [from_zep_message(m) for m in stored]
+                stored = self._history.read(self.session_id, self.window)
+            self._cache = self._decode(stored)
         return list(self._cache)
 
     async def aget_messages(self) -> list[BaseMessage]:
         """Async :attr:`messages`."""
         if self._cache is None:
+            stored: list[Message] = []
             if await self._guard.acheck_read(self.user_id, self.session_id):
-                stored = await self.client.memory.aget_messages(self.session_id, lastn=self.window)
-            else:
-                stored = []
-            self._cache = [from_zep_message(m) for m in stored]
+                stored = await self._history.aread(self.session_id, self.window)
+            self._cache = self._decode(stored)
         return list(self._cache)
+
+    def _decode(self, stored: list[Message]) -> list[BaseMessage]:
+        # Conversions are reused across reads; shallow copies keep callers (LangGraph assigns
+        # message ids in place) from changing what the cache holds.
+        decoded = self._history.decode(
+            self.session_id, stored, LANGCHAIN_MESSAGE_KEY, from_zep_message
+        )
+        return [m.model_copy() for m in decoded]
 
     def refresh(self) -> None:
         """Forget the messages read so far: the next read asks the backend again."""
@@ -127,7 +135,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
             return
         self._guard.ensure_write(self.user_id, self.session_id, self.session_metadata)
         self._cache = None
-        self.client.memory.add_messages(self.session_id, batch)
+        self._history.add(self.session_id, batch)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_messages`."""
@@ -136,11 +144,12 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
             return
         await self._guard.aensure_write(self.user_id, self.session_id, self.session_metadata)
         self._cache = None
-        await self.client.memory.aadd_messages(self.session_id, batch)
+        await self._history.aadd(self.session_id, batch)
 
     def clear(self) -> None:
         """Soft-delete the session and its messages, as Zep does (a new write revives it)."""
         self._cache = None
+        self._history.forget(self.session_id)
         if not self._guard.check_read(self.user_id, self.session_id):
             return
         with contextlib.suppress(NotFoundError):  # already deleted
@@ -149,6 +158,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
         self._cache = None
+        self._history.forget(self.session_id)
         if not await self._guard.acheck_read(self.user_id, self.session_id):
             return
         with contextlib.suppress(NotFoundError):

@@ -28,8 +28,9 @@ from langchain_core.messages import BaseMessage, RemoveMessage
 from typing_extensions import NotRequired
 
 from .._client import ZepMemoryClient
+from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
-from ._convert import from_zep_message, to_zep_message
+from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 from ._history import check_window
 from ._session import guard_for
 
@@ -102,6 +103,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
         self._guard = guard_for(self.client)
+        self._history = history_cache(self.client)
 
     def __repr__(self) -> str:
         return f"ZepMemoryMiddleware(client={self.client!r}, window={self.window!r})"
@@ -157,8 +159,8 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         user_id, session_id = self._ids(runtime)
         stored: list[Message] = []
         if self._guard.check_read(user_id, session_id):
-            stored = self.client.memory.get_messages(session_id, lastn=self.window)
-        return self._merge([from_zep_message(m) for m in stored], state)
+            stored = self._history.read(session_id, self.window)
+        return self._merge(self._decode(session_id, stored), state)
 
     async def abefore_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
@@ -167,8 +169,14 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         user_id, session_id = self._ids(runtime)
         stored: list[Message] = []
         if await self._guard.acheck_read(user_id, session_id):
-            stored = await self.client.memory.aget_messages(session_id, lastn=self.window)
-        return self._merge([from_zep_message(m) for m in stored], state)
+            stored = await self._history.aread(session_id, self.window)
+        return self._merge(self._decode(session_id, stored), state)
+
+    def _decode(self, session_id: str, stored: list[Message]) -> list[BaseMessage]:
+        # Conversions are reused across turns; LangGraph assigns message ids in place, so the
+        # graph gets shallow copies and the cache keeps what was stored.
+        decoded = self._history.decode(session_id, stored, LANGCHAIN_MESSAGE_KEY, from_zep_message)
+        return [m.model_copy() for m in decoded]
 
     def after_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
@@ -178,7 +186,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         if batch:
             user_id, session_id = self._ids(runtime)
             self._guard.ensure_write(user_id, session_id, self.session_metadata)
-            self.client.memory.add_messages(session_id, batch)
+            self._history.add(session_id, batch)
         return {"zep_memory_stored": len(state.get("messages") or [])}
 
     async def aafter_agent(
@@ -189,5 +197,5 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         if batch:
             user_id, session_id = self._ids(runtime)
             await self._guard.aensure_write(user_id, session_id, self.session_metadata)
-            await self.client.memory.aadd_messages(session_id, batch)
+            await self._history.aadd(session_id, batch)
         return {"zep_memory_stored": len(state.get("messages") or [])}

@@ -1,0 +1,126 @@
+"""HistoryCache: whole histories for one tail read, never stale. Runs on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from zep_memory_plugins import Message
+from zep_memory_plugins._history_cache import HistoryCache, history_cache
+
+TAIL = 5
+
+
+def msgs(*contents: str) -> list[Message]:
+    return [Message(role="user", content=c) for c in contents]
+
+
+def contents(messages) -> list[str]:
+    return [m.content for m in messages]
+
+
+@pytest.fixture
+def cache(client):
+    return HistoryCache(client, tail_size=TAIL)
+
+
+
+def test_known_session_costs_one_tail_read(client, cache):
+    client.memory.add_messages("s", msgs(*"abcdefgh"))
+    assert contents(cache.get("s")) == list("abcdefgh")
+    client.stats.reset()
+    assert contents(cache.get("s")) == list("abcdefgh")
+    assert client.stats.calls == {"get_messages": 1}
+    if client.stats.http_requests:  # Zep: one request although 8 > TAIL messages
+        assert client.stats.http_requests == 1
+
+
+def test_other_writers_messages_are_seen(client, cache):
+    client.memory.add_messages("s", msgs("a", "b", "c"))
+    cache.get("s")
+    client.memory.add_messages("s", msgs("d", "e"))  # not through the cache
+    client.stats.reset()
+    assert contents(cache.get("s")) == list("abcde")
+    assert client.stats.reads == 1
+
+
+def test_more_new_messages_than_a_tail_falls_back_to_a_full_read(client, cache):
+    client.memory.add_messages("s", msgs("a", "b"))
+    cache.get("s")
+    client.memory.add_messages("s", msgs(*[str(i) for i in range(TAIL + 2)]))
+    client.stats.reset()
+    assert contents(cache.get("s")) == ["a", "b", *[str(i) for i in range(TAIL + 2)]]
+    assert client.stats.reads == 2
+
+
+def test_a_cleared_session_is_never_served_from_memory(client, cache):
+    client.memory.add_messages("s", msgs("a", "b", "c"))
+    cache.get("s")
+    client.memory.delete_memory("s")
+    assert cache.get("s") == []
+    client.memory.add_messages("s", msgs("new"))
+    assert contents(cache.get("s")) == ["new"]
+
+
+def test_cleared_and_refilled_beyond_a_tail_is_read_in_full(client, cache):
+    client.memory.add_messages("s", msgs(*"abcdefg"))
+    cache.get("s")
+    client.memory.delete_memory("s")
+    refill = [f"n{i}" for i in range(TAIL + 3)]
+    client.memory.add_messages("s", msgs(*refill))
+    assert contents(cache.get("s")) == refill
+
+
+def test_own_writes_are_appended_and_checked(client, cache):
+    client.memory.add_messages("s", msgs("a"))
+    cache.get("s")
+    stored = client.memory.add_messages("s", msgs("b", "c"))
+    cache.appended("s", stored)
+    client.stats.reset()
+    assert contents(cache.get("s")) == ["a", "b", "c"]
+    assert client.stats.reads == 1
+
+
+def test_interleaved_writers_keep_the_stored_order(client, cache):
+    client.memory.add_messages("s", msgs("a"))
+    cache.get("s")
+    mine = client.memory.add_messages("s", msgs("mine-1"))
+    client.memory.add_messages("s", msgs("theirs"))
+    mine += client.memory.add_messages("s", msgs("mine-2"))
+    cache.appended("s", mine)  # what this process believes: a, mine-1, mine-2
+    assert contents(cache.get("s")) == ["a", "mine-1", "theirs", "mine-2"]
+
+
+def test_decoded_forms_are_reused_for_messages_already_held(client, cache):
+    client.memory.add_messages("s", msgs("a", "b"))
+    calls: list[str] = []
+
+    def convert(m: Message) -> str:
+        calls.append(m.content)
+        return m.content.upper()
+
+    assert cache.decode("s", cache.get("s"), "upper", convert) == ["A", "B"]
+    client.memory.add_messages("s", msgs("c"))
+    assert cache.decode("s", cache.get("s"), "upper", convert) == ["A", "B", "C"]
+    assert calls == ["a", "b", "c"]
+
+
+def test_least_recently_used_sessions_are_dropped(client):
+    cache = HistoryCache(client, tail_size=TAIL, max_sessions=2)
+    for sid in ("s1", "s2", "s3"):
+        client.memory.add_messages(sid, msgs(sid))
+        cache.get(sid)
+    assert list(cache._entries) == ["s2", "s3"]
+
+
+def test_one_cache_per_client(client):
+    assert history_cache(client) is history_cache(client)
+
+
+async def test_async_twin(client):
+    cache = HistoryCache(client, tail_size=TAIL)
+    await client.memory.aadd_messages("s", msgs("a", "b"))
+    assert contents(await cache.aget("s")) == ["a", "b"]
+    await client.memory.aadd_messages("s", msgs("c"))
+    client.stats.reset()
+    assert contents(await cache.aget("s")) == ["a", "b", "c"]
+    assert client.stats.reads == 1
