@@ -51,19 +51,25 @@ class _Entry:
         self.decoded: dict[Hashable, dict[uuid.UUID | None, Any]] = {}
 
 
-def merge_tail(held: _Entry, tail: list[Message], tail_size: int) -> list[Message] | None:
-    """The history given what is held and the newest ``tail``, or ``None`` if unknowable."""
+def merge_tail(
+    held: _Entry, tail: list[Message], tail_size: int
+) -> tuple[list[Message], bool] | None:
+    """What the history is, given what is held and the newest ``tail``.
+
+    ``(new, True)``: the held messages followed by ``new``; ``(history, False)``: the whole
+    history is ``history``; ``None``: unknowable without a full read.
+    """
     if not tail:
-        return []
+        return [], False
     first = held.index.get(tail[0].uuid)
     if first is None:
-        return list(tail) if len(tail) < tail_size else None
+        return (list(tail), False) if len(tail) < tail_size else None
     known = held.messages[first:]
     if len(known) > len(tail) or any(
         a.uuid != b.uuid for a, b in zip(known, tail[: len(known)], strict=True)
     ):
         return None
-    return held.messages[:first] + known + tail[len(known) :]
+    return tail[len(known) :], True
 
 
 class HistoryCache:
@@ -89,6 +95,21 @@ class HistoryCache:
                 self._entries.move_to_end(session_id)
             return entry
 
+    def _extend(self, session_id: str, held: _Entry, new: Sequence[Message]) -> list[Message]:
+        with self._lock:
+            for message in new:
+                held.index[message.uuid] = len(held.messages)
+                held.messages.append(message)
+            return list(held.messages)
+
+    def _settle(
+        self, session_id: str, held: _Entry, merged: tuple[list[Message], bool]
+    ) -> list[Message]:
+        messages, extends = merged
+        if extends:
+            return self._extend(session_id, held, messages)
+        return self._keep(session_id, messages, held)
+
     def _keep(self, session_id: str, messages: list[Message], old: _Entry | None) -> list[Message]:
         entry = _Entry(messages)
         if old is not None:  # carry decoded forms of the messages still there
@@ -108,7 +129,7 @@ class HistoryCache:
             tail = self._memory.get_messages(session_id, lastn=self.tail_size)
             merged = merge_tail(held, tail, self.tail_size)
             if merged is not None:
-                return self._keep(session_id, merged, held)
+                return self._settle(session_id, held, merged)
         return self._keep(session_id, self._memory.get_messages(session_id), held)
 
     async def aget(self, session_id: str) -> list[Message]:
@@ -118,7 +139,7 @@ class HistoryCache:
             tail = await self._memory.aget_messages(session_id, lastn=self.tail_size)
             merged = merge_tail(held, tail, self.tail_size)
             if merged is not None:
-                return self._keep(session_id, merged, held)
+                return self._settle(session_id, held, merged)
         return self._keep(session_id, await self._memory.aget_messages(session_id), held)
 
     def read(self, session_id: str, window: int | None = None) -> list[Message]:
@@ -149,7 +170,7 @@ class HistoryCache:
         """Record messages this process just added (as returned by ``add_messages``)."""
         held = self._held(session_id)
         if held is not None:
-            self._keep(session_id, held.messages + list(stored), held)
+            self._extend(session_id, held, stored)
 
     def forget(self, session_id: str) -> None:
         """Drop what is held for a session (after clearing it, for instance)."""

@@ -1,0 +1,220 @@
+"""Benchmark of the LlamaIndex adapters (not a test).
+
+One ``SimpleChatEngine`` turn (``MockLLM``) is measured for sessions already holding 10 and 200
+messages, with five memories:
+
+- ``ZepMemory``;
+- ``ChatMemoryBuffer`` on ``ZepChatStore``; baseline: ``ChatMemoryBuffer`` on LlamaIndex's
+  in-process ``SimpleChatStore``;
+- ``Memory`` on ``ZepDBChatStore``; baseline: LlamaIndex's default ``Memory`` (its
+  ``SQLAlchemyChatStore`` on a SQLite file through aiosqlite).
+
+Requests per turn: for our adapters, backend operations from ``client.stats`` (reads + writes;
+HTTP requests on Zep); for ``SimpleChatStore``, chat store calls (none leave the process); for
+the default ``Memory``, SQL statements executed. Overhead: median time of a turn minus the
+median time of the same turn on ``ChatMemoryBuffer`` + ``SimpleChatStore`` (the cheapest memory
+LlamaIndex has), in milliseconds. Embedded store on a temporary file; the Zep backend through
+the Zep-compatible test server when zep-python, starlette and uvicorn are installed.
+
+Run: ``python benchmarks/bench_llama_index.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.chat_engine import SimpleChatEngine
+from llama_index.core.llms import ChatMessage, MockLLM
+from llama_index.core.memory import ChatMemoryBuffer, Memory
+from llama_index.core.memory.types import BaseMemory
+from llama_index.core.storage.chat_store import SimpleChatStore
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from zep_memory_plugins import ZepMemoryClient
+from zep_memory_plugins.llama_index import ZepChatStore, ZepDBChatStore, ZepMemory
+
+USER, SESSION = "bench-user", "bench-session"
+LIMIT = 1_000_000  # token limit high enough never to trim: every turn sees the whole history
+
+
+def history_of(n: int) -> list[ChatMessage]:
+    out: list[ChatMessage] = []
+    for i in range(n // 2):
+        out += [
+            ChatMessage(role="user", content=f"question {i} " * 5),
+            ChatMessage(role="assistant", content=f"answer {i} " * 10),
+        ]
+    return out
+
+
+class CountingChatStore(SimpleChatStore):
+    """SimpleChatStore counting the calls ChatMemoryBuffer makes to it."""
+
+    reads: int = 0
+    writes: int = 0
+
+    def get_messages(self, key: str) -> list[ChatMessage]:
+        self.reads += 1
+        return super().get_messages(key)
+
+    def add_message(self, key: str, message: ChatMessage, idx: int | None = None) -> None:
+        self.writes += 1
+        super().add_message(key, message, idx)
+
+
+class Counter:
+    """Requests of one setup, read before and after each turn."""
+
+    def __init__(self, read: Callable[[], tuple[int, int, int]]) -> None:
+        self.read = read
+
+
+def client_counter(client: ZepMemoryClient) -> Counter:
+    s = client.stats
+    return Counter(lambda: (s.reads, s.writes, s.http_requests))
+
+
+@contextmanager
+def backends() -> Iterator[list[tuple[str, Callable[[], ZepMemoryClient]]]]:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        counter = iter(range(10**6))
+        found: list[tuple[str, Callable[[], ZepMemoryClient]]] = [
+            ("embedded", lambda: ZepMemoryClient(path=tmp / f"b{next(counter)}.db"))
+        ]
+        deps = ("zep_python", "starlette", "uvicorn")
+        if all(importlib.util.find_spec(m) is not None for m in deps):
+            from zep_memory_plugins.testing import ZepTestServer
+
+            server = stack.enter_context(ZepTestServer())
+
+            def zep() -> ZepMemoryClient:
+                server.reset()
+                return ZepMemoryClient(base_url=server.url)
+
+            found.append(("zep", zep))
+        yield found
+
+
+def setups(
+    make_client: Callable[[], ZepMemoryClient], n: int
+) -> Iterator[tuple[str, BaseMemory, Counter, Callable[[], None]]]:
+    """(name, memory, request counter, closer) for each setup, seeded with ``n`` messages."""
+    history = history_of(n)
+
+    client = make_client()
+    memory: BaseMemory = ZepMemory(client, USER, SESSION, token_limit=LIMIT)
+    memory.put_messages(history)
+    yield "ZepMemory", memory, client_counter(client), client.close
+
+    client = make_client()
+    store = ZepChatStore(client, USER)
+    store.set_messages(SESSION, history)
+    memory = ChatMemoryBuffer.from_defaults(
+        chat_store=store, chat_store_key=SESSION, token_limit=LIMIT
+    )
+    yield "ChatMemoryBuffer + ZepChatStore", memory, client_counter(client), client.close
+
+    client = make_client()
+    memory = Memory.from_defaults(
+        session_id=SESSION, chat_store=ZepDBChatStore(client, USER), token_limit=LIMIT
+    )
+    memory.put_messages(history)
+    yield "Memory + ZepDBChatStore", memory, client_counter(client), client.close
+
+
+def baselines(tmp: Path, n: int) -> Iterator[tuple[str, BaseMemory, Counter, Callable[[], None]]]:
+    history = history_of(n)
+    simple = CountingChatStore()
+    simple.set_messages(SESSION, history)
+    memory: BaseMemory = ChatMemoryBuffer.from_defaults(
+        chat_store=simple, chat_store_key=SESSION, token_limit=LIMIT
+    )
+    yield (
+        "ChatMemoryBuffer + SimpleChatStore",
+        memory,
+        Counter(lambda: (simple.reads, simple.writes, 0)),
+        lambda: None,
+    )
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp / f'default-{n}.db'}")
+    counts = {"read": 0, "write": 0}
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def count(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        counts["read" if statement.lstrip().upper().startswith("SELECT") else "write"] += 1
+
+    memory = Memory.from_defaults(session_id=SESSION, async_engine=engine, token_limit=LIMIT)
+    memory.put_messages(history)
+    yield (
+        "Memory (LlamaIndex default, SQLAlchemy)",
+        memory,
+        Counter(lambda: (counts["read"], counts["write"], 0)),
+        lambda: None,
+    )
+
+
+def measure(memory: BaseMemory, counter: Counter, turns: int) -> tuple[float, float, float, float]:
+    chat = SimpleChatEngine.from_defaults(llm=MockLLM(max_tokens=8), memory=memory)
+    chat.chat("warm-up")
+    times = []
+    r0, w0, h0 = counter.read()
+    for i in range(turns):
+        t0 = time.perf_counter()
+        chat.chat(f"turn {i}")
+        times.append((time.perf_counter() - t0) * 1000)
+    r1, w1, h1 = counter.read()
+    return statistics.median(times), (r1 - r0) / turns, (w1 - w0) / turns, (h1 - h0) / turns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer turns")
+    args = parser.parse_args()
+    turns = 5 if args.quick else 30
+    sizes = (10, 200)
+    print(f"# LlamaIndex adapters: one SimpleChatEngine turn ({turns} turns, median)\n")
+    print(f"Python {platform.python_version()}, {platform.machine()}\n")
+    print(
+        "| memory | backend | history | reads/turn | writes/turn | HTTP/turn | ms/turn "
+        "| overhead ms |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as d, backends() as found:
+        tmp = Path(d)
+        for n in sizes:
+            rows: list[tuple[str, str, float, float, float, float]] = []
+            for name, memory, counter, close in baselines(tmp, n):
+                ms, r, w, h = measure(memory, counter, turns)
+                rows.append((name, "in-process" if "Simple" in name else "sqlite", ms, r, w, h))
+                close()
+            reference = rows[0][2]
+            for backend, make_client in found:
+                for name, memory, counter, close in setups(make_client, n):
+                    ms, r, w, h = measure(memory, counter, turns)
+                    rows.append((name, backend, ms, r, w, h))
+                    close()
+            for name, backend, ms, r, w, h in rows:
+                http = f"{h:.1f}" if backend == "zep" else "-"
+                print(
+                    f"| {name} | {backend} | {n} | {r:.1f} | {w:.1f} | {http} | {ms:.2f} "
+                    f"| {ms - reference:+.2f} |"
+                )
+    print(
+        "\nSimpleChatStore's count is of chat store calls (in-process); the default Memory's is of "
+        "SQL statements (SELECT = read)."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""LlamaIndex adapters: persistent, per-user chat memory on Zep or the embedded store.
+
+- :class:`ZepMemory`: a ``BaseMemory`` bound to one user's session, for chat engines and agents
+  (one read and one write per turn);
+- :class:`ZepChatStore`: a ``BaseChatStore`` whose keys are the user's sessions, e.g. under
+  ``ChatMemoryBuffer.from_defaults(chat_store=..., chat_store_key=...)``;
+- :class:`ZepDBChatStore`: the async chat store of ``llama_index.core.memory.Memory``, with
+  message statuses (active / archived);
+- :class:`ZepSessionsBlock`: a ``Memory`` block recalling the user's other sessions.
+
+Messages round-trip losslessly (:func:`to_zep_message` / :func:`from_zep_message`). Needs
+llama-index-core; without it, importing this package raises
+:class:`~zep_memory_plugins.MissingDependencyError`.
+"""
+
+from __future__ import annotations
+
+from .._errors import MissingDependencyError
+
+try:
+    import llama_index.core  # noqa: F401
+except ImportError:  # pragma: no cover - exercised only without llama-index-core
+    raise MissingDependencyError("llama-index-core", "llama-index") from None
+
+from ._blocks import ZepSessionsBlock
+from ._chat_store import ZepChatStore
+from ._convert import (
+    LLAMA_INDEX_MESSAGE_KEY,
+    LLAMA_INDEX_STATUS_KEY,
+    from_zep_message,
+    role_type_of,
+    to_zep_message,
+)
+from ._db_store import LLAMA_INDEX_ARCHIVED_THROUGH_KEY, ZepDBChatStore
+from ._memory import DEFAULT_TOKEN_LIMIT, ZepMemory
+from ._session import REVIVED_SESSION_KEY
+
+__all__ = [
+    "DEFAULT_TOKEN_LIMIT",
+    "LLAMA_INDEX_ARCHIVED_THROUGH_KEY",
+    "LLAMA_INDEX_MESSAGE_KEY",
+    "LLAMA_INDEX_STATUS_KEY",
+    "REVIVED_SESSION_KEY",
+    "ZepChatStore",
+    "ZepDBChatStore",
+    "ZepMemory",
+    "ZepSessionsBlock",
+    "from_zep_message",
+    "role_type_of",
+    "to_zep_message",
+]

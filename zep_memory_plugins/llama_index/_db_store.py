@@ -1,0 +1,235 @@
+"""``ZepDBChatStore``: the async chat store behind LlamaIndex's ``Memory``, on Zep.
+
+``llama_index.core.memory.Memory`` keeps a FIFO queue of ``active`` messages and archives the
+oldest ones (``MessageStatus.ARCHIVED``) when the queue outgrows its token budget. Zep has no
+message status, so this store keeps it in message metadata:
+
+- a message added with a status carries it under :data:`LLAMA_INDEX_STATUS_KEY` (absent means
+  active, so sessions written by the other adapters read as all-active);
+- ``archive_oldest_messages(n)`` marks only the last of the ``n`` messages it archives with
+  :data:`LLAMA_INDEX_ARCHIVED_THROUGH_KEY` (one metadata update, whatever ``n``): every message
+  up to the newest such mark is archived.
+
+Deletions (``set_messages``, ``delete_message``, ``delete_messages`` with a status,
+``delete_oldest_messages``) rewrite the session: soft delete, then the kept messages are added
+again with their status spelled out (one read, one delete, one add).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.llms import ChatMessage
+from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
+
+from .._client import ZepMemoryClient
+from .._errors import InvalidInputError
+from .._models import Message, check_id, check_metadata
+from ._convert import LLAMA_INDEX_STATUS_KEY, from_zep_message, to_zep_message
+from ._session import SessionGuard, check_client, guard_for
+
+__all__ = ["LLAMA_INDEX_ARCHIVED_THROUGH_KEY", "ZepDBChatStore"]
+
+#: Reserved message metadata key: ``True`` on the newest message of an archived batch; every
+#: message up to the newest message carrying it is archived.
+LLAMA_INDEX_ARCHIVED_THROUGH_KEY = "llama_index_archived_through"
+
+_Row = tuple[Message, ChatMessage, MessageStatus]
+
+
+def _statuses(messages: list[Message]) -> list[MessageStatus]:
+    boundary = -1
+    for index, message in enumerate(messages):
+        if (message.metadata or {}).get(LLAMA_INDEX_ARCHIVED_THROUGH_KEY):
+            boundary = index
+    out = []
+    for index, message in enumerate(messages):
+        stored = (message.metadata or {}).get(LLAMA_INDEX_STATUS_KEY)
+        archived = index <= boundary or stored == MessageStatus.ARCHIVED.value
+        out.append(MessageStatus.ARCHIVED if archived else MessageStatus.ACTIVE)
+    return out
+
+
+def _status(value: object, *, allow_none: bool) -> MessageStatus | None:
+    if value is None and allow_none:
+        return None
+    try:
+        return MessageStatus(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"status must be a MessageStatus ('active' or 'archived'), not {value!r}",
+            field="status",
+        ) from None
+
+
+def _count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{name} must be an int, not {type(value).__name__}", field=name)
+    return value
+
+
+def _encode(rows: list[tuple[ChatMessage, MessageStatus]]) -> list[Message]:
+    return [to_zep_message(m, status=s.value) for m, s in rows]
+
+
+class ZepDBChatStore(AsyncDBChatStore):
+    """LlamaIndex's async database chat store interface on Zep, for ``Memory``.
+
+    Keys are session ids of ``user_id`` (created on the first write; another user's session
+    raises :class:`~zep_memory_plugins.SessionOwnershipError`)::
+
+        store = ZepDBChatStore(client=client, user_id="jane")
+        memory = Memory.from_defaults(session_id="jane-chat", chat_store=store)
+
+    Message statuses (active / archived) are kept as described in the module doc.
+    """
+
+    user_id: str = Field(description="The user owning every session (key) of this store.")
+    session_metadata: dict[str, Any] | None = Field(
+        default=None, description="Metadata given to sessions this store creates."
+    )
+    _client: ZepMemoryClient = PrivateAttr()
+    _guard: SessionGuard = PrivateAttr()
+
+    def __init__(
+        self,
+        client: ZepMemoryClient,
+        user_id: str,
+        session_metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Bind the store to ``client`` and ``user_id``."""
+        client = check_client(client)
+        super().__init__(
+            user_id=check_id(user_id, "user_id"),
+            session_metadata=check_metadata(session_metadata, "session_metadata"),
+            **kwargs,
+        )
+        self._client = client
+        self._guard = guard_for(client)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name of the class."""
+        return "ZepDBChatStore"
+
+    @property
+    def client(self) -> ZepMemoryClient:
+        """The client this store talks to."""
+        return self._client
+
+    def __repr__(self) -> str:
+        return f"ZepDBChatStore(user_id={self.user_id!r}, backend={self._client.backend.name!r})"
+
+    async def _rows(self, key: str) -> list[_Row]:
+        check_id(key, "key")
+        if not await self._guard.acheck_read(self.user_id, key):
+            return []
+        stored = await self._client.memory.aget_messages(key)
+        return [(m, from_zep_message(m), s) for m, s in zip(stored, _statuses(stored), strict=True)]
+
+    async def _rewrite(self, key: str, rows: list[tuple[ChatMessage, MessageStatus]]) -> None:
+        await self._guard.arewrite(
+            self.user_id, key, _encode(rows), keep_session=False, metadata=self.session_metadata
+        )
+
+    async def get_messages(
+        self,
+        key: str,
+        status: MessageStatus | None = MessageStatus.ACTIVE,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[ChatMessage]:
+        """The session's messages with ``status`` (any if ``None``), oldest first, paged."""
+        wanted = _status(status, allow_none=True)
+        start = 0 if offset is None else max(_count(offset, "offset"), 0)
+        stop = None if limit is None else start + max(_count(limit, "limit"), 0)
+        rows = await self._rows(key)
+        return [c for _, c, s in rows if wanted is None or s == wanted][start:stop]
+
+    async def count_messages(
+        self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE
+    ) -> int:
+        """How many messages of the session have ``status`` (any if ``None``)."""
+        return len(await self.get_messages(key, status))
+
+    async def add_message(
+        self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Append one message with ``status``."""
+        await self.add_messages(key, [message], status)
+
+    async def add_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Append messages with ``status`` in one ``add_messages`` call."""
+        check_id(key, "key")
+        status_ = _status(status, allow_none=False)
+        assert status_ is not None
+        batch = _encode([(m, status_) for m in messages])
+        if not batch:
+            return
+        await self._guard.aensure_write(self.user_id, key, self.session_metadata)
+        await self._guard.aappend(key, batch)
+
+    async def set_messages(
+        self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
+    ) -> None:
+        """Replace the session's messages with ``messages``, all with ``status``."""
+        check_id(key, "key")
+        status_ = _status(status, allow_none=False)
+        assert status_ is not None
+        await self._rewrite(key, [(m, status_) for m in messages])
+
+    async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
+        """Remove and return the message at position ``idx`` (any status; ``None`` if none)."""
+        idx = _count(idx, "idx")
+        rows = await self._rows(key)
+        if not -len(rows) <= idx < len(rows):
+            return None
+        removed = rows.pop(idx)
+        await self._rewrite(key, [(c, s) for _, c, s in rows])
+        return removed[1]
+
+    async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
+        """Delete the session's messages with ``status`` (all, by soft delete, if ``None``)."""
+        wanted = _status(status, allow_none=True)
+        if wanted is None:
+            check_id(key, "key")
+            if await self._guard.acheck_read(self.user_id, key):
+                await self._guard.adelete(key)
+            return
+        rows = await self._rows(key)
+        kept = [(c, s) for _, c, s in rows if s != wanted]
+        if len(kept) != len(rows):
+            await self._rewrite(key, kept)
+
+    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Delete the ``n`` oldest active messages and return them."""
+        n = _count(n, "n")
+        rows = await self._rows(key)
+        active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
+        if not active:
+            return []
+        doomed = set(active)
+        await self._rewrite(key, [(c, s) for i, (_, c, s) in enumerate(rows) if i not in doomed])
+        return [rows[i][1] for i in active]
+
+    async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Archive the ``n`` oldest active messages and return them (one read, one update)."""
+        n = _count(n, "n")
+        rows = await self._rows(key)
+        active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
+        if not active:
+            return []
+        newest = rows[active[-1]][0]
+        assert newest.uuid is not None
+        await self._client.memory.aupdate_message_metadata(
+            key, newest.uuid, {LLAMA_INDEX_ARCHIVED_THROUGH_KEY: True}
+        )
+        return [rows[i][1] for i in active]
+
+    async def get_keys(self) -> list[str]:
+        """The ids of the user's live sessions, oldest first."""
+        return await self._guard.auser_sessions(self.user_id)

@@ -1,0 +1,286 @@
+"""Ownership checks, create-on-first-write and whole-session rewrites, cached per client.
+
+Every LlamaIndex adapter bound to a user goes through the :class:`SessionGuard` of its
+:class:`~zep_memory_plugins.ZepMemoryClient` (one per client, shared by every adapter on it). The
+guard remembers what this process has already verified, so a steady conversation turn costs one
+read (``get_messages``) and one write (``add_messages``) and nothing more:
+
+- the first read of an unverified session asks ``get_session``: a session owned by another user
+  (or by no user) raises :class:`~zep_memory_plugins.SessionOwnershipError`; a missing one has no
+  messages and is not read further;
+- the first write to a session not verified yet creates the user (if not known) and the session,
+  then appends.
+
+Zep cannot delete single messages, so replacing a session's messages (:meth:`SessionGuard.
+rewrite`) soft-deletes the session and adds the kept messages again, which revives it with its
+owner and metadata (the old messages stay deleted). That costs one read, one delete and one add,
+and the re-added messages get new uuids and timestamps.
+
+The guard also reads whole histories through the client's shared
+:class:`~zep_memory_plugins._history_cache.HistoryCache` (one request for the newest messages once
+a session is held, whatever its length) and tells it about what this process adds or deletes.
+
+The ownership cache only holds facts this process established; it is not refreshed if another
+process deletes the user meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .._client import ZepMemoryClient
+from .._errors import AlreadyExistsError, InvalidInputError, NotFoundError, SessionOwnershipError
+from .._history_cache import HistoryCache, history_cache
+from .._models import CreateUserRequest, Message, Session
+
+__all__ = ["REVIVED_SESSION_KEY", "SessionGuard", "check_client", "guard_for"]
+
+#: Session metadata key set when a soft-deleted session must be revived without adding messages
+#: (Zep never lets a deleted session id be created anew); its value is an ISO timestamp.
+REVIVED_SESSION_KEY = "llama_index_revived_at"
+
+_GUARDS: weakref.WeakKeyDictionary[ZepMemoryClient, SessionGuard] = weakref.WeakKeyDictionary()
+
+
+def check_client(client: object) -> ZepMemoryClient:
+    """Return ``client`` if it is a :class:`ZepMemoryClient`, else raise InvalidInputError."""
+    if not isinstance(client, ZepMemoryClient):
+        raise InvalidInputError(
+            f"client must be a ZepMemoryClient, not {type(client).__name__}", field="client"
+        )
+    return client
+
+
+def guard_for(client: ZepMemoryClient) -> SessionGuard:
+    """The guard shared by every LlamaIndex adapter on ``client``."""
+    guard = _GUARDS.get(client)
+    if guard is None:
+        guard = _GUARDS[client] = SessionGuard(client)
+    return guard
+
+
+def _revival() -> dict[str, Any]:
+    return {REVIVED_SESSION_KEY: datetime.now(timezone.utc).isoformat()}
+
+
+class SessionGuard:
+    """What this process verified about users and sessions on one client (see module doc)."""
+
+    def __init__(self, client: ZepMemoryClient) -> None:
+        self.client = client
+        #: user ids known to exist
+        self.users: set[str] = set()
+        #: session id -> owner, for sessions known to exist (live or soft-deleted by us)
+        self.owners: dict[str, str] = {}
+        #: session ids found missing (a first write then creates them without asking again)
+        self.absent: set[str] = set()
+        #: whole histories, refreshed by one tail read (shared with the other adapters)
+        self.cache: HistoryCache = history_cache(client)
+
+    def _known(self, user_id: str, session_id: str) -> bool:
+        owner = self.owners.get(session_id)
+        if owner is None:
+            return False
+        if owner != user_id:
+            raise SessionOwnershipError(
+                f"session {session_id!r} belongs to another user, not to user {user_id!r}"
+            )
+        return True
+
+    def _verified(self, session: Session, user_id: str) -> None:
+        if session.user_id != user_id:
+            # Never name the other user: that would leak who owns the session.
+            owner = "no user" if session.user_id is None else "another user"
+            raise SessionOwnershipError(
+                f"session {session.session_id!r} belongs to {owner}, not to user {user_id!r}"
+            )
+        assert session.session_id is not None
+        self.owners[session.session_id] = user_id
+        self.absent.discard(session.session_id)
+        self.users.add(user_id)
+
+    def owned(self, user_id: str, sessions: Sequence[Session]) -> list[str]:
+        """Record ``sessions`` (listed by ``get_sessions(user_id)``) as owned; their ids."""
+        for session in sessions:
+            self._verified(session, user_id)
+        return [s.session_id for s in sessions if s.session_id is not None]
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def check_read(self, user_id: str, session_id: str) -> bool:
+        """Verify ``user_id`` may read the session; ``False`` if it does not exist (yet)."""
+        if self._known(user_id, session_id):
+            return True
+        try:
+            session = self.client.memory.get_session(session_id)
+        except NotFoundError:
+            self.absent.add(session_id)
+            return False
+        self._verified(session, user_id)
+        return True
+
+    def ensure_write(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Make sure the session exists and belongs to ``user_id``, creating both if needed."""
+        if self._known(user_id, session_id):
+            return
+        if session_id not in self.absent and self.check_read(user_id, session_id):
+            return
+        if user_id not in self.users:
+            with contextlib.suppress(AlreadyExistsError):
+                self.client.user.add(CreateUserRequest(user_id=user_id))
+            self.users.add(user_id)
+        request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
+        try:
+            session = self.client.memory.add_session(request)
+        except AlreadyExistsError:
+            # Created meanwhile by someone else, or soft-deleted (Zep keeps the id taken).
+            try:
+                session = self.client.memory.get_session(session_id)
+            except NotFoundError:
+                session = self.client.memory.update_session(
+                    Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                )
+        self._verified(session, user_id)
+
+    def history(self, session_id: str) -> list[Message]:
+        """The session's whole history (one tail read once this process holds it)."""
+        return self.cache.get(session_id)
+
+    def append(self, session_id: str, messages: Sequence[Message]) -> None:
+        """Add ``messages`` in one call and remember them as the session's newest."""
+        self.cache.appended(session_id, self.client.memory.add_messages(session_id, messages))
+
+    def delete(self, session_id: str) -> bool:
+        """Soft-delete the session; ``False`` if it was not live."""
+        self.cache.forget(session_id)
+        try:
+            self.client.memory.delete_memory(session_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def rewrite(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        keep_session: bool,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace the session's messages with ``messages`` (see module doc for the cost).
+
+        With no messages left the session stays soft-deleted, unless ``keep_session``: then it
+        is revived empty, so that it is still listed among the user's sessions.
+        """
+        if self.check_read(user_id, session_id):
+            self.delete(session_id)  # False if already soft-deleted: nothing to drop
+            if messages:
+                self.append(session_id, messages)
+            elif keep_session:
+                self.client.memory.update_session(
+                    Session(session_id=session_id, metadata=_revival())
+                )
+        elif messages or keep_session:
+            self.ensure_write(user_id, session_id, metadata)
+            self.append(session_id, messages)
+
+    def user_sessions(self, user_id: str) -> list[str]:
+        """Ids of the user's live sessions, oldest first (none if the user does not exist)."""
+        try:
+            sessions = self.client.user.get_sessions(user_id)
+        except NotFoundError:
+            return []
+        return self.owned(user_id, sessions)
+
+    # -- async -------------------------------------------------------------------------------
+
+    async def acheck_read(self, user_id: str, session_id: str) -> bool:
+        """Async :meth:`check_read`."""
+        if self._known(user_id, session_id):
+            return True
+        try:
+            session = await self.client.memory.aget_session(session_id)
+        except NotFoundError:
+            self.absent.add(session_id)
+            return False
+        self._verified(session, user_id)
+        return True
+
+    async def aensure_write(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Async :meth:`ensure_write`."""
+        if self._known(user_id, session_id):
+            return
+        if session_id not in self.absent and await self.acheck_read(user_id, session_id):
+            return
+        if user_id not in self.users:
+            with contextlib.suppress(AlreadyExistsError):
+                await self.client.user.aadd(CreateUserRequest(user_id=user_id))
+            self.users.add(user_id)
+        request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
+        try:
+            session = await self.client.memory.aadd_session(request)
+        except AlreadyExistsError:
+            try:
+                session = await self.client.memory.aget_session(session_id)
+            except NotFoundError:
+                session = await self.client.memory.aupdate_session(
+                    Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                )
+        self._verified(session, user_id)
+
+    async def ahistory(self, session_id: str) -> list[Message]:
+        """Async :meth:`history`."""
+        return await self.cache.aget(session_id)
+
+    async def aappend(self, session_id: str, messages: Sequence[Message]) -> None:
+        """Async :meth:`append`."""
+        stored = await self.client.memory.aadd_messages(session_id, messages)
+        self.cache.appended(session_id, stored)
+
+    async def adelete(self, session_id: str) -> bool:
+        """Async :meth:`delete`."""
+        self.cache.forget(session_id)
+        try:
+            await self.client.memory.adelete_memory(session_id)
+        except NotFoundError:
+            return False
+        return True
+
+    async def arewrite(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[Message],
+        *,
+        keep_session: bool,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Async :meth:`rewrite`."""
+        if await self.acheck_read(user_id, session_id):
+            await self.adelete(session_id)
+            if messages:
+                await self.aappend(session_id, messages)
+            elif keep_session:
+                await self.client.memory.aupdate_session(
+                    Session(session_id=session_id, metadata=_revival())
+                )
+        elif messages or keep_session:
+            await self.aensure_write(user_id, session_id, metadata)
+            await self.aappend(session_id, messages)
+
+    async def auser_sessions(self, user_id: str) -> list[str]:
+        """Async :meth:`user_sessions`."""
+        try:
+            sessions = await self.client.user.aget_sessions(user_id)
+        except NotFoundError:
+            return []
+        return self.owned(user_id, sessions)
