@@ -11,8 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BACKENDS
-
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 HAVE_JUPYTER = all(importlib.util.find_spec(m) for m in ("nbclient", "nbformat", "ipykernel"))
 SECRET = "sk-notebook-test-key-0b5e"
@@ -50,7 +48,6 @@ def keyed_server():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend_name", BACKENDS)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(path, backend_name, request, monkeypatch, tmp_path):
     import nbformat

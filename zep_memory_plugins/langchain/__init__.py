@@ -22,10 +22,10 @@ try:
 except ImportError:  # pragma: no cover - exercised only without langchain-core
     raise MissingDependencyError("langchain-core", "langchain") from None
 
+from .._session_guard import REVIVED_SESSION_KEY
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 from ._history import ZepChatMessageHistory
 from ._runnable import HISTORY_FACTORY_CONFIG, ZepHistoryFactory, with_zep_history
-from ._session import REVIVED_SESSION_KEY
 
 if TYPE_CHECKING:
     from ._middleware import ZepMemoryContext, ZepMemoryMiddleware, ZepMemoryState

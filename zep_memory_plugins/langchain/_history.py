@@ -15,8 +15,8 @@ from .._client import ZepMemoryClient
 from .._errors import InvalidInputError, NotFoundError
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
+from .._session_guard import SessionGuard, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
-from ._session import SessionGuard, guard_for
 
 __all__ = ["ZepChatMessageHistory"]
 

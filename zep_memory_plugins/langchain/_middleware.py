@@ -30,9 +30,9 @@ from typing_extensions import NotRequired
 from .._client import ZepMemoryClient
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
+from .._session_guard import guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 from ._history import check_window
-from ._session import guard_for
 
 __all__ = ["ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
 
@@ -152,9 +152,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
 
     # -- hooks ---------------------------------------------------------------------------------
 
-    def before_agent(
-        self, state: ZepMemoryState, runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
+    def before_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Load the session's history in front of the new input."""
         user_id, session_id = self._ids(runtime)
         stored: list[Message] = []
@@ -178,9 +176,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         decoded = self._history.decode(session_id, stored, LANGCHAIN_MESSAGE_KEY, from_zep_message)
         return [m.model_copy() for m in decoded]
 
-    def after_agent(
-        self, state: ZepMemoryState, runtime: Runtime[Any]
-    ) -> dict[str, Any] | None:
+    def after_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Store the messages this run added, in one write."""
         batch = self._new(state)
         if batch:

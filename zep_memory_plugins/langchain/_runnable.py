@@ -11,8 +11,8 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec
 
 from .._client import ZepMemoryClient
 from .._models import check_metadata
+from .._session_guard import guard_for
 from ._history import ZepChatMessageHistory, check_window
-from ._session import guard_for
 
 __all__ = ["HISTORY_FACTORY_CONFIG", "ZepHistoryFactory", "with_zep_history"]
 

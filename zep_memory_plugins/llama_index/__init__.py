@@ -22,6 +22,7 @@ try:
 except ImportError:  # pragma: no cover - exercised only without llama-index-core
     raise MissingDependencyError("llama-index-core", "llama-index") from None
 
+from .._session_guard import REVIVED_SESSION_KEY
 from ._blocks import ZepSessionsBlock
 from ._chat_store import ZepChatStore
 from ._convert import (
@@ -33,7 +34,6 @@ from ._convert import (
 )
 from ._db_store import LLAMA_INDEX_ARCHIVED_THROUGH_KEY, ZepDBChatStore
 from ._memory import DEFAULT_TOKEN_LIMIT, ZepMemory
-from ._session import REVIVED_SESSION_KEY
 
 __all__ = [
     "DEFAULT_TOKEN_LIMIT",

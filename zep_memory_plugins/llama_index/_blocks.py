@@ -12,7 +12,7 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from .._client import ZepMemoryClient
 from .._errors import NotFoundError
 from .._models import check_id
-from ._session import check_client
+from .._session_guard import check_client
 
 __all__ = ["ZepSessionsBlock"]
 

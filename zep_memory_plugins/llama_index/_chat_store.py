@@ -11,8 +11,8 @@ from llama_index.core.storage.chat_store import BaseChatStore
 from .._client import ZepMemoryClient
 from .._errors import InvalidInputError
 from .._models import check_id, check_metadata
+from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
-from ._session import SessionGuard, check_client, guard_for
 
 __all__ = ["ZepChatStore"]
 

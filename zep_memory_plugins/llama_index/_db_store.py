@@ -26,8 +26,8 @@ from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, Messag
 from .._client import ZepMemoryClient
 from .._errors import InvalidInputError
 from .._models import Message, check_id, check_metadata
+from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LLAMA_INDEX_STATUS_KEY, from_zep_message, to_zep_message
-from ._session import SessionGuard, check_client, guard_for
 
 __all__ = ["LLAMA_INDEX_ARCHIVED_THROUGH_KEY", "ZepDBChatStore"]
 

@@ -13,8 +13,8 @@ from llama_index.core.utils import get_tokenizer
 from .._client import ZepMemoryClient
 from .._errors import InvalidInputError
 from .._models import check_id, check_metadata
+from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
-from ._session import SessionGuard, check_client, guard_for
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "ZepMemory"]
 

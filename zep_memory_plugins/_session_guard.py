@@ -1,9 +1,10 @@
 """Ownership checks, create-on-first-write and whole-session rewrites, cached per client.
 
-Every LlamaIndex adapter bound to a user goes through the :class:`SessionGuard` of its
-:class:`~zep_memory_plugins.ZepMemoryClient` (one per client, shared by every adapter on it). The
-guard remembers what this process has already verified, so a steady conversation turn costs one
-read (``get_messages``) and one write (``add_messages``) and nothing more:
+Every framework adapter (LangChain and LlamaIndex alike) bound to a user goes through the
+:class:`SessionGuard` of its :class:`~zep_memory_plugins.ZepMemoryClient` (one per client,
+shared by every adapter on it). The guard remembers what this process has already verified, so
+a steady conversation turn costs one read (``get_messages``) and one write (``add_messages``)
+and nothing more:
 
 - the first read of an unverified session asks ``get_session``: a session owned by another user
   (or by no user) raises :class:`~zep_memory_plugins.SessionOwnershipError`; a missing one has no
@@ -32,16 +33,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .._client import ZepMemoryClient
-from .._errors import AlreadyExistsError, InvalidInputError, NotFoundError, SessionOwnershipError
-from .._history_cache import HistoryCache, history_cache
-from .._models import CreateUserRequest, Message, Session
+from ._client import ZepMemoryClient
+from ._errors import AlreadyExistsError, InvalidInputError, NotFoundError, SessionOwnershipError
+from ._history_cache import HistoryCache, history_cache
+from ._models import CreateUserRequest, Message, Session
 
 __all__ = ["REVIVED_SESSION_KEY", "SessionGuard", "check_client", "guard_for"]
 
 #: Session metadata key set when a soft-deleted session must be revived without adding messages
 #: (Zep never lets a deleted session id be created anew); its value is an ISO timestamp.
-REVIVED_SESSION_KEY = "llama_index_revived_at"
+REVIVED_SESSION_KEY = "zep_memory_revived_at"
 
 _GUARDS: weakref.WeakKeyDictionary[ZepMemoryClient, SessionGuard] = weakref.WeakKeyDictionary()
 
@@ -56,7 +57,7 @@ def check_client(client: object) -> ZepMemoryClient:
 
 
 def guard_for(client: ZepMemoryClient) -> SessionGuard:
-    """The guard shared by every LlamaIndex adapter on ``client``."""
+    """The guard shared by every adapter on ``client``."""
     guard = _GUARDS.get(client)
     if guard is None:
         guard = _GUARDS[client] = SessionGuard(client)
