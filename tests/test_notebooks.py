@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 HAVE_JUPYTER = all(importlib.util.find_spec(m) for m in ("nbclient", "nbformat", "ipykernel"))
 SECRET = "sk-notebook-test-key-0b5e"
