@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,36 @@ class Api:
 def api(client: ZepMemoryClient, request: pytest.FixtureRequest) -> Api:
     """The client under test, called through its sync methods or its async twins."""
     return Api(client, request.param)
+
+
+@pytest.fixture
+def open_client(
+    backend_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], ZepMemoryClient]]:
+    """Open a NEW client on one store of the backend under test (same file / same server).
+
+    The store starts empty; every call returns another client seeing the same data, as a new
+    process would.
+    """
+    opened: list[ZepMemoryClient] = []
+    if backend_name == "embedded":
+        path = tmp_path / "memory.db"
+
+        def make() -> ZepMemoryClient:
+            return ZepMemoryClient(path=path)
+
+    else:
+        server = request.getfixturevalue("zep_server")
+        server.reset()
+
+        def make() -> ZepMemoryClient:
+            return ZepMemoryClient(base_url=server.url)
+
+    def factory() -> ZepMemoryClient:
+        c = make()
+        opened.append(c)
+        return c
+
+    yield factory
+    for c in opened:
+        c.close()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store import BaseChatStore
 
-from .._client import ZepMemoryClient
 from .._errors import InvalidInputError
-from .._models import check_id, check_metadata
-from .._session_guard import SessionGuard, check_client, guard_for
+from .._models import check_id
+from ._bound import UserBoundStore
 from ._convert import from_zep_message, to_zep_message
 
 __all__ = ["ZepChatStore"]
@@ -32,7 +28,7 @@ def _index(idx: object) -> int:
     return idx
 
 
-class ZepChatStore(BaseChatStore):
+class ZepChatStore(UserBoundStore, BaseChatStore):
     """A ``BaseChatStore`` on Zep (or the embedded store) whose keys are session ids of one user.
 
     Sessions are created for ``user_id`` (and the user too) on the first write; a key that is a
@@ -47,42 +43,10 @@ class ZepChatStore(BaseChatStore):
     ``ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key=session_id)``.
     """
 
-    user_id: str = Field(description="The user owning every session (key) of this store.")
-    session_metadata: dict[str, Any] | None = Field(
-        default=None, description="Metadata given to sessions this store creates."
-    )
-    _client: ZepMemoryClient = PrivateAttr()
-    _guard: SessionGuard = PrivateAttr()
-
-    def __init__(
-        self,
-        client: ZepMemoryClient,
-        user_id: str,
-        session_metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Bind the store to ``client`` and ``user_id``."""
-        client = check_client(client)
-        super().__init__(
-            user_id=check_id(user_id, "user_id"),
-            session_metadata=check_metadata(session_metadata, "session_metadata"),
-            **kwargs,
-        )
-        self._client = client
-        self._guard = guard_for(client)
-
     @classmethod
     def class_name(cls) -> str:
         """Name of the class, for LlamaIndex serialisation."""
         return "ZepChatStore"
-
-    @property
-    def client(self) -> ZepMemoryClient:
-        """The client this store talks to."""
-        return self._client
-
-    def __repr__(self) -> str:
-        return f"ZepChatStore(user_id={self.user_id!r}, backend={self._client.backend.name!r})"
 
     # -- sync --------------------------------------------------------------------------------
 

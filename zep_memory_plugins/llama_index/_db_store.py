@@ -17,16 +17,12 @@ again with their status spelled out (one read, one delete, one add).
 
 from __future__ import annotations
 
-from typing import Any
-
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from .._client import ZepMemoryClient
 from .._errors import InvalidInputError
-from .._models import Message, check_id, check_metadata
-from .._session_guard import SessionGuard, check_client, guard_for
+from .._models import Message, check_id
+from ._bound import UserBoundStore
 from ._convert import LLAMA_INDEX_STATUS_KEY, from_zep_message, to_zep_message
 
 __all__ = ["LLAMA_INDEX_ARCHIVED_THROUGH_KEY", "ZepDBChatStore"]
@@ -73,7 +69,7 @@ def _encode(rows: list[tuple[ChatMessage, MessageStatus]]) -> list[Message]:
     return [to_zep_message(m, status=s.value) for m, s in rows]
 
 
-class ZepDBChatStore(AsyncDBChatStore):
+class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
     """LlamaIndex's async database chat store interface on Zep, for ``Memory``.
 
     Keys are session ids of ``user_id`` (created on the first write; another user's session
@@ -85,42 +81,10 @@ class ZepDBChatStore(AsyncDBChatStore):
     Message statuses (active / archived) are kept as described in the module doc.
     """
 
-    user_id: str = Field(description="The user owning every session (key) of this store.")
-    session_metadata: dict[str, Any] | None = Field(
-        default=None, description="Metadata given to sessions this store creates."
-    )
-    _client: ZepMemoryClient = PrivateAttr()
-    _guard: SessionGuard = PrivateAttr()
-
-    def __init__(
-        self,
-        client: ZepMemoryClient,
-        user_id: str,
-        session_metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Bind the store to ``client`` and ``user_id``."""
-        client = check_client(client)
-        super().__init__(
-            user_id=check_id(user_id, "user_id"),
-            session_metadata=check_metadata(session_metadata, "session_metadata"),
-            **kwargs,
-        )
-        self._client = client
-        self._guard = guard_for(client)
-
     @classmethod
     def class_name(cls) -> str:
         """Name of the class."""
         return "ZepDBChatStore"
-
-    @property
-    def client(self) -> ZepMemoryClient:
-        """The client this store talks to."""
-        return self._client
-
-    def __repr__(self) -> str:
-        return f"ZepDBChatStore(user_id={self.user_id!r}, backend={self._client.backend.name!r})"
 
     async def _rows(self, key: str) -> list[_Row]:
         check_id(key, "key")
