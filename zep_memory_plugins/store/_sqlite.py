@@ -29,6 +29,7 @@ from .._models import (
     User,
     deep_merge,
     dumps_metadata,
+    new_message_uuid,
     trusted,
 )
 
@@ -511,7 +512,7 @@ class SQLiteStore:
         stored: list[Message] = []
         rows: list[tuple[Any, ...]] = []
         for message in messages:
-            uid = message.uuid or _uuid.uuid4()
+            uid = message.uuid or new_message_uuid()
             created = message.created_at.isoformat() if message.created_at else now
             rows.append(
                 (

@@ -48,6 +48,7 @@ from ..._models import (
     Session,
     UpdateUserRequest,
     User,
+    new_message_uuid,
     trusted,
 )
 from .._base import Backend
@@ -760,7 +761,7 @@ class ZepBackend(Backend):
         stored: list[Message] = []
         seen: set[_uuid.UUID] = set()
         for message in messages:
-            uid = message.uuid or _uuid.uuid4()
+            uid = message.uuid or new_message_uuid()
             if uid in seen:
                 raise AlreadyExistsError(f"message uuid {uid} appears twice in the batch")
             seen.add(uid)
