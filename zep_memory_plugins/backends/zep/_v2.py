@@ -126,11 +126,13 @@ class ZepV2Backend(ZepBackend):
                 "role": m.role,
                 "role_type": m.role_type,
                 "metadata": m.metadata,
-                "uuid": str(m.uuid),
+                "uuid_": str(m.uuid),
             }
             if m.created_at is not None:
                 fields["created_at"] = m.created_at.isoformat()
-            sdk.append(SdkMessage(**fields))
+            # Our messages are validated already: skip the SDK's second validation (pydantic
+            # v1 ``construct``); the SDK serialises them the same way.
+            sdk.append(SdkMessage.construct(**fields))
         return Call("memory.add", (session_id,), {"messages": sdk}, what=f"session {session_id}")
 
     def _call_last_messages(self, session_id: str, lastn: int) -> Call:
