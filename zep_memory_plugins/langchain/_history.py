@@ -111,12 +111,12 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         return list(self._cache)
 
     def _decode(self, stored: list[Message]) -> list[BaseMessage]:
-        # Conversions are reused across reads; shallow copies keep callers (LangGraph assigns
-        # message ids in place) from changing what the cache holds.
+        # Conversions are reused across reads. LangGraph assigns missing message ids in place:
+        # id-less messages go out as shallow copies, so the cache keeps what was stored.
         decoded = self._history.decode(
             self.session_id, stored, LANGCHAIN_MESSAGE_KEY, from_zep_message
         )
-        return [m.model_copy() for m in decoded]
+        return [m if m.id is not None else m.model_copy() for m in decoded]
 
     def refresh(self) -> None:
         """Forget the messages read so far: the next read asks the backend again."""

@@ -31,10 +31,20 @@ from .._client import ZepMemoryClient
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
 from .._session_guard import guard_for
-from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
+from ._convert import from_zep_message, to_zep_message
 from ._history import check_window
 
 __all__ = ["ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
+
+_AGENT_KEY = "langchain-agent"
+
+
+def _with_id(message: Message) -> BaseMessage:
+    """The LangChain message, with the Zep uuid as its id when it was stored without one."""
+    decoded = from_zep_message(message)
+    if decoded.id is None and message.uuid is not None:
+        decoded.id = str(message.uuid)
+    return decoded
 
 
 @dataclass(frozen=True)
@@ -171,10 +181,9 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         return self._merge(self._decode(session_id, stored), state)
 
     def _decode(self, session_id: str, stored: list[Message]) -> list[BaseMessage]:
-        # Conversions are reused across turns; LangGraph assigns message ids in place, so the
-        # graph gets shallow copies and the cache keeps what was stored.
-        decoded = self._history.decode(session_id, stored, LANGCHAIN_MESSAGE_KEY, from_zep_message)
-        return [m.model_copy() for m in decoded]
+        # Conversions are reused across turns. Every message gets an id (its Zep uuid if it had
+        # none), so LangGraph, which assigns missing ids in place, leaves the cached ones alone.
+        return self._history.decode(session_id, stored, _AGENT_KEY, _with_id)
 
     def after_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Store the messages this run added, in one write."""
