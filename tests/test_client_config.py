@@ -74,8 +74,25 @@ def test_api_key_without_url_names_what_to_set_and_hides_the_key(monkeypatch):
         ZepMemoryClient()
     assert "ZEP_API_URL" in str(info.value)
     assert SECRET not in str(info.value)
-    with pytest.raises(ConfigurationError, match="ZEP_API_URL"):
+    with pytest.raises(ConfigurationError, match="api_key") as info:
         ZepMemoryClient(api_key=SECRET, path=":memory:")
+    assert SECRET not in str(info.value)
+
+
+def test_an_explicit_path_wins_over_zep_environment_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZEP_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("ZEP_API_KEY", SECRET)
+    with ZepMemoryClient(path=tmp_path / "local.db") as client:
+        assert isinstance(client.backend, EmbeddedBackend)
+        client.user.add(CreateUserRequest(user_id="jane"))
+    assert (tmp_path / "local.db").exists()
+
+
+def test_bad_path_and_backend_arguments_are_configuration_errors():
+    with pytest.raises(ConfigurationError, match="path"):
+        ZepMemoryClient(path=5)
+    with pytest.raises(ConfigurationError, match="Backend"):
+        ZepMemoryClient(backend="embedded")
 
 
 def test_conflicting_arguments_are_refused():
@@ -115,6 +132,20 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path):
 
     with pytest.raises(BackendError, match="schema version 99"):
         SQLiteStore(path)
+
+
+def test_a_single_message_instead_of_a_list_is_refused_clearly():
+    from zep_memory_plugins import InvalidInputError
+
+    with ZepMemoryClient(path=":memory:") as client:
+        with pytest.raises(InvalidInputError, match="wrap a single message in a list") as info:
+            client.memory.add_messages("s", Message(role="user", content="x"))
+        assert info.value.field == "messages"
+        with pytest.raises(InvalidInputError) as info:
+            client.memory.add_messages("s", ["just text"])
+        assert info.value.field == "messages[0]"
+        assert str(info.value).count("messages[0]") == 1
+        assert client.memory.get_messages("s") == []
 
 
 def test_stats_count_backend_calls(tmp_path):

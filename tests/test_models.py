@@ -29,3 +29,10 @@ def test_deep_merge_never_mutates_its_inputs():
     update = {"n": {"y": 2}}
     assert deep_merge(base, update) == {"n": {"x": 1, "y": 2}}
     assert base == {"n": {"x": 1}} and update == {"n": {"y": 2}}
+
+
+def test_a_naive_created_at_is_taken_as_utc():
+    from datetime import datetime, timezone
+
+    message = Message(role="user", content="x", created_at=datetime(2020, 1, 1, 12, 0))
+    assert message.created_at == datetime(2020, 1, 1, 12, 0, tzinfo=timezone.utc)

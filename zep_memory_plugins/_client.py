@@ -14,6 +14,8 @@ import uuid as _uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from ._errors import ConfigurationError, InvalidInputError
 from ._models import (
     CreateUserRequest,
@@ -66,17 +68,31 @@ def _coerce(value: object, model: type[_M], what: str) -> _M:
 def _messages(messages: object) -> list[Message]:
     if isinstance(messages, Memory):
         return list(messages.messages)
-    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Iterable):
+    if (
+        isinstance(messages, (str, bytes, Mapping, BaseModel))
+        or not isinstance(messages, Iterable)
+    ):
+        hint = " (wrap a single message in a list)" if isinstance(messages, Message) else ""
         raise InvalidInputError(
-            f"messages must be a list of Message, not {type(messages).__name__}", field="messages"
+            f"messages must be a list of Message, not {type(messages).__name__}{hint}",
+            field="messages",
         )
     out: list[Message] = []
     for index, item in enumerate(messages):
-        try:
-            out.append(_coerce(item, Message, f"messages[{index}]"))
-        except InvalidInputError as exc:
-            field = f"messages[{index}]" + (f".{exc.field}" if exc.field else "")
-            raise InvalidInputError(f"messages[{index}]: {exc.message}", field=field) from None
+        where = f"messages[{index}]"
+        if isinstance(item, Message):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            try:
+                out.append(Message.model_validate(dict(item)))
+            except InvalidInputError as exc:
+                field = where + (f".{exc.field}" if exc.field else "")
+                raise InvalidInputError(f"{where}: {exc.message}", field=field) from None
+        else:
+            raise InvalidInputError(
+                f"{where} must be a Message (or a dict of its fields), not {type(item).__name__}",
+                field=where,
+            )
     return out
 
 
@@ -463,6 +479,10 @@ class ZepMemoryClient:
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> None:
+        if backend is not None and not isinstance(backend, Backend):
+            raise ConfigurationError(
+                f"backend must be a Backend instance, not {type(backend).__name__}"
+            )
         self._backend = (
             backend
             if backend is not None
@@ -524,8 +544,18 @@ def _build_backend(
 ) -> Backend:
     if base_url is not None and api_url is not None and base_url != api_url:
         raise ConfigurationError("pass base_url or api_url, not both")
-    url = base_url or api_url or os.environ.get(API_URL_ENV) or None
-    key = api_key or os.environ.get(API_KEY_ENV) or None
+    if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigurationError(f"path must be a str or a path, not {type(path).__name__}")
+        if base_url is not None or api_url is not None or api_key is not None:
+            raise ConfigurationError(
+                "path= is for the embedded store; base_url, api_url and api_key are for a Zep "
+                "server: pass one or the other"
+            )
+    # An explicit path means the embedded store, whatever ZEP_API_URL / ZEP_API_KEY say.
+    from_env = path is None
+    url = base_url or api_url or (os.environ.get(API_URL_ENV) if from_env else None) or None
+    key = api_key or (os.environ.get(API_KEY_ENV) if from_env else None) or None
     if url is None:
         if key is not None:
             raise ConfigurationError(
@@ -541,11 +571,6 @@ def _build_backend(
         from .backends._embedded import EmbeddedBackend
 
         return EmbeddedBackend(path)
-    if path is not None:
-        raise ConfigurationError(
-            f"path= is for the embedded store, but a Zep URL is configured ({API_URL_ENV} or "
-            "base_url); pass one or the other"
-        )
     from .backends.zep import ZepBackend
 
     backend: Backend = ZepBackend(url, key, timeout=timeout, max_retries=max_retries)

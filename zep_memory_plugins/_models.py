@@ -53,6 +53,9 @@ RoleType = Literal["user", "assistant", "system", "tool", "function", "norole"]
 ROLE_TYPES: tuple[str, ...] = get_args(RoleType)
 
 _FORBIDDEN_IDS = frozenset({".", ".."})
+#: Characters an id may not contain: on Zep an id is a URL path segment, and these would end
+#: it early or be decoded into another id ("jane#x" would address user "jane").
+_URL_RESERVED = frozenset("/?#%\\")
 
 
 def utcnow() -> datetime:
@@ -78,11 +81,11 @@ def new_session_id() -> str:
 
 
 def check_id(value: object, field: str = "id") -> str:
-    """Validate a user or session id and return it.
+    r"""Validate a user or session id and return it.
 
     Raises :class:`InvalidInputError` for a non-string, an empty or blank id, an id with control
-    characters or ``/`` (ids are URL path segments on the Zep backend), or one longer than
-    :data:`MAX_ID_LENGTH`.
+    characters or any of ``/ ? # % \`` (ids are URL path segments on the Zep backend), ``.``
+    or ``..``, or one longer than :data:`MAX_ID_LENGTH`.
     """
     if not isinstance(value, str):
         raise InvalidInputError(
@@ -98,9 +101,9 @@ def check_id(value: object, field: str = "id") -> str:
         raise InvalidInputError(
             f"{field} must not contain control characters: {value!r}", field=field
         )
-    if "/" in value or value in _FORBIDDEN_IDS:
+    if value in _FORBIDDEN_IDS or not _URL_RESERVED.isdisjoint(value):
         raise InvalidInputError(
-            f"{field} must not contain '/' or be '.' or '..' "
+            f"{field} must not contain / ? # % or \\, nor be '.' or '..' "
             f"(ids are URL path segments in Zep): {value!r}",
             field=field,
         )
@@ -267,6 +270,13 @@ class Session(_Model):
     deleted_at: datetime | None = None
 
 
+def _aware(value: datetime | None) -> datetime | None:
+    """A naive timestamp is taken to be UTC, so every backend returns the same instant."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
 def _default_role_type(data: Any) -> Any:
     if isinstance(data, dict) and data.get("role_type") is None:
         role = data.get("role")
@@ -288,7 +298,7 @@ class Message(_Model):
     content: str = Field(max_length=MAX_MESSAGE_CONTENT_LENGTH)
     metadata: Metadata = None
     uuid: _uuid.UUID | None = None
-    created_at: datetime | None = None
+    created_at: Annotated[datetime | None, AfterValidator(_aware)] = None
 
     @pydantic.model_validator(mode="before")
     @classmethod

@@ -27,7 +27,6 @@ process deletes the user meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -132,22 +131,38 @@ class SessionGuard:
             return
         if session_id not in self.absent and self.check_read(user_id, session_id):
             return
-        if user_id not in self.users:
-            with contextlib.suppress(AlreadyExistsError):
-                self.client.user.add(CreateUserRequest(user_id=user_id))
-            self.users.add(user_id)
         request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
+        new_user = False
         try:
-            session = self.client.memory.add_session(request)
+            try:
+                session = self.client.memory.add_session(request)
+            except NotFoundError:  # the user does not exist yet: create it, then the session
+                new_user = self._add_user(user_id)
+                session = self.client.memory.add_session(request)
         except AlreadyExistsError:
             # Created meanwhile by someone else, or soft-deleted (Zep keeps the id taken).
             try:
                 session = self.client.memory.get_session(session_id)
             except NotFoundError:
+                # Only reviving it tells whose it is; someone else's goes back to deleted.
                 session = self.client.memory.update_session(
                     Session(session_id=session_id, metadata=dict(metadata or _revival()))
                 )
+                if session.user_id != user_id:
+                    self.client.memory.delete_memory(session_id)
+        if session.user_id != user_id and new_user:
+            self.client.user.delete(user_id)  # made by this refused call, and owns nothing
+            self.users.discard(user_id)
         self._verified(session, user_id)
+
+    def _add_user(self, user_id: str) -> bool:
+        """Create the user; ``True`` if this call created it."""
+        self.users.add(user_id)
+        try:
+            self.client.user.add(CreateUserRequest(user_id=user_id))
+        except AlreadyExistsError:
+            return False
+        return True
 
     def history(self, session_id: str) -> list[Message]:
         """The session's whole history (one tail read once this process holds it)."""
@@ -222,13 +237,14 @@ class SessionGuard:
             return
         if session_id not in self.absent and await self.acheck_read(user_id, session_id):
             return
-        if user_id not in self.users:
-            with contextlib.suppress(AlreadyExistsError):
-                await self.client.user.aadd(CreateUserRequest(user_id=user_id))
-            self.users.add(user_id)
         request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
+        new_user = False
         try:
-            session = await self.client.memory.aadd_session(request)
+            try:
+                session = await self.client.memory.aadd_session(request)
+            except NotFoundError:
+                new_user = await self._aadd_user(user_id)
+                session = await self.client.memory.aadd_session(request)
         except AlreadyExistsError:
             try:
                 session = await self.client.memory.aget_session(session_id)
@@ -236,7 +252,21 @@ class SessionGuard:
                 session = await self.client.memory.aupdate_session(
                     Session(session_id=session_id, metadata=dict(metadata or _revival()))
                 )
+                if session.user_id != user_id:
+                    await self.client.memory.adelete_memory(session_id)
+        if session.user_id != user_id and new_user:
+            await self.client.user.adelete(user_id)
+            self.users.discard(user_id)
         self._verified(session, user_id)
+
+    async def _aadd_user(self, user_id: str) -> bool:
+        """Async :meth:`_add_user`."""
+        self.users.add(user_id)
+        try:
+            await self.client.user.aadd(CreateUserRequest(user_id=user_id))
+        except AlreadyExistsError:
+            return False
+        return True
 
     async def ahistory(self, session_id: str) -> list[Message]:
         """Async :meth:`history`."""

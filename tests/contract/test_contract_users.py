@@ -186,3 +186,25 @@ async def test_list_chunked_never_repeats_or_skips_across_gaps(api):
 
 async def test_list_chunked_on_an_empty_store_yields_nothing(api):
     assert await api.user.list_chunked(chunk_size=10) == []
+
+
+UNUSUAL_BUT_VALID_IDS = [
+    "jane@example.com", "a b", "a+b", "ü-ñ", "a:b;c=d&e", "[x]", "{y}", "~z", "a|b",
+    "'q'", '"dq"', "<t>", "a,b", "$x", "*", "a..b", ".hidden", " lead", "trail ",
+]
+
+
+@pytest.mark.parametrize("odd_id", UNUSUAL_BUT_VALID_IDS)
+async def test_unusual_ids_round_trip_and_never_alias_another(api, odd_id):
+    # A neighbour whose id is a prefix: an id cut short on the wire would hit it.
+    await api.user.add(CreateUserRequest(user_id="a", email="neighbour@example.com"))
+    await api.user.add(CreateUserRequest(user_id=odd_id, email="odd@example.com"))
+    assert (await api.user.get(odd_id)).email == "odd@example.com"
+    await api.memory.add_session(Session(session_id=odd_id, user_id=odd_id))
+    await api.memory.add_messages(odd_id, [{"role": "user", "content": odd_id}])
+    assert [m.content for m in await api.memory.get_messages(odd_id)] == [odd_id]
+    assert [s.session_id for s in await api.user.get_sessions(odd_id)] == [odd_id]
+    await api.user.delete(odd_id)
+    assert (await api.user.get("a")).email == "neighbour@example.com"
+    with pytest.raises(NotFoundError):
+        await api.user.get(odd_id)

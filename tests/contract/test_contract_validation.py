@@ -26,7 +26,12 @@ BAD_IDS = {
     "escape": "esc\x1b[31m",
     "del": "x\x7f",
     "slash": "a/b",
+    "question-mark": "jane?x",
+    "hash": "jane#oops",
+    "percent": "a%2Fb",
+    "backslash": "a\\b",
     "dot": ".",
+    "dot-dot": "..",
     "too-long": "x" * (MAX_ID_LENGTH + 1),
 }
 BAD_METADATA = {

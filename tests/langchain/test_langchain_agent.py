@@ -101,7 +101,7 @@ def test_one_read_and_one_write_per_run(client: ZepMemoryClient) -> None:
     agent, _ = make_agent(client, script(4))
     agent.invoke({"messages": [HumanMessage("city0?")]}, context=ctx())
     assert client.stats.calls == {
-        "get_session": 1, "add_user": 1, "add_session": 1, "add_messages": 1,
+        "get_session": 1, "add_session": 2, "add_user": 1, "add_messages": 1,
     }
     for i in range(1, 4):
         client.stats.reset()

@@ -54,3 +54,31 @@ def test_clear_error_without_langchain_core() -> None:
         """
     )
     assert result.stdout.strip() == "OK", result.stderr
+
+
+def test_adapters_refuse_a_client_that_is_not_a_client() -> None:
+    from zep_memory_plugins import InvalidInputError
+    from zep_memory_plugins.langchain import (
+        ZepChatMessageHistory,
+        ZepHistoryFactory,
+        ZepMemoryContext,
+        ZepMemoryMiddleware,
+    )
+
+    for build in (
+        lambda: ZepChatMessageHistory(session_id="s", user_id="u", client="http://x"),
+        lambda: ZepHistoryFactory("http://x"),
+        lambda: ZepMemoryMiddleware("http://x"),
+    ):
+        try:
+            build()
+        except InvalidInputError as exc:
+            assert exc.field == "client"
+        else:
+            raise AssertionError("a str was accepted as a client")
+    try:
+        ZepMemoryContext(user_id="", session_id="s")
+    except InvalidInputError as exc:
+        assert exc.field == "user_id"
+    else:
+        raise AssertionError("an empty user id was accepted")

@@ -113,9 +113,10 @@ def test_one_read_and_one_write_per_turn(client: ZepMemoryClient) -> None:
 def test_first_turn_cost(client: ZepMemoryClient) -> None:
     chain = build_chain(client, ["r0", "r1"], [])
     chain.invoke({"question": "q0"}, cfg("ann", "s1"))
-    # ownership check of an unknown session, then user + session creation and the write
+    # ownership check of an unknown session; the session is refused for want of a user, so
+    # the user is created (only then: a rejected write creates nothing), then the write
     assert client.stats.calls == {
-        "get_session": 1, "add_user": 1, "add_session": 1, "add_messages": 1,
+        "get_session": 1, "add_session": 2, "add_user": 1, "add_messages": 1,
     }
     client.stats.reset()
     chain.invoke({"question": "q1"}, cfg("ann", "s2"))  # a known user's new session

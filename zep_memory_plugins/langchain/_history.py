@@ -15,7 +15,7 @@ from .._client import ZepMemoryClient
 from .._errors import InvalidInputError, NotFoundError
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
-from .._session_guard import SessionGuard, guard_for
+from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 
 __all__ = ["ZepChatMessageHistory"]
@@ -78,7 +78,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
         self._owns_client = client is None
-        self.client = client if client is not None else ZepMemoryClient()
+        self.client = check_client(client) if client is not None else ZepMemoryClient()
         self._guard = _guard if _guard is not None else guard_for(self.client)
         self._history = history_cache(self.client)
         self._cache: list[BaseMessage] | None = None

@@ -30,7 +30,7 @@ from typing_extensions import NotRequired
 from .._client import ZepMemoryClient
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
-from .._session_guard import guard_for
+from .._session_guard import check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
 from ._history import check_window
 
@@ -60,6 +60,10 @@ class ZepMemoryContext:
 
     user_id: str
     session_id: str
+
+    def __post_init__(self) -> None:
+        check_id(self.user_id, "user_id")
+        check_id(self.session_id, "session_id")
 
 
 class ZepMemoryState(AgentState[Any]):
@@ -109,7 +113,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         session_metadata: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.client = client if client is not None else ZepMemoryClient()
+        self.client = check_client(client) if client is not None else ZepMemoryClient()
         self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
         self._guard = guard_for(self.client)

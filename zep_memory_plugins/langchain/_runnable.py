@@ -11,7 +11,7 @@ from langchain_core.runnables.utils import ConfigurableFieldSpec
 
 from .._client import ZepMemoryClient
 from .._models import check_metadata
-from .._session_guard import guard_for
+from .._session_guard import check_client, guard_for
 from ._history import ZepChatMessageHistory, check_window
 
 __all__ = ["HISTORY_FACTORY_CONFIG", "ZepHistoryFactory", "with_zep_history"]
@@ -59,7 +59,7 @@ class ZepHistoryFactory:
         window: int | None = None,
         session_metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        self.client = client if client is not None else ZepMemoryClient()
+        self.client = check_client(client) if client is not None else ZepMemoryClient()
         self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
         self._guard = guard_for(self.client)
