@@ -168,9 +168,9 @@ class SessionGuard:
         """The session's whole history (one tail read once this process holds it)."""
         return self.cache.get(session_id)
 
-    def append(self, session_id: str, messages: Sequence[Message]) -> None:
+    def append(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Add ``messages`` in one call and remember them as the session's newest."""
-        self.cache.appended(session_id, self.client.memory.add_messages(session_id, messages))
+        return self.cache.add(session_id, messages)
 
     def delete(self, session_id: str) -> bool:
         """Soft-delete the session; ``False`` if it was not live."""
@@ -272,10 +272,9 @@ class SessionGuard:
         """Async :meth:`history`."""
         return await self.cache.aget(session_id)
 
-    async def aappend(self, session_id: str, messages: Sequence[Message]) -> None:
+    async def aappend(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Async :meth:`append`."""
-        stored = await self.client.memory.aadd_messages(session_id, messages)
-        self.cache.appended(session_id, stored)
+        return await self.cache.aadd(session_id, messages)
 
     async def adelete(self, session_id: str) -> bool:
         """Async :meth:`delete`."""

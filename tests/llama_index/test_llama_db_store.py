@@ -200,3 +200,24 @@ async def test_sessions_block_brings_other_sessions_into_context(client: ZepMemo
     )
     await lone.aput(m("hi"))
     assert texts(await lone.aget()) == ["hi"]
+
+
+async def test_a_memory_turn_is_one_read_and_two_writes_and_never_stale(
+    open_client: Callable[[], ZepMemoryClient],
+) -> None:
+    client = open_client()
+    memory = Memory.from_defaults(session_id="conv", chat_store=ZepDBChatStore(client, "jane"))
+    chat = SimpleChatEngine.from_defaults(llm=MockLLM(max_tokens=3), memory=memory)
+    await chat.achat("first")
+    client.stats.reset()
+    await chat.achat("second")
+    # aget() reads; each aput() writes and reads again: that read is answered from the write
+    assert client.stats.calls == {"get_messages": 1, "add_messages": 2}
+
+    other = ZepDBChatStore(open_client(), "jane")  # another process writes between two turns
+    await other.add_message("conv", m("from elsewhere"))
+    history = await memory.aget()
+    assert texts(history)[-1] == "from elsewhere"
+    await chat.achat("third")
+    assert texts(await memory.aget_all())[-3] == "from elsewhere"
+    assert len(await memory.aget_all()) == 7

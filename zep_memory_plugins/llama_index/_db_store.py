@@ -13,10 +13,16 @@ message status, so this store keeps it in message metadata:
 Deletions (``set_messages``, ``delete_message``, ``delete_messages`` with a status,
 ``delete_oldest_messages``) rewrite the session: soft delete, then the kept messages are added
 again with their status spelled out (one read, one delete, one add).
+
+``Memory`` reads the session again right after each of its own writes (``aput`` is
+``add_message`` then ``get_messages``). The store answers that one read from what it read last
+plus what it just wrote, so a chat turn costs one read and two writes instead of three reads;
+any other read, including the next turn's first, goes to the backend.
 """
 
 from __future__ import annotations
 
+from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
@@ -86,14 +92,36 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         """Name of the class."""
         return "ZepDBChatStore"
 
-    async def _rows(self, key: str) -> list[_Row]:
+    #: per session: the rows as of this store's last read and own writes since
+    _known: dict[str, list[_Row]] = PrivateAttr(default_factory=dict)
+    #: sessions whose next read may be answered from ``_known`` (set by this store's writes)
+    _just_wrote: set[str] = PrivateAttr(default_factory=set)
+
+    async def _rows(self, key: str, *, after_own_write: bool = False) -> list[_Row]:
         check_id(key, "key")
+        if after_own_write and key in self._just_wrote and key in self._known:
+            self._just_wrote.discard(key)
+            return list(self._known[key])
+        self._just_wrote.discard(key)
         if not await self._guard.acheck_read(self.user_id, key):
+            self._known.pop(key, None)
             return []
         stored = await self._client.memory.aget_messages(key)
-        return [(m, from_zep_message(m), s) for m, s in zip(stored, _statuses(stored), strict=True)]
+        rows = [(m, from_zep_message(m), s) for m, s in zip(stored, _statuses(stored), strict=True)]
+        self._known[key] = list(rows)
+        return rows
+
+    def _wrote(self, key: str, rows: list[_Row] | None) -> None:
+        """Record this store's write: ``rows`` is the session now (``None``: unknown)."""
+        if rows is None or key not in self._known:
+            self._known.pop(key, None)
+            self._just_wrote.discard(key)
+        else:
+            self._known[key] = rows
+            self._just_wrote.add(key)
 
     async def _rewrite(self, key: str, rows: list[tuple[ChatMessage, MessageStatus]]) -> None:
+        self._wrote(key, None)
         await self._guard.arewrite(
             self.user_id, key, _encode(rows), keep_session=False, metadata=self.session_metadata
         )
@@ -109,7 +137,7 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         wanted = _status(status, allow_none=True)
         start = 0 if offset is None else max(_count(offset, "offset"), 0)
         stop = None if limit is None else start + max(_count(limit, "limit"), 0)
-        rows = await self._rows(key)
+        rows = await self._rows(key, after_own_write=True)
         return [c for _, c, s in rows if wanted is None or s == wanted][start:stop]
 
     async def count_messages(
@@ -135,7 +163,14 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         if not batch:
             return
         await self._guard.aensure_write(self.user_id, key, self.session_metadata)
-        await self._guard.aappend(key, batch)
+        stored = await self._guard.aappend(key, batch)
+        known = self._known.get(key)
+        self._wrote(
+            key,
+            None
+            if known is None
+            else known + [(m, c, status_) for m, c in zip(stored, messages, strict=True)],
+        )
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
@@ -162,7 +197,8 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         if wanted is None:
             check_id(key, "key")
             if await self._guard.acheck_read(self.user_id, key):
-                await self._guard.adelete(key)
+                self._wrote(key, None)
+            await self._guard.adelete(key)
             return
         rows = await self._rows(key)
         kept = [(c, s) for _, c, s in rows if s != wanted]
@@ -189,9 +225,16 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
             return []
         newest = rows[active[-1]][0]
         assert newest.uuid is not None
+        self._wrote(key, None)
         await self._client.memory.aupdate_message_metadata(
             key, newest.uuid, {LLAMA_INDEX_ARCHIVED_THROUGH_KEY: True}
         )
+        archived = set(active)
+        self._known[key] = [
+            (m, c, MessageStatus.ARCHIVED if i in archived else s)
+            for i, (m, c, s) in enumerate(rows)
+        ]
+        self._just_wrote.add(key)
         return [rows[i][1] for i in active]
 
     async def get_keys(self) -> list[str]:
