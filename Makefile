@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
-	$(VENV)/bin/python benchmarks/bench_store.py
+	for b in store zep_backend langchain llama_index; do $(VENV)/bin/python benchmarks/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(VENV1) .pytest_cache .ruff_cache .mypy_cache
