@@ -23,7 +23,7 @@ $(VENV1)/.installed: pyproject.toml constraints/zep-python-1.txt
 demo: $(VENV)/.installed
 	$(VENV)/bin/zep-memory demo
 
-test: test-main test-zep1 lint
+test: lint test-main test-zep1
 
 # Embedded store + Zep backend through zep-python 2.x (against the test server on 127.0.0.1),
 # the LangChain and LlamaIndex adapters, the CLI and every notebook.
