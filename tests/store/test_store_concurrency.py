@@ -116,3 +116,61 @@ def test_a_batch_is_atomic_across_processes(tmp_path):
         block = messages[start : start + 50]
         assert len({m.role for m in block}) == 1
         assert [m.content for m in block] == [str(j) for j in range(50)]
+
+
+def test_opening_the_store_while_another_process_writes(tmp_path):
+    """Opening runs PRAGMAs that SQLite answers "locked" at once, without waiting, while
+    another process writes: opening must wait its turn, never fail."""
+    path = tmp_path / "busy.sqlite3"
+    ZepMemoryClient(path=path).close()
+    writer = textwrap.dedent(
+        """
+        import sys
+        from zep_memory_plugins import Message, ZepMemoryClient
+        with ZepMemoryClient(path=sys.argv[1]) as c:
+            print("writing", flush=True)
+            for i in range(300):
+                batch = [Message(role="w", content=str(j)) for j in range(50)]
+                c.memory.add_messages("s", batch)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", writer, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    opened = 0
+    while proc.poll() is None:
+        with ZepMemoryClient(path=path) as client:
+            client.memory.get_messages("s", lastn=1)
+        opened += 1
+    assert proc.wait(timeout=120) == 0
+    assert opened > 0
+    with ZepMemoryClient(path=path) as client:
+        assert len(client.memory.get_messages("s")) == 300 * 50
+
+
+def test_processes_creating_the_store_together_all_succeed(tmp_path):
+    """Two processes create a new store file at once and write at once; neither may fail."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from zep_memory_plugins import Message, ZepMemoryClient
+        with ZepMemoryClient(path=sys.argv[1]) as c:
+            for i in range(40):
+                batch = [Message(role=sys.argv[2], content=str(j)) for j in range(50)]
+                c.memory.add_messages("s", batch)
+        """
+    )
+    for attempt in range(8):
+        path = tmp_path / f"new-{attempt}.sqlite3"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(path), name], stderr=subprocess.PIPE, text=True
+            )
+            for name in ("a", "b")
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        with ZepMemoryClient(path=path) as client:
+            assert len(client.memory.get_messages("s")) == 2 * 40 * 50

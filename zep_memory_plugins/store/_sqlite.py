@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid as _uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -161,6 +162,27 @@ class SQLiteStore:
     # -- connection ------------------------------------------------------------------------
 
     def _setup(self) -> None:
+        """Configure the connection and create the schema, waiting out other openers.
+
+        Switching a new file to WAL takes an exclusive lock, and SQLite reports a concurrent
+        opener's lock at once instead of waiting for it: retry until the busy timeout.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.001
+        while True:
+            try:
+                self._configure()
+                return
+            except (sqlite3.OperationalError, ServiceUnavailableError) as exc:
+                message = str(exc)
+                if ("locked" not in message and "busy" not in message) or (
+                    time.monotonic() > deadline
+                ):
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _configure(self) -> None:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if self.path != MEMORY:
