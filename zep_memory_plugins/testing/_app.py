@@ -15,7 +15,7 @@ import logging
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from .._errors import AlreadyExistsError, InvalidInputError, MissingDependencyError, NotFoundError
 from .._models import (
@@ -439,17 +439,13 @@ class ZepASGIApp:
         return JSONResponse([_session_json(s) for s in sessions])
 
     async def _list_users_cursor(self, request: Request) -> Response:
-        limit = _query_int(request, "limit")
-        cursor = _query_int(request, "cursor") or 0
-        if limit is not None and limit < 0:
-            raise _bad_request("limit must not be negative")
-        users = self.store.list_users(limit=limit or None, cursor=cursor)
+        users = self.store.list_users(*_cursor_params(request))
         return JSONResponse([_user_json(u) for u in users])
 
     async def _list_users_ordered(self, request: Request) -> Response:
         page, size = _page_params(request, ("pageNumber", "page_number"), ("pageSize", "page_size"))
         users = self.store.list_users()
-        chosen = users if size is None else users[(page - 1) * size : page * size]
+        chosen = _page_of(users, page, size)
         return JSONResponse(
             {
                 "users": [_user_json(u) for u in chosen],
@@ -485,11 +481,7 @@ class ZepASGIApp:
         return JSONResponse(_session_json(self.store.update_session(session_id, metadata)))
 
     async def _list_sessions_cursor(self, request: Request) -> Response:
-        limit = _query_int(request, "limit")
-        cursor = _query_int(request, "cursor") or 0
-        if limit is not None and limit < 0:
-            raise _bad_request("limit must not be negative")
-        sessions = self.store.list_sessions(limit=limit or None, cursor=cursor)
+        sessions = self.store.list_sessions(*_cursor_params(request))
         return JSONResponse([_session_json(s) for s in sessions])
 
     async def _list_sessions_ordered(self, request: Request) -> Response:
@@ -501,7 +493,7 @@ class ZepASGIApp:
         sessions = sorted(self.store.list_sessions(), key=_SESSION_ORDER[order_by])
         if not asc:
             sessions.reverse()
-        chosen = sessions if size is None else sessions[(page - 1) * size : page * size]
+        chosen = _page_of(sessions, page, size)
         return JSONResponse(
             {
                 "sessions": [_session_json(s) for s in chosen],
@@ -600,6 +592,22 @@ _SESSION_ORDER: dict[str, Callable[[Session], Any]] = {
     "session_id": lambda s: s.session_id or "",
     "user_id": lambda s: (s.user_id or "", s.id),
 }
+
+
+_T = TypeVar("_T")
+
+
+def _cursor_params(request: Request) -> tuple[int | None, int]:
+    """``limit`` (0 or absent: all) and ``cursor`` ("id greater than") of a v1 listing."""
+    limit = _query_int(request, "limit")
+    if limit is not None and limit < 0:
+        raise _bad_request("limit must not be negative")
+    return limit or None, _query_int(request, "cursor") or 0
+
+
+def _page_of(items: list[_T], page: int, size: int | None) -> list[_T]:
+    """Page ``page`` (1-based) of ``items``, ``size`` per page (``None``: everything)."""
+    return items if size is None else items[(page - 1) * size : page * size]
 
 
 def _page_params(
