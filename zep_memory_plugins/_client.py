@@ -34,6 +34,7 @@ from .backends._base import Backend, BackendStats
 __all__ = [
     "API_KEY_ENV",
     "API_URL_ENV",
+    "API_VERSION_ENV",
     "DEFAULT_CHUNK_SIZE",
     "MemoryClient",
     "UserClient",
@@ -46,6 +47,8 @@ logger = logging.getLogger("zep_memory_plugins")
 API_URL_ENV = "ZEP_API_URL"
 #: Environment variable holding the Zep API key.
 API_KEY_ENV = "ZEP_API_KEY"
+#: Environment variable naming the Zep server's generation (``v1``, ``v2``; unset: ask it).
+API_VERSION_ENV = "ZEP_API_VERSION"
 #: Default page size of ``list_chunked`` / ``list_all_sessions`` (as in zep-python).
 DEFAULT_CHUNK_SIZE = 100
 
@@ -478,6 +481,7 @@ class ZepMemoryClient:
         backend: Backend | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        api_version: str | None = None,
     ) -> None:
         if backend is not None and not isinstance(backend, Backend):
             raise ConfigurationError(
@@ -493,6 +497,7 @@ class ZepMemoryClient:
                 path=path,
                 timeout=timeout,
                 max_retries=max_retries,
+                api_version=api_version,
             )
         )
         self.user = UserClient(self._backend)
@@ -541,6 +546,7 @@ def _build_backend(
     path: str | os.PathLike[str] | None,
     timeout: float | None,
     max_retries: int | None,
+    api_version: str | None = None,
 ) -> Backend:
     if base_url is not None and api_url is not None and base_url != api_url:
         raise ConfigurationError("pass base_url or api_url, not both")
@@ -563,9 +569,9 @@ def _build_backend(
                 f"set {API_URL_ENV} or pass base_url=... to use Zep, or unset {API_KEY_ENV} "
                 "to use the embedded store"
             )
-        if timeout is not None or max_retries is not None:
+        if timeout is not None or max_retries is not None or api_version is not None:
             raise ConfigurationError(
-                "timeout and max_retries apply to a Zep server; none is configured "
+                "timeout, max_retries and api_version apply to a Zep server; none is configured "
                 f"(set {API_URL_ENV} or pass base_url=...)"
             )
         from .backends._embedded import EmbeddedBackend
@@ -573,5 +579,10 @@ def _build_backend(
         return EmbeddedBackend(path)
     from .backends.zep import ZepBackend
 
-    backend: Backend = ZepBackend(url, key, timeout=timeout, max_retries=max_retries)
+    version = api_version or (os.environ.get(API_VERSION_ENV) if from_env else None) or None
+    if version is not None and version.strip().lower() == "auto":
+        version = None
+    backend: Backend = ZepBackend(
+        url, key, api_version=version, timeout=timeout, max_retries=max_retries
+    )
     return backend
