@@ -646,8 +646,9 @@ class SQLiteStore:
                 (found[0], limit, (page - 1) * limit),
             ).fetchall()
         messages = [self._message(row) for row in rows]
+        # As on the real Zep servers, a page past the end counts nothing.
         return MessagePage.model_construct(
-            messages=messages, total_count=total, row_count=len(messages)
+            messages=messages, total_count=total if messages else 0, row_count=len(messages)
         )
 
     def update_message_metadata(

@@ -15,6 +15,7 @@ from typing import Any
 from ..._models import ROLE_TYPES, Message, Session, User, trusted
 
 __all__ = [
+    "DELETED_KEY",
     "UnreadableAnswer",
     "default_role_type",
     "fields_of",
@@ -23,6 +24,11 @@ __all__ = [
     "to_session",
     "to_user",
 ]
+
+
+#: Session-metadata key of a deleted session's stand-in on servers that forget deleted sessions
+#: (Community Edition): its deletion time, or ``null`` once revived. Stripped on read.
+DELETED_KEY = "zep_memory_deleted_at"
 
 
 class UnreadableAnswer(Exception):
@@ -134,17 +140,23 @@ def to_user(raw: Any) -> User:
 def to_session(raw: Any) -> Session:
     """A :class:`Session` from a wire session."""
     d = fields_of(raw)
+    metadata = _metadata(d)
+    deleted_at = _utc(d.get("deleted_at"))
+    if metadata is not None and DELETED_KEY in metadata:
+        metadata = dict(metadata)
+        deleted_at = deleted_at or _utc(metadata.pop(DELETED_KEY))
+        metadata = metadata or None
     return trusted(
         Session,
         {
             "session_id": _text(d, "session_id", required=True),
             "user_id": _text(d, "user_id"),
-            "metadata": _metadata(d),
+            "metadata": metadata,
             "id": _int(d, "id"),
             "uuid": _uuid_of(d.get("uuid_") or d.get("uuid")),
             "created_at": _utc(d.get("created_at")),
             "updated_at": _utc(d.get("updated_at")),
-            "deleted_at": _utc(d.get("deleted_at")),
+            "deleted_at": deleted_at,
         },
     )
 

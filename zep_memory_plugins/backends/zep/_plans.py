@@ -31,10 +31,10 @@ from ..._models import (
     Session,
     UpdateUserRequest,
     User,
-    deep_merge,
     new_message_uuid,
+    utcnow,
 )
-from ._convert import to_message, to_session, to_user
+from ._convert import DELETED_KEY, to_message, to_session, to_user
 from ._transport import Plan
 from ._wire import Call, Wire
 
@@ -60,6 +60,20 @@ def _message_bytes(message: Message) -> int:
     return size
 
 
+def _live(session: Session) -> Session:
+    """The session, or :class:`NotFoundError` for a deleted session's stand-in."""
+    if session.deleted_at is not None:
+        raise NotFoundError(f"session {session.session_id} not found")
+    return session
+
+
+def _check_reserved(wire: Wire, metadata: Mapping[str, Any] | None) -> None:
+    if not wire.revives_deleted_sessions and metadata and DELETED_KEY in metadata:
+        raise InvalidInputError(
+            f"session metadata key {DELETED_KEY!r} is reserved", field="metadata"
+        )
+
+
 def batches(messages: Sequence[Message], max_count: int | None) -> list[list[Message]]:
     """The messages in as few requests as the count and byte limits allow, in order."""
     out: list[list[Message]] = [[]]
@@ -79,60 +93,43 @@ class ZepPlans:
     """Every operation of the Zep backend, as a plan.
 
     Subclasses provide :meth:`_wire` (a plan giving the server's generation, probing it the
-    first time). Community Edition forgets a deleted session: a write to it creates a new
-    session without owner or metadata, and an update answers 404. So that clearing and writing
-    again keeps a conversation's owner and metadata there as on ``/api/v1``, the plans remember
-    the owner and metadata of the sessions this client deleted, and re-create such a session
-    with them before a write or an update reaches it (one extra request, once).
+    first time). Community Edition forgets a deleted session: its id becomes free, and a write
+    to it creates a new session without owner or metadata. So that a conversation keeps its
+    owner and metadata across clear-and-write-again there as on ``/api/v1`` (and no other user
+    can take its id over), deleting a session leaves a stand-in in its place: a session with
+    the same id, owner and metadata, marked deleted under :data:`DELETED_KEY`. Reads treat it
+    as deleted; an update revives it; a write through the client that deleted it revives it
+    first (one extra request, once). A write from another client lands in it without reviving
+    it: the messages are kept and owned, the session stays unlisted until an update.
     """
 
     def __init__(self) -> None:
         self._plans_lock = threading.Lock()
-        self._deleted: OrderedDict[str, Session] = OrderedDict()
+        self._deleted: OrderedDict[str, None] = OrderedDict()
         self._partial: dict[str, frozenset[_uuid.UUID]] = {}
 
     def _wire(self) -> Plan[Wire]:  # pragma: no cover - provided by the backend
         raise NotImplementedError
         yield
 
-    # -- remembered deletions (servers that forget deleted sessions) -----------------------
+    # -- deleted sessions on servers that forget them -------------------------------------
 
-    def _remember_deleted(self, session: Session) -> None:
+    def _remember_deleted(self, session_id: str) -> None:
         with self._plans_lock:
-            self._deleted[session.session_id or ""] = session
-            self._deleted.move_to_end(session.session_id or "")
+            self._deleted[session_id] = None
+            self._deleted.move_to_end(session_id)
             while len(self._deleted) > _REMEMBERED:
                 self._deleted.popitem(last=False)
 
-    def _take_deleted(self, session_id: str) -> Session | None:
+    def _revive_known(self, wire: Wire, session_id: str) -> Plan[None]:
+        """Revive, before a write, a session this client left as a stand-in (one request)."""
         with self._plans_lock:
-            return self._deleted.pop(session_id, None)
-
-    def _forget_user(self, user_id: str) -> None:
-        with self._plans_lock:
-            for sid in [s for s, kept in self._deleted.items() if kept.user_id == user_id]:
-                del self._deleted[sid]
-
-    def _revive(
-        self, wire: Wire, session_id: str, metadata: Mapping[str, Any] | None = None
-    ) -> Plan[Session | None]:
-        """Re-create a session this client deleted, with its owner and (merged) metadata."""
-        if wire.revives_deleted_sessions:
-            return None
-        kept = self._take_deleted(session_id)
-        if kept is None:
-            return None
-        merged = deep_merge(kept.metadata, metadata) if metadata else kept.metadata
-        session = Session.model_construct(
-            session_id=session_id, user_id=kept.user_id, metadata=merged or None
-        )
-        try:
-            raw = yield wire.add_session(session)
-        except NotFoundError:  # its user was deleted meanwhile: the session goes with them
-            return None
-        except AlreadyExistsError:  # re-created by someone else meanwhile
-            return None
-        return to_session(raw)
+            known = self._deleted.pop(session_id, 0) is None
+        if known:
+            try:
+                yield wire.update_session(session_id, {DELETED_KEY: None})
+            except NotFoundError:  # gone with its user meanwhile: the write creates it anew
+                pass
 
     # -- users -----------------------------------------------------------------------------
 
@@ -175,7 +172,6 @@ class ZepPlans:
     def _plan_delete_user(self, user_id: str) -> Plan[None]:
         wire = yield from self._wire()
         yield from self._deleting(wire.delete_user(user_id))
-        self._forget_user(user_id)
 
     def _deleting(self, call: Call) -> Plan[None]:
         try:
@@ -217,15 +213,15 @@ class ZepPlans:
     def _plan_add_session(self, session: Session) -> Plan[Session]:
         wire = yield from self._wire()
         assert session.session_id is not None
-        kept = self._deleted.get(session.session_id)
-        if kept is not None and kept.user_id != session.user_id:
-            # As on /api/v1: a deleted session's id stays taken, so another user cannot
-            # take over the conversation by adding a session with its id.
+        if session.session_id in self._deleted:
+            # As on /api/v1: the id of a session this client deleted stays taken (another user
+            # cannot take the conversation over); a write or an update revives it.
             raise AlreadyExistsError(f"session {session.session_id} already exists")
-        self._take_deleted(session.session_id)
         call = wire.add_session(session)
         try:
             raw = yield call
+        except NotFoundError:
+            raise NotFoundError(f"user {session.user_id} not found") from None
         except AlreadyExistsError:
             if not call.ambiguous:
                 raise
@@ -237,25 +233,40 @@ class ZepPlans:
 
     def _plan_get_session(self, session_id: str) -> Plan[Session]:
         wire = yield from self._wire()
-        return to_session((yield wire.get_session(session_id)))
+        return _live(to_session((yield wire.get_session(session_id))))
 
     def _plan_update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Plan[Session]:
         wire = yield from self._wire()
         if not metadata:  # never a PATCH without metadata: Community Edition would wipe it
-            return to_session((yield wire.get_session(session_id)))
-        revived = yield from self._revive(wire, session_id, metadata)
-        if revived is not None:
-            return revived
+            return _live(to_session((yield wire.get_session(session_id))))
+        _check_reserved(wire, metadata)
+        if not wire.revives_deleted_sessions:
+            # An update revives a deleted session, as on /api/v1: clear the stand-in's mark.
+            metadata = {**metadata, DELETED_KEY: None}
+            with self._plans_lock:
+                self._deleted.pop(session_id, None)
         return to_session((yield wire.update_session(session_id, metadata)))
 
     def _plan_delete_session(self, session_id: str) -> Plan[None]:
         wire = yield from self._wire()
-        kept = None
-        if not wire.revives_deleted_sessions:
-            kept = to_session((yield wire.get_session(session_id)))
+        if wire.revives_deleted_sessions:
+            yield from self._deleting(wire.delete_session(session_id))
+            return
+        # The server forgets a deleted session (its id free, its owner and metadata gone): put
+        # a stand-in with its owner and metadata in its place, marked deleted, so that the id
+        # stays taken and a write or an update revives it, as on /api/v1.
+        session = _live(to_session((yield wire.get_session(session_id))))
         yield from self._deleting(wire.delete_session(session_id))
-        if kept is not None:
-            self._remember_deleted(kept)
+        stand_in = Session.model_construct(
+            session_id=session_id,
+            user_id=session.user_id,
+            metadata={**(session.metadata or {}), DELETED_KEY: utcnow().isoformat()},
+        )
+        try:
+            yield wire.add_session(stand_in)
+        except (AlreadyExistsError, NotFoundError):
+            pass  # re-created meanwhile, or its user deleted meanwhile: nothing to keep
+        self._remember_deleted(session_id)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -285,7 +296,8 @@ class ZepPlans:
             # The same call again after a failure part of the way: skip what landed.
             stored_uuids = {m.uuid for m in (yield from self._plan_all_messages(session_id))}
             pending = [m for m in pending if m.uuid not in stored_uuids]
-        yield from self._revive(wire, session_id)
+        if not wire.revives_deleted_sessions:
+            yield from self._revive_known(wire, session_id)
         pending_uuids = {m.uuid for m in pending}
         stored = [m for m in messages if m.uuid not in pending_uuids]  # by an earlier call
         sent = 0

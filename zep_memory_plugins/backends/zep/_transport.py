@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 import threading
 import time
@@ -52,7 +53,10 @@ def _decode(response: httpx.Response) -> Any:
         return None
     if "json" in response.headers.get("content-type", ""):
         return response.json()
-    return response.text
+    text = response.text
+    if text.lstrip()[:1] in ("{", "["):  # v0.27 sends some JSON as text/plain
+        return json.loads(text)
+    return text
 
 
 class Transport:
