@@ -8,7 +8,6 @@ is a plan of :mod:`._plans` run by the :mod:`._transport` driver.
 
 from __future__ import annotations
 
-import importlib.util
 import uuid as _uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -66,6 +65,15 @@ def _split_url(base_url: object) -> tuple[str, str | None]:
         if root.endswith(f"/api/{version}"):
             return root[: -len(f"/api/{version}")], version
     return root, None
+
+
+def _sdk_generation() -> int | None:
+    """1 or 2: the installed zep-python's generation; ``None`` when it is not installed."""
+    try:
+        import zep_python
+    except ImportError:
+        return None
+    return 1 if hasattr(zep_python, "ZepClient") else 2
 
 
 def _strip_userinfo(url: str) -> str:
@@ -170,18 +178,16 @@ class ZepBackend(ZepPlans, Backend):
         how = f"answers as {wire.server}" if found else f"was set to {wire.server}"
         at = _strip_userinfo(self.base_url)
         if wire.uses_sdk:
-            spec = importlib.util.find_spec("zep_python")
-            generation_one = spec is not None and importlib.util.find_spec(
-                "zep_python.base_client"
-            ) is None
-            if spec is None or generation_one:
+            sdk = _sdk_generation()
+            if sdk != 2:
                 error = MissingDependencyError("zep-python 2.x", "zep")
-                found_sdk = "zep-python 1.x is installed" if generation_one else "it is missing"
+                found_sdk = "zep-python 1.x is installed" if sdk == 1 else "it is not installed"
                 error.message = (
                     f"the Zep server at {at} {how}, which this library speaks through "
                     f"zep-python 2.x, but {found_sdk}: pip install \"zep-python>=2,<3\""
                 )
                 error.args = (error.message,)
+                error.msg = error.message  # what ImportError shows
                 raise error
         if wire.requires_key and self._api_key is None:
             raise ConfigurationError(
@@ -213,6 +219,18 @@ class ZepBackend(ZepPlans, Backend):
             f"(for example http://localhost:8000), or set api_version= / {_HINTS['version']} "
             "if a proxy hides /healthz."
         )
+
+    def probe(self) -> str:
+        """Find the server's generation now (one request, once) and check it can be spoken.
+
+        Returns ``"v1"`` or ``"v2"``. Every operation does this on first use; calling it at
+        start-up makes a wrong URL, a missing key or a missing SDK fail there.
+        """
+        return self._run(self._wire()).version  # type: ignore[no-any-return]
+
+    async def aprobe(self) -> str:
+        """Async :meth:`probe`."""
+        return (await self._arun(self._wire())).version  # type: ignore[no-any-return]
 
     # -- running plans ---------------------------------------------------------------------
 

@@ -213,10 +213,7 @@ class ZepPlans:
     def _plan_add_session(self, session: Session) -> Plan[Session]:
         wire = yield from self._wire()
         assert session.session_id is not None
-        if session.session_id in self._deleted:
-            # As on /api/v1: the id of a session this client deleted stays taken (another user
-            # cannot take the conversation over); a write or an update revives it.
-            raise AlreadyExistsError(f"session {session.session_id} already exists")
+        _check_reserved(wire, session.metadata)
         call = wire.add_session(session)
         try:
             raw = yield call
