@@ -12,7 +12,6 @@ import importlib.util
 import logging
 import math
 import socket
-import sys
 import uuid
 
 import pytest
@@ -24,7 +23,6 @@ from zep_memory_plugins import (
     CreateUserRequest,
     InvalidInputError,
     Message,
-    MissingDependencyError,
     NotFoundError,
     RateLimitError,
     ServerError,
@@ -56,13 +54,13 @@ def server(request, zep_servers):
 
 
 @pytest.fixture
-def API(server) -> str:
+def api_root(server) -> str:
     return f"/api/{server.api}"
 
 
 @pytest.fixture
-def MEMORY_PATH(API) -> str:
-    return f"{API}/sessions/*/memory"
+def memory_path(api_root) -> str:
+    return f"{api_root}/sessions/*/memory"
 
 
 def make_client(url: str, **kwargs) -> ZepMemoryClient:
@@ -170,10 +168,10 @@ def test_server_restarted_between_calls_keeps_working(api):
         client.close()
 
 
-def test_timeout_is_configurable(server, API):
+def test_timeout_is_configurable(server, api_root):
     client = make_client(server.url, api_key=server.api_key, timeout=0.2, max_retries=0)
     client.user.add(CreateUserRequest(user_id="jane"))  # the generation is known
-    server.faults.add("GET", f"{API}/sessions/*", status=None, delay=1.0)
+    server.faults.add("GET", f"{api_root}/sessions/*", status=None, delay=1.0)
     with pytest.raises(ServiceUnavailableError, match=r"did not answer in time"):
         client.memory.get_session("s")
     client.close()
@@ -182,37 +180,40 @@ def test_timeout_is_configurable(server, API):
 # -- retries -----------------------------------------------------------------------------------
 
 
-def test_429_then_success(server, zc, MEMORY_PATH, API):
+def test_429_then_success(server, zc, memory_path, api_root):
     zc.memory.add_session(Session(session_id="s"))
-    server.faults.add("GET", f"{API}/sessions/s", status=429, times=2, retry_after=0)
+    server.faults.add("GET", f"{api_root}/sessions/s", status=429, times=2, retry_after=0)
     assert zc.memory.get_session("s").session_id == "s"
-    assert server.count("GET", f"{API}/sessions/s") == 3
+    assert server.count("GET", f"{api_root}/sessions/s") == 3
 
 
-def test_429_until_the_budget_runs_out(server, API):
+def test_429_until_the_budget_runs_out(server, api_root):
     client = make_client(server.url, api_key=server.api_key, max_retries=1)
     client.user.add(CreateUserRequest(user_id="jane"))  # the generation is known
-    server.faults.add("GET", f"{API}/sessions/s", status=429, times=None, body="slow down")
+    server.faults.add("GET", f"{api_root}/sessions/s", status=429, times=None, body="slow down")
     with pytest.raises(RateLimitError, match="429") as info:
         client.memory.get_session("s")
     assert info.value.status_code == 429
-    assert server.count("GET", f"{API}/sessions/s") == 2
+    assert server.count("GET", f"{api_root}/sessions/s") == 2
 
 
-def test_5xx_on_a_read_is_retried_then_reported_with_the_servers_message(server, zc, MEMORY_PATH, API):
-    server.faults.add("GET", f"{API}/sessions/*/messages", status=503, times=1)
+def test_5xx_on_a_read_is_retried_then_reported_with_the_servers_message(server, zc, api_root):
+    server.faults.add("GET", f"{api_root}/sessions/*/messages", status=503, times=1)
     assert zc.memory.get_messages("s") == []
-    server.faults.add("GET", f"{API}/sessions/*/messages", status=500, times=None, body="db down")
+    messages = f"{api_root}/sessions/*/messages"
+    server.faults.add("GET", messages, status=500, times=None, body="db down")
     with pytest.raises(ServerError, match="db down") as info:
         zc.memory.get_messages("s")
     assert info.value.status_code == 500
 
 
 @pytest.mark.parametrize("mode", ["status", "drop"])
-async def test_write_that_landed_but_failed_is_not_stored_twice(server, zc, api_mode, mode, MEMORY_PATH, API):
+async def test_write_that_landed_but_failed_is_not_stored_twice(
+    server, zc, api_mode, mode, memory_path
+):
     """500 (or a dropped connection) AFTER the batch was stored: the retry must not duplicate."""
     fault = {"status": 500} if mode == "status" else {"drop": True}
-    server.faults.add("POST", MEMORY_PATH, after=True, **fault)
+    server.faults.add("POST", memory_path, after=True, **fault)
     batch = _msgs(3)
     if api_mode == "sync":
         stored = zc.memory.add_messages("s", batch)
@@ -221,49 +222,49 @@ async def test_write_that_landed_but_failed_is_not_stored_twice(server, zc, api_
     got = zc.memory.get_messages("s")
     assert [m.content for m in got] == ["m0", "m1", "m2"]
     assert [m.uuid for m in got] == [m.uuid for m in stored]
-    assert server.count("POST", MEMORY_PATH) == 2
+    assert server.count("POST", memory_path) == 2
 
 
-async def test_write_that_failed_before_landing_is_stored_once(server, zc, api_mode, MEMORY_PATH, API):
-    server.faults.add("POST", MEMORY_PATH, status=500, times=2)
+async def test_write_that_failed_before_landing_is_stored_once(server, zc, api_mode, memory_path):
+    server.faults.add("POST", memory_path, status=500, times=2)
     if api_mode == "sync":
         zc.memory.add_messages("s", _msgs(2))
     else:
         await zc.memory.aadd_messages("s", _msgs(2))
     assert [m.content for m in zc.memory.get_messages("s")] == ["m0", "m1"]
-    assert server.count("POST", MEMORY_PATH) == 3
+    assert server.count("POST", memory_path) == 3
 
 
-def test_a_real_duplicate_uuid_is_still_refused_after_a_retry(server, zc, MEMORY_PATH, API):
+def test_a_real_duplicate_uuid_is_still_refused_after_a_retry(server, zc, memory_path, api_root):
     taken = uuid.uuid4()
     zc.memory.add_messages("s", [Message(role="user", content="first", uuid=taken)])
-    server.faults.add("POST", MEMORY_PATH, status=503, times=1)
+    server.faults.add("POST", memory_path, status=503, times=1)
     with pytest.raises(AlreadyExistsError, match=str(taken)):
         zc.memory.add_messages("s", [Message(role="user", content="other", uuid=taken)])
     assert [m.content for m in zc.memory.get_messages("s")] == ["first"]
 
 
-def test_write_failing_for_good_is_a_server_error_and_stores_nothing(server, MEMORY_PATH):
+def test_write_failing_for_good_is_a_server_error_and_stores_nothing(server, memory_path):
     client = make_client(server.url, api_key=server.api_key, max_retries=2)
     client.user.add(CreateUserRequest(user_id="jane"))  # the generation is known
-    server.faults.add("POST", MEMORY_PATH, status=500, times=None)
+    server.faults.add("POST", memory_path, status=500, times=None)
     with pytest.raises(ServerError):
         client.memory.add_messages("s", _msgs(2))
     server.faults.clear()
     assert client.memory.get_messages("s") == []
-    assert server.count("POST", MEMORY_PATH) == 3
+    assert server.count("POST", memory_path) == 3
 
 
-def test_other_writes_that_landed_are_not_repeated_or_misreported(server, zc, API):
-    server.faults.add("POST", f"{API}/{'user' if server.api == 'v1' else 'users'}", after=True)
+def test_other_writes_that_landed_are_not_repeated_or_misreported(server, zc, api_root):
+    server.faults.add("POST", f"{api_root}/{'user' if server.api == 'v1' else 'users'}", after=True)
     assert zc.user.add(CreateUserRequest(user_id="jane", email="j@x.io")).email == "j@x.io"
-    server.faults.add("POST", f"{API}/sessions", after=True)
+    server.faults.add("POST", f"{api_root}/sessions", after=True)
     assert zc.memory.add_session(Session(session_id="s", user_id="jane")).user_id == "jane"
-    server.faults.add("DELETE", f"{API}/sessions/s/memory", status=503, after=True)
+    server.faults.add("DELETE", f"{api_root}/sessions/s/memory", status=503, after=True)
     zc.memory.delete_memory("s")  # the retry's 404 means the first attempt deleted it
     with pytest.raises(NotFoundError):
         zc.memory.get_session("s")
-    server.faults.add("DELETE", f"{API}/*/jane", status=503, after=True)
+    server.faults.add("DELETE", f"{api_root}/*/jane", status=503, after=True)
     zc.user.delete("jane")
     with pytest.raises(NotFoundError):
         zc.user.get("jane")
@@ -291,7 +292,7 @@ def test_wrong_api_key_is_an_authentication_error_that_never_shows_the_key(caplo
             with pytest.raises(AuthenticationError):
                 no_key.memory.get_session("s")
         else:
-            with pytest.raises(ConfigurationError, match="requires an API key"):
+            with pytest.raises(ConfigurationError, match="requires an api_root key"):
                 make_client(own.url).memory.get_session("s")
         right = make_client(own.url, api_key="the-right-key")
         right.user.add(CreateUserRequest(user_id="jane"))
@@ -319,11 +320,11 @@ async def test_concurrent_async_calls(zc):
 # -- requests per operation ----------------------------------------------------------------------
 
 
-def test_a_batch_is_one_request(server, zc, MEMORY_PATH, API):
+def test_a_batch_is_one_request(server, zc, memory_path, api_root):
     zc.stats.reset()
     zc.memory.add_messages("s", _msgs(10))
     assert zc.stats.http_requests == 1
-    assert server.count("POST", MEMORY_PATH) == 1
+    assert server.count("POST", memory_path) == 1
 
 
 @pytest.mark.parametrize("n", [0, 1, MESSAGE_PAGE_SIZE, MESSAGE_PAGE_SIZE + 1, 250])

@@ -77,7 +77,7 @@ class _NotZep(BaseHTTPRequestHandler):
     status = 404
     body = b"<!doctype html><html><body>Not here</body></html>"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         self.send_response(self.status)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(self.body)))
@@ -232,7 +232,8 @@ def test_the_key_is_scrubbed_from_what_the_server_echoes(v2):
     # A proxy echoing the request into its error page must not put the key in an exception.
     client = client_of(v2, max_retries=0)
     client.backend.probe()
-    v2.faults.add("GET", "/api/v2/users/*", status=502, body=f"bad gateway for Api-Key {v2.api_key}")
+    echo = f"bad gateway for Api-Key {v2.api_key}"
+    v2.faults.add("GET", "/api/v2/users/*", status=502, body=echo)
     with pytest.raises(BackendError) as info:
         client.user.get("jane")
     assert v2.api_key not in str(info.value) and "***" in str(info.value)
@@ -447,7 +448,7 @@ def test_an_answer_that_does_not_parse_is_an_error_not_an_empty_model(server):
     client.backend.probe()
     user_path = f"/api/{server.api}/{'user' if server.api == 'v1' else 'users'}/jane"
     server.faults.add("GET", user_path, status=200, body='{"nothing": "here"}', times=None)
-    with pytest.raises(BackendError, match="not Zep's|not a Zep answer"):
+    with pytest.raises(BackendError, match=r"not Zep's|not a Zep answer"):
         client.user.get("jane")
 
 

@@ -18,7 +18,7 @@ import httpx
 from ..._errors import BackendError, ConfigurationError, MissingDependencyError
 from ..._models import CreateUserRequest, Message, MessagePage, Session, UpdateUserRequest, User
 from .._base import Backend
-from ._convert import UnreadableAnswer
+from ._convert import UnreadableAnswerError
 from ._plans import ZepPlans
 from ._retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, INITIAL_BACKOFF, RetryPolicy
 from ._transport import Plan, Transport
@@ -93,7 +93,6 @@ class ZepBackend(ZepPlans, Backend):
     itself; ``/api/v2`` through zep-python 2.x. The API key never shows in a repr, a log line
     or an error.
     """
-
 
     def __init__(
         self,
@@ -237,13 +236,13 @@ class ZepBackend(ZepPlans, Backend):
     def _run(self, plan: Plan[Any]) -> Any:
         try:
             return self._transport.run(plan)
-        except UnreadableAnswer as exc:
+        except UnreadableAnswerError as exc:
             raise BackendError(f"{self._where()} sent an answer that is not Zep's: {exc}") from None
 
     async def _arun(self, plan: Plan[Any]) -> Any:
         try:
             return await self._transport.arun(plan)
-        except UnreadableAnswer as exc:
+        except UnreadableAnswerError as exc:
             raise BackendError(f"{self._where()} sent an answer that is not Zep's: {exc}") from None
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """Conversion of what a Zep server answers (JSON, or an SDK model) into the library's models.
 
 An answer that lacks what every Zep server sends (a user without ``user_id``, a message
-without ``uuid``...) is not turned into a half-empty model: :class:`UnreadableAnswer` is raised
+without ``uuid``...) is not turned into a half-empty model: :class:`UnreadableAnswerError` is raised
 and the driver reports it as a :class:`~zep_memory_plugins.BackendError`.
 """
 
@@ -16,7 +16,7 @@ from ..._models import ROLE_TYPES, Message, Session, User, trusted
 
 __all__ = [
     "DELETED_KEY",
-    "UnreadableAnswer",
+    "UnreadableAnswerError",
     "default_role_type",
     "fields_of",
     "listing",
@@ -31,7 +31,7 @@ __all__ = [
 DELETED_KEY = "zep_memory_deleted_at"
 
 
-class UnreadableAnswer(Exception):
+class UnreadableAnswerError(Exception):
     """A successful answer that does not hold what a Zep server sends."""
 
 
@@ -41,7 +41,7 @@ def fields_of(raw: Any) -> dict[str, Any]:
         return raw
     d = getattr(raw, "__dict__", None)
     if not isinstance(d, dict):
-        raise UnreadableAnswer(f"expected an object, got {type(raw).__name__}")
+        raise UnreadableAnswerError(f"expected an object, got {type(raw).__name__}")
     return d
 
 
@@ -52,7 +52,7 @@ def listing(raw: Any, key: str | None = None) -> list[Any]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise UnreadableAnswer(f"expected a list{f' of {key}' if key else ''}")
+        raise UnreadableAnswerError(f"expected a list{f' of {key}' if key else ''}")
     return raw
 
 
@@ -65,9 +65,9 @@ def _utc(value: Any) -> datetime | None:
         try:
             dt = datetime.fromisoformat(value)
         except ValueError:
-            raise UnreadableAnswer(f"not a timestamp: {value[:40]!r}") from None
+            raise UnreadableAnswerError(f"not a timestamp: {value[:40]!r}") from None
     else:
-        raise UnreadableAnswer(f"not a timestamp: {type(value).__name__}")
+        raise UnreadableAnswerError(f"not a timestamp: {type(value).__name__}")
     if dt.year <= 1:  # Go's zero time ("0001-01-01T00:00:00Z"): no value
         return None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
@@ -81,17 +81,17 @@ def _uuid_of(value: Any) -> _uuid.UUID | None:
     try:
         return _uuid.UUID(str(value))
     except ValueError:
-        raise UnreadableAnswer(f"not a uuid: {str(value)[:40]!r}") from None
+        raise UnreadableAnswerError(f"not a uuid: {str(value)[:40]!r}") from None
 
 
 def _text(d: dict[str, Any], key: str, *, required: bool = False) -> str | None:
     value = d.get(key)
     if value is None or value == "":
         if required:
-            raise UnreadableAnswer(f"the answer has no {key}")
+            raise UnreadableAnswerError(f"the answer has no {key}")
         return None
     if not isinstance(value, str):
-        raise UnreadableAnswer(f"{key} is not a string")
+        raise UnreadableAnswerError(f"{key} is not a string")
     return value
 
 
@@ -100,7 +100,7 @@ def _int(d: dict[str, Any], key: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UnreadableAnswer(f"{key} is not an integer")
+        raise UnreadableAnswerError(f"{key} is not an integer")
     return value
 
 
@@ -109,7 +109,7 @@ def _metadata(d: dict[str, Any]) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise UnreadableAnswer("metadata is not an object")
+        raise UnreadableAnswerError("metadata is not an object")
     return value
 
 
@@ -171,7 +171,7 @@ def to_message(raw: Any, unpack: Callable[[Any], tuple[Any, str | None]]) -> Mes
         role_type = default_role_type(role)
     uid = _uuid_of(d.get("uuid_") or d.get("uuid"))
     if uid is None:
-        raise UnreadableAnswer("a message has no uuid")
+        raise UnreadableAnswerError("a message has no uuid")
     return trusted(
         Message,
         {

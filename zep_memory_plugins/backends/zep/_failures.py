@@ -9,7 +9,10 @@ the server's words: it is the only place that does.
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,12 +30,12 @@ from ..._errors import (
     ServiceUnavailableError,
     ZepMemoryError,
 )
-from ._convert import UnreadableAnswer
+from ._convert import UnreadableAnswerError
 
 if TYPE_CHECKING:
     from ._wire import Call
 
-__all__ = ["Failure", "classify", "server_says", "to_error"]
+__all__ = ["Failure", "classify", "parse_retry_after", "server_says", "to_error"]
 
 #: Longest server message kept in an exception.
 _MAX_MESSAGE_CHARS = 300
@@ -102,6 +105,22 @@ def server_says(text: str) -> str | None:
     return None
 
 
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds asked for by a ``Retry-After`` header (number or HTTP date), if any."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - time.time()
+    return max(0.0, seconds)
+
+
 def _message_of(response: httpx.Response) -> str:
     text = response.text.strip()
     if text.startswith("{"):
@@ -129,15 +148,12 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def classify(
-    exc: BaseException | None, response: httpx.Response | None, scrub: object
+    exc: BaseException | None, response: httpx.Response | None, clean: Callable[[str], str]
 ) -> Failure:
     """The :class:`Failure` of one attempt: an error status, a transport error or bad answer.
 
-    ``scrub`` (a ``str -> str`` callable) removes secrets from every text kept.
+    ``clean`` removes secrets from every text kept.
     """
-    from ._retry import parse_retry_after
-
-    clean = scrub if callable(scrub) else (lambda text: text)
     if response is not None and response.status_code >= 400:
         content_type = response.headers.get("content-type", "")
         return Failure(
@@ -154,7 +170,7 @@ def classify(
             return Failure(kind="timeout", detail=clean(_describe(error)))
         if isinstance(error, httpx.TransportError):
             return Failure(kind="network", detail=clean(_describe(error)))
-    if isinstance(exc, UnreadableAnswer):
+    if isinstance(exc, UnreadableAnswerError):
         return Failure(kind="protocol", detail=clean(str(exc)))
     detail = _describe(exc) if exc is not None else "no answer"
     return Failure(kind="protocol", detail=clean(detail)[:_MAX_MESSAGE_CHARS])

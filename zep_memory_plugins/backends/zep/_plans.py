@@ -9,6 +9,7 @@ cut batches to the server's limits, and even out what the generations do differe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -125,11 +126,9 @@ class ZepPlans:
         """Revive, before a write, a session this client left as a stand-in (one request)."""
         with self._plans_lock:
             known = self._deleted.pop(session_id, 0) is None
-        if known:
-            try:
+        if known:  # (gone with its user meanwhile: the write creates it anew)
+            with contextlib.suppress(NotFoundError):
                 yield wire.update_session(session_id, {DELETED_KEY: None})
-            except NotFoundError:  # gone with its user meanwhile: the write creates it anew
-                pass
 
     # -- users -----------------------------------------------------------------------------
 
@@ -259,10 +258,9 @@ class ZepPlans:
             user_id=session.user_id,
             metadata={**(session.metadata or {}), DELETED_KEY: utcnow().isoformat()},
         )
-        try:
+        # (re-created meanwhile, or its user deleted meanwhile: nothing to keep)
+        with contextlib.suppress(AlreadyExistsError, NotFoundError):
             yield wire.add_session(stand_in)
-        except (AlreadyExistsError, NotFoundError):
-            pass  # re-created meanwhile, or its user deleted meanwhile: nothing to keep
         self._remember_deleted(session_id)
 
     # -- messages --------------------------------------------------------------------------

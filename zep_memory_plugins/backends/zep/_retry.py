@@ -10,10 +10,7 @@ attempt got no answer is not resent (see :class:`~zep_memory_plugins.OutcomeUnkn
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,22 +36,6 @@ INITIAL_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 #: Longest ``Retry-After`` honoured, in seconds; a longer one is capped to this.
 MAX_RETRY_AFTER = 30.0
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (number or HTTP date), if any."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
-            return None
-        seconds = email.utils.mktime_tz(parsed) - time.time()
-    return max(0.0, seconds)
 
 
 @dataclass(frozen=True)

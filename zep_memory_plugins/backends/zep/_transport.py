@@ -43,7 +43,7 @@ _LAST_RESPONSE: contextvars.ContextVar[httpx.Response | None] = contextvars.Cont
 )
 
 
-class _ErrorStatus(Exception):
+class _ErrorStatusError(Exception):
     """A raw request answered with an error status (the response is in ``_LAST_RESPONSE``)."""
 
 
@@ -130,7 +130,10 @@ class Transport:
                     http = self._sync = httpx.Client(
                         base_url=self.base_url,
                         timeout=self.timeout,
-                        event_hooks={"request": [self._on_request], "response": [self._on_response]},
+                        event_hooks={
+                            "request": [self._on_request],
+                            "response": [self._on_response],
+                        },
                     )
         return http
 
@@ -219,7 +222,7 @@ class Transport:
         if call.raw:
             return self._finish(call, response)
         if response.status_code >= 400:
-            raise _ErrorStatus
+            raise _ErrorStatusError
         return self._finish(call, _decode(response))
 
     async def _aonce(self, call: Call) -> Any:
@@ -236,7 +239,7 @@ class Transport:
         if call.raw:
             return self._finish(call, response)
         if response.status_code >= 400:
-            raise _ErrorStatus
+            raise _ErrorStatusError
         return self._finish(call, _decode(response))
 
     def _failure(self, call: Call, exc: Exception) -> tuple[Failure, Any]:
