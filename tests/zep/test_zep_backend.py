@@ -292,7 +292,7 @@ def test_wrong_api_key_is_an_authentication_error_that_never_shows_the_key(caplo
             with pytest.raises(AuthenticationError):
                 no_key.memory.get_session("s")
         else:
-            with pytest.raises(ConfigurationError, match="requires an api_root key"):
+            with pytest.raises(ConfigurationError, match="requires an API key"):
                 make_client(own.url).memory.get_session("s")
         right = make_client(own.url, api_key="the-right-key")
         right.user.add(CreateUserRequest(user_id="jane"))
