@@ -160,8 +160,10 @@ class HistoryCache:
     def _replace(
         self, session_id: str, messages: list[Message], old: _Entry | None
     ) -> tuple[list[Message], bool]:
-        """Hold ``messages`` as the whole history (call with the lock held); ``True``: a
-        message held before is gone."""
+        """Hold ``messages`` as the whole history (call with the lock held).
+
+        The flag says whether a message held before is gone (the session was deleted meanwhile).
+        """
         entry = _Entry(messages)
         lost = False
         if old is not None:  # carry decoded forms of the messages still there

@@ -101,11 +101,15 @@ class SessionGuard:
         self.absent: set[str] = set()
         #: whole histories, refreshed by one tail read (shared with the other adapters)
         self.cache: HistoryCache = history_cache(client)
-        self.cache.on_lost(self._lost)
+        self.cache.on_lost(self.lost)
         client._on_delete(self._deleted)
 
-    def _lost(self, session_id: str) -> None:
-        """A read showed the session was deleted meanwhile: check its owner again."""
+    def lost(self, session_id: str) -> None:
+        """A read showed the session was deleted meanwhile: check its owner again.
+
+        The shared history cache calls this by itself; an adapter reading past the cache calls
+        it when messages it had read are gone.
+        """
         owner = self.owners.pop(session_id, None)
         self.absent.discard(session_id)
         if owner is not None:

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from llama_index.core.llms import ChatMessage
+from llama_index.core.memory import Memory
 
 from zep_memory_plugins import NotFoundError, SessionOwnershipError, ZepMemoryClient
 from zep_memory_plugins._history_cache import TAIL_SIZE
 from zep_memory_plugins.langchain import ZepChatMessageHistory
-from zep_memory_plugins.llama_index import ZepChatStore, ZepMemory
+from zep_memory_plugins.llama_index import ZepChatStore, ZepDBChatStore, ZepMemory
 
 Opener = Callable[[], ZepMemoryClient]
 
@@ -303,3 +304,23 @@ def test_a_refused_write_to_a_cleared_session_changes_nothing(
     assert "planted" not in (session.metadata or {})
     assert session.metadata is not None and session.metadata["topic"] == "private"
     assert stored(owner) == ["back"]
+
+
+async def test_llama_index_memory_on_the_db_store_recreates_the_session_with_its_owner(
+    open_client: Opener,
+) -> None:
+    mine, theirs = open_client(), open_client()
+    memory = Memory.from_defaults(session_id="s", chat_store=ZepDBChatStore(mine, "ann"))
+
+    async def turn(text: str) -> list[str]:
+        seen = [str(m.content) for m in await memory.aget()]
+        await memory.aput(ChatMessage(role="user", content=text))
+        return seen
+
+    await turn("one")
+    assert await turn("two") == ["one"]
+    await theirs.user.adelete("ann")
+    assert await turn("three") == []
+    assert (await theirs.memory.aget_session("s")).user_id == "ann"
+    await theirs.user.adelete("ann")
+    assert_user_gone(theirs)
