@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import contextlib
 
-from zep_memory_plugins import Message, NotFoundError, SessionOwnershipError
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zep_memory_plugins import (
+    CreateUserRequest,
+    Message,
+    NotFoundError,
+    SessionOwnershipError,
+    ZepMemoryClient,
+)
 from zep_memory_plugins._session_guard import SessionGuard
 
 
@@ -142,3 +152,38 @@ def test_a_clear_through_the_client_keeps_what_is_known_of_the_owner(client):
     guard.append("s", msg("b"))
     assert client.stats.calls == {"add_messages": 1}
     assert client.memory.get_session("s").user_id == "ann"
+
+
+THEIRS = st.sampled_from(["clear", "delete user", "their turn", "nothing"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.tuples(THEIRS, st.integers(1, 60)), max_size=10))
+def test_every_turn_leaves_the_session_with_its_owner(ops: list[tuple[str, int]]) -> None:
+    """Whatever another client does between this client's turns (read, then write), each turn
+    sees what is stored and leaves the session owned by its user, reachable by a user delete."""
+    with ZepMemoryClient(path=":memory:") as mine:
+        theirs = ZepMemoryClient(backend=mine.backend)
+        guard, other = SessionGuard(mine), SessionGuard(theirs)
+        mine.user.add(CreateUserRequest(user_id="ann"))
+
+        def turn(g: SessionGuard, n: int) -> None:
+            if g.check_read("ann", "s"):
+                assert g.history("s") == mine.memory.get_messages("s")
+            g.ensure_write("ann", "s", None)
+            g.append("s", [Message(role="user", content=str(i)) for i in range(n)])
+
+        for op, n in ops:
+            if op == "clear":
+                with contextlib.suppress(NotFoundError):
+                    theirs.memory.delete_memory("s")
+            elif op == "delete user":
+                with contextlib.suppress(NotFoundError):
+                    theirs.user.delete("ann")
+            elif op == "their turn":
+                turn(other, n)
+            turn(guard, n)
+            assert mine.memory.get_session("s").user_id == "ann"
+        with contextlib.suppress(NotFoundError):
+            theirs.user.delete("ann")
+        assert mine.memory.get_messages("s") == []

@@ -51,6 +51,9 @@ TAIL_SIZE = 50
 #: Sessions a cache keeps (least recently used first out), bounding the memory it holds.
 MAX_CACHED_SESSIONS = 256
 
+#: Sessions whose newest message a cache remembers (to see deletes), per session it holds.
+_SEEN_PER_SESSION = 16
+
 _T = TypeVar("_T")
 
 
@@ -109,6 +112,8 @@ class HistoryCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._lost_listeners: list[Callable[[str], None]] = []
+        #: per session, held or not: the newest message known to be in it (read or written)
+        self._seen: OrderedDict[str, uuid.UUID | None] = OrderedDict()
 
     def on_lost(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(session_id)`` when a read shows that held messages are gone."""
@@ -117,6 +122,27 @@ class HistoryCache:
     def _lost(self, session_id: str) -> None:
         for listener in list(self._lost_listeners):
             listener(session_id)
+
+    def _note(self, session_id: str, newest: uuid.UUID | None) -> None:
+        """Remember ``newest`` as in the session now (call with the lock held)."""
+        self._seen[session_id] = newest
+        self._seen.move_to_end(session_id)
+        while len(self._seen) > _SEEN_PER_SESSION * self.max_sessions:
+            self._seen.popitem(last=False)
+
+    def _saw(self, session_id: str, messages: Sequence[Message], *, whole: bool) -> bool:
+        """Note what a read returned (call with the lock held).
+
+        ``True`` if ``messages`` is the whole history and lacks the newest message noted before
+        (read or written by this process): the session was deleted meanwhile.
+        """
+        lost = False
+        if session_id in self._seen:
+            seen = self._seen.pop(session_id)
+            lost = whole and not any(m.uuid == seen for m in reversed(messages))
+        if messages:
+            self._note(session_id, messages[-1].uuid)
+        return lost
 
     def _held(self, session_id: str) -> _Entry | None:
         with self._lock:
@@ -138,12 +164,12 @@ class HistoryCache:
                 if current is not held:  # replaced or dropped meanwhile: read in full
                     return None
                 messages, lost = self._continue(held, tail[at:])
+                self._saw(session_id, messages, whole=True)  # the anchor proves nothing is lost
         if lost:
             self._lost(session_id)
         return messages
 
-    @staticmethod
-    def _continue(held: _Entry, new: list[Message]) -> tuple[list[Message], bool]:
+    def _continue(self, held: _Entry, new: list[Message]) -> tuple[list[Message], bool]:
         """The verified history goes on with ``new`` (call with the lock held)."""
         present = {m.uuid for m in new}
         own = held.messages[held.verified :]  # this process's writes: the tail has them
@@ -165,9 +191,9 @@ class HistoryCache:
         The flag says whether a message held before is gone (the session was deleted meanwhile).
         """
         entry = _Entry(messages)
-        lost = False
+        lost = self._saw(session_id, messages, whole=True)
         if old is not None:  # carry decoded forms of the messages still there
-            lost = any(u not in entry.index for u in old.tracked())
+            lost = lost or any(u not in entry.index for u in old.tracked())
             for key, memo in old.decoded.items():
                 entry.decoded[key] = {u: memo[u] for u in entry.index if u in memo}
         self._entries[session_id] = entry
@@ -203,26 +229,29 @@ class HistoryCache:
                 return merged
         return self._keep(session_id, await self._memory.aget_messages(session_id), held)
 
-    def _windowed(self, session_id: str, messages: list[Message]) -> list[Message]:
-        if not messages:  # an empty session: whatever was held for it is gone
-            with self._lock:
+    def _windowed(self, session_id: str, messages: list[Message], window: int) -> list[Message]:
+        with self._lock:
+            lost = self._saw(session_id, messages, whole=len(messages) < window)
+            if not messages:  # an empty session: whatever was held for it is gone
                 held = self._entries.pop(session_id, None)
-            if held is not None and held.messages:
-                self._lost(session_id)
+                lost = lost or (held is not None and bool(held.messages))
+        if lost:
+            self._lost(session_id)
         return messages
 
     def read(self, session_id: str, window: int | None = None) -> list[Message]:
         """The whole history (through the cache), or only the last ``window`` messages."""
         if window is None:
             return self.get(session_id)
-        return self._windowed(session_id, self._memory.get_messages(session_id, lastn=window))
+        messages = self._memory.get_messages(session_id, lastn=window)
+        return self._windowed(session_id, messages, window)
 
     async def aread(self, session_id: str, window: int | None = None) -> list[Message]:
         """Async :meth:`read`."""
         if window is None:
             return await self.aget(session_id)
         messages = await self._memory.aget_messages(session_id, lastn=window)
-        return self._windowed(session_id, messages)
+        return self._windowed(session_id, messages, window)
 
     def add(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Append messages in one backend call and record them."""
@@ -243,6 +272,8 @@ class HistoryCache:
         read saw, and takes these messages from the store.
         """
         with self._lock:
+            if stored:
+                self._note(session_id, stored[-1].uuid)
             held = self._entries.get(session_id)
             if held is None:
                 return
@@ -260,6 +291,7 @@ class HistoryCache:
         """Drop what is held for a session (after clearing it, for instance)."""
         with self._lock:
             self._entries.pop(session_id, None)
+            self._seen.pop(session_id, None)
 
     def decode(
         self,
