@@ -200,6 +200,7 @@ OPS = st.lists(
         st.tuples(st.just("clear"), st.just(0)),
         st.tuples(st.just("delete user"), st.just(0)),
         st.tuples(st.just("read"), st.just(0)),
+        st.tuples(st.just("window"), st.integers(1, 2 * TAIL)),
     ),
     max_size=16,
 )
@@ -208,6 +209,7 @@ OPS = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(ops=OPS)
 def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> None:
+    """Two clients on one embedded store (in memory, for many examples)."""
     with ZepMemoryClient(path=":memory:") as mine:
         theirs = ZepMemoryClient(backend=mine.backend)
         cache = HistoryCache(mine, tail_size=TAIL)
@@ -237,6 +239,8 @@ def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> No
             elif op == "delete user":
                 theirs.user.delete("ann")
                 owned_by_ann()
+            elif op == "window":
+                assert contents(cache.read("s", n)) == contents(mine.memory.get_messages("s", n))
             else:
                 assert contents(cache.get("s")) == contents(mine.memory.get_messages("s"))
         assert contents(cache.get("s")) == contents(mine.memory.get_messages("s"))

@@ -161,7 +161,9 @@ THEIRS = st.sampled_from(["clear", "delete user", "their turn", "nothing"])
 @given(ops=st.lists(st.tuples(THEIRS, st.integers(1, 60)), max_size=10))
 def test_every_turn_leaves_the_session_with_its_owner(ops: list[tuple[str, int]]) -> None:
     """Whatever another client does between this client's turns (read, then write), each turn
-    sees what is stored and leaves the session owned by its user, reachable by a user delete."""
+    sees what is stored and leaves the session owned by its user, reachable by a user delete.
+
+    Two clients on one embedded store (in memory, for many examples)."""
     with ZepMemoryClient(path=":memory:") as mine:
         theirs = ZepMemoryClient(backend=mine.backend)
         guard, other = SessionGuard(mine), SessionGuard(theirs)
