@@ -107,6 +107,9 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
             self._known.pop(key, None)
             return []
         stored = await self._client.memory.aget_messages(key)
+        known = self._known.get(key)
+        if known and known[-1][0].uuid not in {m.uuid for m in stored}:
+            self._guard.lost(key)  # deleted meanwhile (perhaps with its user): check the owner
         rows = [(m, from_zep_message(m), s) for m, s in zip(stored, _statuses(stored), strict=True)]
         self._known[key] = list(rows)
         return rows
