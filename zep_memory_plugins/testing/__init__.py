@@ -95,13 +95,27 @@ Pytest: ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` gives 
 ``zep_server`` (session-scoped, started) and ``fresh_zep_server`` (the same server, reset).
 """
 
-from ._app import DEFAULT_MESSAGE_WINDOW, ZEP_SERVER_VERSION, ZepASGIApp
+from ._app import (
+    API_VERSIONS,
+    DEFAULT_MESSAGE_WINDOW,
+    DEFAULT_WINDOWS,
+    MAX_CONTENT_CHARS,
+    MAX_MESSAGES_PER_REQUEST,
+    ZEP_SERVER_VERSION,
+    ApiVersion,
+    ZepASGIApp,
+)
 from ._faults import Fault, FaultInjector, RecordedRequest, RequestLog
 from ._server import ZepTestServer, serve
 
 __all__ = [
+    "API_VERSIONS",
     "DEFAULT_MESSAGE_WINDOW",
+    "DEFAULT_WINDOWS",
+    "MAX_CONTENT_CHARS",
+    "MAX_MESSAGES_PER_REQUEST",
     "ZEP_SERVER_VERSION",
+    "ApiVersion",
     "Fault",
     "FaultInjector",
     "RecordedRequest",

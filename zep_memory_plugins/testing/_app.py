@@ -11,6 +11,7 @@ fast and thread-safe).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -82,9 +83,7 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json; charset=utf-8"
 _INT = re.compile(r"^[+-]?[0-9]+$")
-_RFC3339 = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE
-)
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
 _BOOLS = {
     **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
     **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
@@ -215,12 +214,12 @@ async def _json_body(request: Request) -> dict[str, Any]:
 def _field(body: Mapping[str, Any], name: str, kind: type, go_type: str) -> Any:
     """A body field of the expected JSON type (``None`` if absent or null), else Go's 400."""
     value = body.get(name)
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) is not (
-        kind is bool
-    )):
+    wrong_type = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+    if value is not None and wrong_type:
         raise _HTTPError(
-            400, f"json: cannot unmarshal {type(value).__name__} into Go struct field {name} "
-            f"of type {go_type}"
+            400,
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {name} "
+            f"of type {go_type}",
         )
     return value
 
@@ -274,8 +273,11 @@ def _parse_uuid(value: object, field: str) -> _uuid.UUID | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _HTTPError(400, f"json: cannot unmarshal {type(value).__name__} into Go struct "
-                         f"field {field} of type uuid.UUID")
+        raise _HTTPError(
+            400,
+            f"json: cannot unmarshal {type(value).__name__} into Go struct "
+            f"field {field} of type uuid.UUID",
+        )
     try:
         parsed = _uuid.UUID(value)
     except ValueError:
@@ -295,8 +297,9 @@ def _parse_created_at(value: object, field: str) -> datetime | None:
         return None
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise _HTTPError(
-            400, f"parsing time {json.dumps(value)} as \"2006-01-02T15:04:05Z07:00\": "
-            f"cannot parse {field}"
+            400,
+            f'parsing time {json.dumps(value)} as "2006-01-02T15:04:05Z07:00": '
+            f"cannot parse {field}",
         )
     try:
         parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
@@ -323,8 +326,11 @@ class _MessageIn:
     def __init__(self, raw: object, index: int) -> None:
         field = f"messages[{index}]"
         if not isinstance(raw, dict):
-            raise _HTTPError(400, f"json: cannot unmarshal {type(raw).__name__} into Go value "
-                             f"of type Message ({field})")
+            raise _HTTPError(
+                400,
+                f"json: cannot unmarshal {type(raw).__name__} into Go value "
+                f"of type Message ({field})",
+            )
         self.role: str = _str_field(raw, "role") or ""
         self.role_type: str = _str_field(raw, "role_type") or ""
         self.content: str = _str_field(raw, "content") or ""
@@ -397,8 +403,7 @@ class ZepASGIApp:
     def __repr__(self) -> str:
         auth = "on" if self._api_key else "off"
         return (
-            f"ZepASGIApp(api={self.api!r}, store={self.store!r}, window={self.window}, "
-            f"auth={auth})"
+            f"ZepASGIApp(api={self.api!r}, store={self.store!r}, window={self.window}, auth={auth})"
         )
 
     # -- ASGI entry ------------------------------------------------------------------------------
@@ -575,9 +580,7 @@ class ZepASGIApp:
         fields.append(("metadata", user.metadata, True))
         if self.api == "v2" and count_sessions:
             # CE counts the user's live sessions on every read (not on create).
-            fields.append(
-                ("session_count", len(self.store.get_user_sessions(user.user_id)), True)
-            )
+            fields.append(("session_count", len(self.store.get_user_sessions(user.user_id)), True))
         return _pick(fields)
 
     def _session_json(self, session: Session, *, with_id: bool = True) -> dict[str, Any]:
@@ -776,8 +779,9 @@ class ZepASGIApp:
         raw = body.get("messages")
         if raw is not None and not isinstance(raw, list):
             raise _HTTPError(
-                400, f"json: cannot unmarshal {type(raw).__name__} into Go struct field "
-                "messages of type []Message"
+                400,
+                f"json: cannot unmarshal {type(raw).__name__} into Go struct field "
+                "messages of type []Message",
             )
         parsed = [_MessageIn(m, i) for i, m in enumerate(raw or [])]
         if self.api == "v1":
@@ -789,15 +793,12 @@ class ZepASGIApp:
         try:
             self.store.get_session(session_id)
         except NotFoundError:
-            try:
+            # A soft-deleted session (v1) already exists: add_messages revives it.
+            with contextlib.suppress(AlreadyExistsError):
                 self.store.add_session(Session(session_id=session_id))
-            except AlreadyExistsError:  # soft-deleted (v1): add_messages revives it
-                pass
 
     def _add_memory_v1(self, session_id: str, parsed: list[_MessageIn]) -> Response:
-        messages = [
-            m.model(m.role if m.role in ROLE_TYPES else "norole") for m in parsed
-        ]
+        messages = [m.model(m.role if m.role in ROLE_TYPES else "norole") for m in parsed]
         self._ensure_session(session_id)
         try:
             self.store.add_messages(session_id, messages)
@@ -898,11 +899,13 @@ class ZepASGIApp:
         limit = _query_int_or(request, "limit", 100)
         page = _query_int_or(request, "cursor", 1)
         if limit < 0:
-            raise _HTTPError(500, "failed to get messages ERROR: LIMIT must not be negative "
-                             "(SQLSTATE=2201W)")
+            raise _HTTPError(
+                500, "failed to get messages ERROR: LIMIT must not be negative (SQLSTATE=2201W)"
+            )
         if limit and page < 1:
-            raise _HTTPError(500, "failed to get messages ERROR: OFFSET must not be negative "
-                             "(SQLSTATE=2201X)")
+            raise _HTTPError(
+                500, "failed to get messages ERROR: OFFSET must not be negative (SQLSTATE=2201X)"
+            )
         if not limit:
             messages = self.store.get_messages(session_id)
             total = len(messages)
