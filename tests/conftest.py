@@ -57,7 +57,7 @@ def zep_server() -> Iterator[Any]:
     """One Zep-compatible test server for the whole run (emptied before each test that uses it)."""
     from zep_memory_plugins.testing import ZepTestServer
 
-    with ZepTestServer() as server:
+    with ZepTestServer(api="v1" if zep_generation() == "v1" else "v2") as server:
         yield server
 
 
@@ -75,7 +75,7 @@ def client(backend_name: str, request: pytest.FixtureRequest) -> Iterator[ZepMem
     else:
         server = request.getfixturevalue("zep_server")
         server.reset()
-        c = ZepMemoryClient(base_url=server.url)
+        c = ZepMemoryClient(base_url=server.url, api_key=server.api_key)
     try:
         yield c
     finally:
@@ -149,7 +149,7 @@ def open_client(
         server.reset()
 
         def make() -> ZepMemoryClient:
-            return ZepMemoryClient(base_url=server.url)
+            return ZepMemoryClient(base_url=server.url, api_key=server.api_key)
 
     def factory() -> ZepMemoryClient:
         c = make()
