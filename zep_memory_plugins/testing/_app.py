@@ -721,6 +721,10 @@ class ZepASGIApp:
             stored = self.store.add_session(session)
         except (AlreadyExistsError, NotFoundError) as exc:
             raise _bad_request(exc.message) from None
+        if metadata and "system" in metadata:
+            # Both servers store a new session's metadata as given; only an update drops a
+            # top-level "system" key (the embedded store drops it on creation too).
+            stored = self.store.replace_session_metadata(session_id, metadata)
         return self._json(self._session_json(stored), 201)
 
     async def _get_session(self, request: Request) -> Response:
