@@ -37,11 +37,16 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def zep(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The shared Zep test server, emptied (needs zep-python, starlette and uvicorn)."""
+def zep(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The shared Zep test server, emptied (needs zep-python, starlette and uvicorn).
+
+    Its key (a v2 server always has one) is in ``ZEP_API_KEY`` for the clients and commands.
+    """
     pytest.importorskip("zep_python", reason="the Zep backend needs zep-python")
     pytest.importorskip("uvicorn", reason="the test server needs the server extra")
     server = request.getfixturevalue("zep_server")
+    if server.api_key:
+        monkeypatch.setenv("ZEP_API_KEY", server.api_key)
     server.reset()
     yield server
     server.reset()
