@@ -199,15 +199,15 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise _HTTPError(400, "EOF")
     try:
         body = json.loads(text)
-    except ValueError as exc:
-        raise _HTTPError(400, f"invalid character in JSON body: {exc}") from None
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise _HTTPError(
-            400, f"json: cannot unmarshal {type(body).__name__} into Go value of type object"
-        )
-    converted: dict[str, Any] = _go_json(body)
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise _HTTPError(
+                400, f"json: cannot unmarshal {type(body).__name__} into Go value of type object"
+            )
+        converted: dict[str, Any] = _go_json(body)
+    except (ValueError, RecursionError) as exc:
+        raise _HTTPError(400, f"invalid JSON body: {exc}") from None
     return converted
 
 
@@ -301,10 +301,18 @@ def _parse_created_at(value: object, field: str) -> datetime | None:
             f'parsing time {json.dumps(value)} as "2006-01-02T15:04:05Z07:00": '
             f"cannot parse {field}",
         )
+    text = value.upper().replace("Z", "+00:00")
+    head, _, rest = text.partition(".")
+    if rest:  # the fraction, to microseconds (what every supported Python parses)
+        digits = rest[: len(rest) - 6]
+        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"
     try:
-        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad_request(f"{field} {value!r} is not a valid RFC 3339 time") from None
+    try:
         return parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
+    except OverflowError:
         raise _bad_request(
             f"{field} {value!r} is out of range: its time in UTC must fall in years 1 to 9999"
         ) from None
@@ -645,8 +653,8 @@ class ZepASGIApp:
         body = await _json_body(request)
         metadata = _metadata_field(body)
         if metadata == {} and self.api == "v1":
-            # v0.27 merges any non-null metadata, and refuses to merge nothing.
-            self.store.get_user(user_id)
+            # v0.27 merges any non-null metadata, and refuses to merge nothing (before it even
+            # looks the user up).
             raise _HTTPError(500, "failed to merge metadata: metadata cannot be empty")
         update = UpdateUserRequest(
             user_id=user_id,
@@ -745,7 +753,6 @@ class ZepASGIApp:
                 stored = self.store.update_session(session_id, metadata)
             return self._json(self._session_json(stored))
         if metadata == {}:
-            self.store.get_session(session_id)
             raise _HTTPError(500, "failed to merge session metadata: metadata cannot be empty")
         return self._json(self._session_json(self.store.update_session(session_id, metadata)))
 
