@@ -319,13 +319,17 @@ def test_v1_is_open_unless_given_a_bearer_key() -> None:
 # -- command line, plugin, missing extra -------------------------------------------------------
 
 
-def test_command_line_serves_until_interrupted() -> None:
+@pytest.mark.parametrize("variable", ["ZEP_API_KEY", "ZEP_TEST_KEY"])
+def test_command_line_serves_until_interrupted(variable: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     secret = "cli-" + uuid.uuid4().hex
-    env = {**os.environ, "ZEP_TEST_KEY": secret}
-    args = ["--port", str(port), "--api-key-env", "ZEP_TEST_KEY"]
+    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
+    env[variable] = secret
+    args = ["--port", str(port)]
+    if variable != "ZEP_API_KEY":  # ZEP_API_KEY is where a v2 server looks by default
+        args += ["--api-key-env", variable]
     proc = subprocess.Popen(
         [sys.executable, "-m", "zep_memory_plugins.testing", *args],
         env=env,
