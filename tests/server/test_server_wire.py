@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zep_memory_plugins.testing import ZepTestServer
 
@@ -658,3 +661,78 @@ def test_the_latest_servable_created_at_is_accepted(api: Api) -> None:
         201,
     )
     assert api.memory("s1")[0]["created_at"] == "9999-12-31T23:59:59Z"
+
+
+# -- properties --------------------------------------------------------------------------------
+
+
+OFFSETS = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
+    | st.sampled_from([datetime(1, 1, 1, 0, 30), datetime(9999, 12, 31, 23, 30)]),
+    offset=OFFSETS,
+)
+def test_any_created_at_is_served_back_exactly_or_refused(
+    servers: dict[str, ZepTestServer], moment: datetime, offset: timezone
+) -> None:
+    server = servers["v2"]
+    server.reset()
+    stamp = moment.replace(tzinfo=offset)
+    with httpx.Client(
+        base_url=f"{server.url}/api/v2", headers={"Authorization": f"Api-Key {server.api_key}"}
+    ) as http:
+        r = http.post(
+            "/sessions/s1/memory", json={"messages": [msg("x", created_at=stamp.isoformat())]}
+        )
+        try:
+            utc = stamp.astimezone(timezone.utc)
+        except OverflowError:
+            utc = None
+        read = http.get("/sessions/s1/messages")
+        assert read.status_code == 200  # a read never breaks, whatever was sent
+        if utc is None:
+            assert r.status_code == 400
+            assert read.json()["messages"] == []
+        else:
+            assert r.status_code == 201, r.text
+            [m] = read.json()["messages"]
+            assert datetime.fromisoformat(m["created_at"].replace("Z", "+00:00")) == utc
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=st.text(max_size=40),
+    role=st.text(max_size=10),
+    metadata=st.none()
+    | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_any_text_message_is_stored_and_read_back_never_a_500(
+    servers: dict[str, ZepTestServer], content: str, role: str, metadata: dict[str, Any] | None
+) -> None:
+    server = servers["v2"]
+    server.reset()
+    with httpx.Client(
+        base_url=f"{server.url}/api/v2", headers={"Authorization": f"Api-Key {server.api_key}"}
+    ) as http:
+        body = {
+            "messages": [
+                {"role": role, "role_type": "user", "content": content, "metadata": metadata}
+            ]
+        }
+        r = http.post("/sessions/s1/memory", json=body)
+        assert r.status_code == 201, r.text
+        [m] = http.get("/sessions/s1/memory").json()["messages"]
+        assert (m["role"], m["content"], m.get("metadata") or None) == (
+            role,
+            content,
+            metadata or None,
+        )
