@@ -362,7 +362,47 @@ def test_command_line_serves_until_interrupted(variable: str) -> None:
     assert secret not in output
 
 
-def test_command_line_v2_needs_a_key_v1_does_not() -> None:
+def test_zep_memory_serve_api_v1_is_an_open_v1_server() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zep_memory_plugins", "serve", "--api", "v1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"{url}/healthz")
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert health.headers["X-Zep-Version"].startswith("0.27")
+        assert httpx.post(f"{url}/api/v1/user", json={"user_id": "u"}).status_code == 201
+        assert httpx.get(f"{url}/api/v2/users/u").status_code == 404
+        # the window of a v1 server is 12
+        messages = [{"role": "user", "content": f"m{i}"} for i in range(15)]
+        httpx.post(f"{url}/api/v1/sessions/s/memory", json={"messages": messages})
+        assert len(httpx.get(f"{url}/api/v1/sessions/s/memory").json()["messages"]) == 12
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert f"http://127.0.0.1:{port}/api/v1" in output and "no API key" in output
+
+
+def test_command_line_v2_needs_a_key_and_api_is_checked() -> None:
     env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
     proc = subprocess.run(
         [sys.executable, "-m", "zep_memory_plugins.testing", "--api", "v2"],
