@@ -99,6 +99,8 @@ Still a choice of this server (no real server to copy)
   → 400; the real servers store them. Metadata must be a JSON object.
 - v1: an empty batch or a PATCH without metadata does not revive a soft-deleted session (v0.27
   does); orderings tie-break by id and compare strings by code point (Postgres: collation).
+- Adding messages leaves a live session's ``updated_at`` as it was (both real servers touch
+  it); a PATCH of an unknown message is a 404 (CE 1.0.2 fails the request outright).
 - No facts, summaries, search, ended sessions or documents; ``token_count`` is always 0.
 
 Fault injection (``server.faults``)
