@@ -44,7 +44,7 @@ def test_committed_notebooks_are_clean(path):
 def keyed_server():
     from zep_memory_plugins.testing import ZepTestServer
 
-    with ZepTestServer(api_key=SECRET) as server:
+    with ZepTestServer(api="v2", api_key=SECRET) as server:
         yield server
 
 
