@@ -59,39 +59,58 @@ async def _async_step(step: Step) -> Any:
     return await step.asynchronous(*step.args, **step.kwargs)
 
 
+class _Driving:
+    """A plan being carried out: its current step, and its value once it is done."""
+
+    def __init__(self, plan: Plan[Any]) -> None:
+        self._plan = plan
+        self.done = False
+        self.value: Any = None
+        self.step: Any = self._advance(plan.__next__)
+
+    def _advance(self, move: Callable[[], Any]) -> Any:
+        try:
+            return move()
+        except StopIteration as stop:
+            self.done, self.value = True, stop.value
+            return None
+
+    def resume(self, ok: bool, outcome: Any) -> None:
+        """Hand the step's result (or throw its exception) into the plan."""
+        plan = self._plan
+        self.step = self._advance(
+            (lambda: plan.send(outcome)) if ok else (lambda: plan.throw(outcome))
+        )
+
+
+def _attempt(execute: Callable[[Any], Any], step: Any) -> tuple[bool, Any]:
+    try:
+        return True, [execute(s) for s in step] if isinstance(step, list) else execute(step)
+    except Exception as error:
+        return False, error
+
+
+async def _aattempt(execute: Callable[[Any], Awaitable[Any]], step: Any) -> tuple[bool, Any]:
+    try:
+        return True, await (asyncio.gather(*map(execute, step)) if isinstance(step, list)
+                            else execute(step))
+    except Exception as error:
+        return False, error
+
+
 def run(plan: Plan[_T], execute: Callable[[Any], Any] = _sync_step) -> _T:
     """Carry out ``plan`` with blocking calls (``execute`` runs one step)."""
-    try:
-        step = next(plan)
-        while True:
-            try:
-                if isinstance(step, list):
-                    result: Any = [execute(s) for s in step]
-                else:
-                    result = execute(step)
-            except Exception as error:
-                step = plan.throw(error)
-            else:
-                step = plan.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    driving = _Driving(plan)
+    while not driving.done:
+        driving.resume(*_attempt(execute, driving.step))
+    return driving.value  # type: ignore[no-any-return]
 
 
 async def arun(
     plan: Plan[_T], execute: Callable[[Any], Awaitable[Any]] = _async_step
 ) -> _T:
     """Carry out ``plan`` on the running event loop; a list of steps runs together."""
-    try:
-        step = next(plan)
-        while True:
-            try:
-                if isinstance(step, list):
-                    result: Any = await asyncio.gather(*(execute(s) for s in step))
-                else:
-                    result = await execute(step)
-            except Exception as error:
-                step = plan.throw(error)
-            else:
-                step = plan.send(result)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
+    driving = _Driving(plan)
+    while not driving.done:
+        driving.resume(*await _aattempt(execute, driving.step))
+    return driving.value  # type: ignore[no-any-return]
