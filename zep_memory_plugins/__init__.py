@@ -18,6 +18,7 @@ from ._errors import (
     ServerError,
     ServiceUnavailableError,
     SessionOwnershipError,
+    StoreFileError,
     ZepMemoryError,
 )
 from ._models import (
@@ -64,6 +65,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Session",
     "SessionOwnershipError",
+    "StoreFileError",
     "UpdateUserRequest",
     "User",
     "UserClient",

@@ -15,7 +15,8 @@ backend (embedded store or a Zep server) and whatever the framework adapter::
         ├── AuthenticationError                  wrong or missing API key (HTTP 401, 403)
         ├── RateLimitError                       too many requests (HTTP 429), retries used up
         ├── ServerError                          the server failed (HTTP 5xx), retries used up
-        └── ServiceUnavailableError              no answer: refused, timed out, unreachable
+        ├── ServiceUnavailableError              no answer: refused, timed out, unreachable
+        └── StoreFileError                       the embedded store's file is unusable as it is
 
 Errors that come from a Zep server keep the server's own message in ``str(error)`` and its
 status code in ``error.status_code``. No error ever carries an API key.
@@ -36,6 +37,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "SessionOwnershipError",
+    "StoreFileError",
     "ZepMemoryError",
 ]
 
@@ -123,3 +125,15 @@ class ServerError(BackendError):
 
 class ServiceUnavailableError(BackendError):
     """The server could not be reached, or did not answer in time."""
+
+
+class StoreFileError(BackendError):
+    """The embedded store's file cannot be used as it is, and was left untouched.
+
+    It is not a SQLite database, it is damaged, or a newer release of the library wrote it.
+    ``path`` is the file; the message says what to do.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
