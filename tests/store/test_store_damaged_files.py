@@ -54,9 +54,8 @@ def test_opening_a_truncated_store(tmp_path, keep):
     good = real_store(tmp_path / "good.db")
     path = tmp_path / "cut.db"
     path.write_bytes(good[:keep])
-    with pytest.raises(StoreFileError) as info:
-        with ZepMemoryClient(path=path) as client:
-            client.memory.get_messages("s")
+    with pytest.raises(StoreFileError) as info, ZepMemoryClient(path=path) as client:
+        client.memory.get_messages("s")
     check_refused(path, info.value)
     assert path.read_bytes() == good[:keep]
 

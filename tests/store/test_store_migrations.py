@@ -139,7 +139,10 @@ def test_a_new_migration_is_applied_once_and_recorded(tmp_path):
     assert {"messages_by_role", "notes"} <= names
     first = records(path)
     store = WithIndex(path)
-    assert [m.content for m in store.get_messages("trip")][0] == "Book me a train to Lyon."
+    assert [m.content for m in store.get_messages("trip")] == [
+        "Book me a train to Lyon.",
+        "Done: 9:04, coach 12.",
+    ]
     store.close()
     assert records(path) == first
     conn = sqlite3.connect(path)
