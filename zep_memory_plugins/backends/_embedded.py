@@ -49,6 +49,10 @@ class EmbeddedBackend(Backend):
         self.store.close()
         self._writer.shutdown(wait=True)
 
+    async def aclose(self) -> None:
+        """Close off the event loop: closing waits for a write in progress to finish."""
+        await asyncio.to_thread(self.close)
+
     async def _read(self, call: Callable[..., T], *args: Any) -> T:
         """Run a read inline if it need not wait, else on a worker thread."""
         try:
