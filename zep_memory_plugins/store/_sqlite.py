@@ -172,6 +172,29 @@ def _classify(exc: sqlite3.Error) -> str:
     return "other"
 
 
+class _ThreadState(threading.local):
+    """Per thread: whether a :meth:`SQLiteStore.no_wait` block is open."""
+
+    quick = False
+
+
+class _NoWait:
+    """The context manager :meth:`SQLiteStore.no_wait` returns."""
+
+    __slots__ = ("_local", "_previous")
+
+    def __init__(self, local: _ThreadState) -> None:
+        self._local = local
+        self._previous = False
+
+    def __enter__(self) -> None:
+        self._previous = self._local.quick
+        self._local.quick = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.quick = self._previous
+
+
 class _Guard:
     """One connection's lock, which a :meth:`SQLiteStore.no_wait` block makes refuse to wait.
 
@@ -182,7 +205,7 @@ class _Guard:
 
     __slots__ = ("_conn", "_depth", "_local", "_lock", "_quick")
 
-    def __init__(self, conn: sqlite3.Connection, local: threading.local) -> None:
+    def __init__(self, conn: sqlite3.Connection, local: _ThreadState) -> None:
         self._conn = conn
         self._local = local
         self._lock = threading.RLock()
@@ -190,7 +213,7 @@ class _Guard:
         self._quick = False
 
     def __enter__(self) -> None:
-        quick: bool = getattr(self._local, "quick", False)
+        quick = self._local.quick
         if not self._lock.acquire(blocking=not quick):
             raise WouldBlockError("another thread is using the store's connection")
         self._depth += 1
@@ -278,7 +301,7 @@ class SQLiteStore:
         if path is None:
             path = default_path()
         self.path = str(path)
-        self._local = threading.local()
+        self._local = _ThreadState()
         self._closed = True
         try:
             if self.path != MEMORY:
@@ -395,21 +418,15 @@ class SQLiteStore:
             )
         return version
 
-    @contextmanager
-    def no_wait(self) -> Iterator[None]:
-        """Within this block, on this thread, calls refuse to wait for a lock.
+    def no_wait(self) -> _NoWait:
+        """A ``with`` block within which, on this thread, calls refuse to wait for a lock.
 
         A call that would wait (for another thread using the store, or for another process's
-        write lock) raises :class:`WouldBlockError` at once, having changed nothing. Reads on a file
-        store only wait in rare cases (WAL readers do not wait for writers); writes wait
+        write lock) raises :class:`WouldBlockError` at once, having changed nothing. Reads on a
+        file store only wait in rare cases (WAL readers do not wait for writers); writes wait
         whenever another process is writing.
         """
-        previous = getattr(self._local, "quick", False)
-        self._local.quick = True
-        try:
-            yield
-        finally:
-            self._local.quick = previous
+        return _NoWait(self._local)
 
     def clear(self) -> None:
         """Delete every user, session and message, for good; integer ids start again at 1."""
@@ -474,7 +491,7 @@ class SQLiteStore:
     def _error(self, exc: sqlite3.Error, *, opening: bool = False) -> Exception:
         """The library's error for a SQLite error, classified by SQLite's result code."""
         kind = _classify(exc)
-        if kind == "busy" and getattr(self._local, "quick", False):
+        if kind == "busy" and self._local.quick:
             return WouldBlockError(str(exc))
         if kind == "busy":
             return ServiceUnavailableError(
