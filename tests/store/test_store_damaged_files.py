@@ -112,3 +112,18 @@ def test_an_empty_file_is_a_new_store(tmp_path):
     with ZepMemoryClient(path=path) as client:
         client.memory.add_messages("s", [Message(role="user", content="hi")])
         assert [m.content for m in client.memory.get_messages("s")] == ["hi"]
+
+
+def test_a_database_of_another_application_is_refused(tmp_path):
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    conn.execute("INSERT INTO invoices (total) VALUES (12.5)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreFileError) as info:
+        ZepMemoryClient(path=path)
+    assert info.value.path == str(path)
+    assert "another application" in str(info.value) and str(path) in str(info.value)
+    assert path.read_bytes() == before

@@ -45,12 +45,12 @@ class EmbeddedBackend(Backend):
         return f"embedded:{self.store.path}"
 
     def close(self) -> None:
-        """Close the SQLite connection and the backend's worker thread."""
-        self.store.close()
+        """Let async writes already handed to the writer thread finish, then close the store."""
         self._writer.shutdown(wait=True)
+        self.store.close()
 
     async def aclose(self) -> None:
-        """Close off the event loop: closing waits for a write in progress to finish."""
+        """:meth:`close`, off the event loop (it waits for writes in progress)."""
         await asyncio.to_thread(self.close)
 
     async def _read(self, call: Callable[..., T], *args: Any) -> T:

@@ -364,13 +364,17 @@ class SQLiteStore:
     def _configure(self) -> None:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Read first: a file that is not a store this release may use is refused unchanged.
+        latest = self.migrations[-1].version
+        with self._lock, self._errors():
+            current = self._schema_version(conn.cursor(), latest)
         if self.path != MEMORY:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        self._migrate(current, latest)
 
-    def _migrate(self) -> None:
+    def _migrate(self, current: int, latest: int) -> None:
         """Apply the migrations the file lacks, each in a transaction of its own, and record them.
 
         ``PRAGMA user_version`` is the number of the last migration applied, and each applied
@@ -378,9 +382,6 @@ class SQLiteStore:
         Openers of a new file queue on the write lock and re-read the version under it, so a
         migration is never applied twice.
         """
-        latest = self.migrations[-1].version
-        with self._lock, self._errors():
-            current = self._schema_version(self._conn.cursor(), latest)
         for migration in self.migrations:
             if migration.version <= current:
                 continue
@@ -409,6 +410,15 @@ class SQLiteStore:
         ).fetchone():
             recorded = cur.execute(f"SELECT max(version) FROM {_MIGRATIONS_TABLE}").fetchone()[0]
         newest = max(version, recorded or 0)
+        if newest == 0 and cur.execute(
+            "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' LIMIT 1"
+        ).fetchone():
+            raise StoreFileError(
+                f"the file at {self.path} is a SQLite database of another application (it has "
+                "tables but no zep-memory-plugins schema); it was left untouched. Give the "
+                "embedded store a path of its own.",
+                path=self.path,
+            )
         if newest > latest:
             raise StoreFileError(
                 f"the embedded store at {self.path} was written by a newer release of "
@@ -462,11 +472,10 @@ class SQLiteStore:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
+                self._conn.commit()
             except BaseException:
                 self._conn.rollback()
                 raise
-            else:
-                self._conn.commit()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
