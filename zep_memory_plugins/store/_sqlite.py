@@ -410,9 +410,12 @@ class SQLiteStore:
         ).fetchone():
             recorded = cur.execute(f"SELECT max(version) FROM {_MIGRATIONS_TABLE}").fetchone()[0]
         newest = max(version, recorded or 0)
-        if newest == 0 and cur.execute(
-            "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' LIMIT 1"
-        ).fetchone():
+        if (
+            newest == 0
+            and cur.execute(
+                "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' LIMIT 1"
+            ).fetchone()
+        ):
             raise StoreFileError(
                 f"the file at {self.path} is a SQLite database of another application (it has "
                 "tables but no zep-memory-plugins schema); it was left untouched. Give the "
