@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from zep_memory_plugins import Message, StoreFileError, ZepMemoryClient, ZepMemoryError
+from zep_memory_plugins import (
+    CreateUserRequest,
+    Message,
+    StoreFileError,
+    ZepMemoryClient,
+    ZepMemoryError,
+)
 from zep_memory_plugins.store import SQLiteStore
 
 PAGE = 4096
@@ -127,3 +133,16 @@ def test_a_database_of_another_application_is_refused(tmp_path):
     assert info.value.path == str(path)
     assert "another application" in str(info.value) and str(path) in str(info.value)
     assert path.read_bytes() == before
+
+
+def test_a_damaged_row_is_a_store_file_error(tmp_path):
+    """Damage inside a row (here the JSON of a user's metadata) is reported as such."""
+    path = tmp_path / "m.db"
+    with ZepMemoryClient(path=path) as client:
+        client.user.add(CreateUserRequest(user_id="jane", metadata={"plan": "pro"}))
+    content = path.read_bytes()
+    at = content.index(b'{"plan":"pro"}')
+    path.write_bytes(content[:at] + b"[[" + content[at + 2 :])
+    with ZepMemoryClient(path=path) as client, pytest.raises(StoreFileError) as info:
+        client.user.get("jane")
+    check_refused(path, info.value)

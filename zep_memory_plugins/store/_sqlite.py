@@ -429,7 +429,7 @@ class SQLiteStore:
                 f"{latest}. Upgrade zep-memory-plugins to open it; the file was left untouched.",
                 path=self.path,
             )
-        return version
+        return newest  # a recorded migration was applied, whatever the header says
 
     def no_wait(self) -> _NoWait:
         """A ``with`` block within which, on this thread, calls refuse to wait for a lock.
@@ -511,63 +511,72 @@ class SQLiteStore:
                 f"{BUSY_TIMEOUT_MS // 1000} s: {exc}"
             )
         if kind == "damaged":
-            return StoreFileError(
-                f"the embedded store at {self.path} is not a SQLite database or is damaged "
-                f"({exc}). It was left as it is: restore it from a backup, or move it aside to "
-                "start a new, empty store at that path.",
-                path=self.path,
-            )
+            return self._damaged(exc)
         doing = "cannot open the embedded store" if opening else "embedded store"
         return BackendError(f"{doing} at {self.path}: {exc}")
 
+    def _damaged(self, exc: Exception) -> StoreFileError:
+        return StoreFileError(
+            f"the embedded store at {self.path} is not a SQLite database or is damaged "
+            f"({exc}). It was left as it is: restore it from a backup, or move it aside to "
+            "start a new, empty store at that path.",
+            path=self.path,
+        )
+
     # -- rows to models --------------------------------------------------------------------
 
-    @staticmethod
-    def _user(row: Sequence[Any]) -> User:
-        return trusted(
-            User,
-            {
-                "user_id": row[1],
-                "email": row[3],
-                "first_name": row[4],
-                "last_name": row[5],
-                "metadata": _loads(row[6]),
-                "id": row[0],
-                "uuid": _uuid.UUID(row[2]),
-                "created_at": _dt(row[7]),
-                "updated_at": _dt(row[8]),
-            },
-        )
+    def _user(self, row: Sequence[Any]) -> User:
+        try:
+            return trusted(
+                User,
+                {
+                    "user_id": row[1],
+                    "email": row[3],
+                    "first_name": row[4],
+                    "last_name": row[5],
+                    "metadata": _loads(row[6]),
+                    "id": row[0],
+                    "uuid": _uuid.UUID(row[2]),
+                    "created_at": _dt(row[7]),
+                    "updated_at": _dt(row[8]),
+                },
+            )
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
-    @staticmethod
-    def _session(row: Sequence[Any]) -> Session:
-        return trusted(
-            Session,
-            {
-                "session_id": row[1],
-                "user_id": row[2],
-                "metadata": _loads(row[4]),
-                "id": row[0],
-                "uuid": _uuid.UUID(row[3]),
-                "created_at": _dt(row[5]),
-                "updated_at": _dt(row[6]),
-                "deleted_at": _dt(row[7]),
-            },
-        )
+    def _session(self, row: Sequence[Any]) -> Session:
+        try:
+            return trusted(
+                Session,
+                {
+                    "session_id": row[1],
+                    "user_id": row[2],
+                    "metadata": _loads(row[4]),
+                    "id": row[0],
+                    "uuid": _uuid.UUID(row[3]),
+                    "created_at": _dt(row[5]),
+                    "updated_at": _dt(row[6]),
+                    "deleted_at": _dt(row[7]),
+                },
+            )
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
-    @staticmethod
-    def _message(row: Sequence[Any]) -> Message:
-        return trusted(
-            Message,
-            {
-                "role": row[1],
-                "role_type": row[2],
-                "content": row[3],
-                "metadata": _loads(row[4]),
-                "uuid": _uuid.UUID(bytes=row[0]),
-                "created_at": _dt(row[5]),
-            },
-        )
+    def _message(self, row: Sequence[Any]) -> Message:
+        try:
+            return trusted(
+                Message,
+                {
+                    "role": row[1],
+                    "role_type": row[2],
+                    "content": row[3],
+                    "metadata": _loads(row[4]),
+                    "uuid": _uuid.UUID(bytes=row[0]),
+                    "created_at": _dt(row[5]),
+                },
+            )
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
     # -- users -----------------------------------------------------------------------------
 
