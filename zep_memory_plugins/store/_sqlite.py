@@ -499,6 +499,8 @@ class SQLiteStore:
             raise  # the callers turn it into AlreadyExistsError
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
+        except UnicodeDecodeError as exc:  # text in the file that is not UTF-8: damage
+            raise self._damaged(exc) from exc
 
     def _error(self, exc: sqlite3.Error, *, opening: bool = False) -> Exception:
         """The library's error for a SQLite error, classified by SQLite's result code."""
