@@ -190,3 +190,28 @@ def test_aclose_waits_for_a_pending_write_off_the_loop(tmp_path):
     asyncio.run(main())
     with ZepMemoryClient(path=path) as again:
         assert [m.content for m in again.memory.get_messages("s")] == ["kept"]
+
+
+def test_a_cancelled_async_write_that_was_waiting_still_lands_whole(tmp_path):
+    """Cancelling the awaiting task does not stop a write already handed to the writer thread:
+    it lands, whole, once the lock is free (and close waits for it)."""
+    path = tmp_path / "m.db"
+    client = ZepMemoryClient(path=path)
+
+    async def main() -> None:
+        heart = Heartbeat()
+        beat = asyncio.create_task(heart.run())
+        with write_lock_held_by_another_process(path) as locker:
+            batch = [Message(role="user", content=str(i)) for i in range(3)]
+            write = asyncio.create_task(client.memory.aadd_messages("s", batch))
+            await heart.ticks(3)
+            write.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await write
+            release(locker)
+        beat.cancel()
+
+    asyncio.run(main())
+    client.close()
+    with ZepMemoryClient(path=path) as again:
+        assert [m.content for m in again.memory.get_messages("s")] == ["0", "1", "2"]

@@ -62,12 +62,17 @@ class EmbeddedBackend(Backend):
             return await asyncio.to_thread(call, *args)
 
     async def _write(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a write inline if it need not wait, else on the backend's writer thread."""
+        """Run a write inline if it need not wait, else on the backend's writer thread.
+
+        Once handed to the thread, the write runs even if the awaiting task is cancelled
+        (shielded): it lands whole, as a write already begun inline would.
+        """
         try:
             with self.store.no_wait():
                 return call(*args)
         except WouldBlockError:
-            return await asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
+            pending = asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
+            return await asyncio.shield(pending)
 
     # sync: straight to the store
     def add_user(self, request: CreateUserRequest) -> User:
