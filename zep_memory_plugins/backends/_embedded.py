@@ -53,26 +53,27 @@ class EmbeddedBackend(Backend):
         """:meth:`close`, off the event loop (it waits for writes in progress)."""
         await asyncio.to_thread(self.close)
 
-    async def _read(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a read inline if it need not wait, else on a worker thread."""
-        try:
-            with self.store.no_wait():
-                return call(*args)
-        except WouldBlockError:
-            return await asyncio.to_thread(call, *args)
+    async def _run(self, write: bool, call: Callable[..., T], *args: Any) -> T:
+        """Run ``call`` inline if it need not wait, else on a worker thread the loop awaits.
 
-    async def _write(self, call: Callable[..., T], *args: Any) -> T:
-        """Run a write inline if it need not wait, else on the backend's writer thread.
-
-        Once handed to the thread, the write runs even if the awaiting task is cancelled
-        (shielded): it lands whole, as a write already begun inline would.
+        A write handed to the writer thread runs to its end even if the awaiting task is
+        cancelled (shielded): it lands whole, as a write already begun inline would.
         """
         try:
             with self.store.no_wait():
                 return call(*args)
         except WouldBlockError:
-            pending = asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
-            return await asyncio.shield(pending)
+            pass  # nothing was done: run it where waiting is harmless
+        if not write:
+            return await asyncio.to_thread(call, *args)
+        pending = asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
+        return await asyncio.shield(pending)
+
+    async def _read(self, call: Callable[..., T], *args: Any) -> T:
+        return await self._run(False, call, *args)
+
+    async def _write(self, call: Callable[..., T], *args: Any) -> T:
+        return await self._run(True, call, *args)
 
     # sync: straight to the store
     def add_user(self, request: CreateUserRequest) -> User:
