@@ -173,9 +173,41 @@ def _classify(exc: sqlite3.Error) -> str:
 
 
 class _ThreadState(threading.local):
-    """Per thread: whether a :meth:`SQLiteStore.no_wait` block is open."""
+    """Per thread: whether a :meth:`SQLiteStore.no_wait` block is open, and reads in progress.
 
-    quick = False
+    ``reading`` holds the guards of the connections the thread's reads in progress hold.
+    """
+
+    def __init__(self) -> None:
+        self.quick = False
+        self.reading: list[_Guard] = []
+
+
+class _ReadGuard:
+    """Where a read runs: the write connection when it is free, else the read connection.
+
+    The write connection's cache already holds what this process wrote; the read connection
+    serves when the write connection is busy (maybe waiting for another process), so that a read
+    never queues behind such a write. :attr:`SQLiteStore._reader` is the one chosen.
+    """
+
+    __slots__ = ("_local", "_read", "_write")
+
+    def __init__(self, write: _Guard, read: _Guard, local: _ThreadState) -> None:
+        self._write = write
+        self._read = read
+        self._local = local
+
+    def __enter__(self) -> None:
+        if self._write.try_enter():
+            guard = self._write
+        else:
+            guard = self._read
+            guard.__enter__()
+        self._local.reading.append(guard)
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.reading.pop().__exit__()
 
 
 class _NoWait:
@@ -212,14 +244,24 @@ class _Guard:
         self._depth = 0
         self._quick = False
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection this lock guards."""
+        return self._conn
+
     def __enter__(self) -> None:
-        quick = self._local.quick
-        if not self._lock.acquire(blocking=not quick):
+        if not self.try_enter(blocking=not self._local.quick):
             raise WouldBlockError("another thread is using the store's connection")
+
+    def try_enter(self, blocking: bool = False) -> bool:
+        """Take the lock if it is free (or wait for it): whether it was taken."""
+        if not self._lock.acquire(blocking=blocking):
+            return False
         self._depth += 1
-        if self._depth == 1 and quick:
+        if self._depth == 1 and self._local.quick:
             self._busy_timeout(0)
             self._quick = True
+        return True
 
     def __exit__(self, *exc: object) -> None:
         if self._depth == 1 and self._quick:
@@ -310,17 +352,19 @@ class SQLiteStore:
             self._lock = _Guard(self._conn, self._local)
             try:
                 self._setup()
-                # Reads get a connection of their own (read-only), so that they never queue
-                # behind a write waiting for another process; in memory there is only one.
-                self._reader = self._conn if self.path == MEMORY else self._connect()
+                # Reads get a connection of their own (read-only) for when the write connection
+                # is busy, maybe waiting for another process; in memory there is only one.
+                self._read_conn = self._conn if self.path == MEMORY else self._connect()
             except BaseException:
                 self._conn.close()
                 raise
-            if self._reader is self._conn:
-                self._read_lock = self._lock
+            if self._read_conn is self._conn:
+                self._read_lock = _ReadGuard(self._lock, self._lock, self._local)
             else:
-                self._reader.execute("PRAGMA query_only = ON")
-                self._read_lock = _Guard(self._reader, self._local)
+                self._read_conn.execute("PRAGMA query_only = ON")
+                self._read_lock = _ReadGuard(
+                    self._lock, _Guard(self._read_conn, self._local), self._local
+                )
         except sqlite3.Error as exc:
             raise self._error(exc, opening=True) from exc
         except OSError as exc:
@@ -455,11 +499,16 @@ class SQLiteStore:
         """Close the database connections. Further calls fail."""
         with self._lock:
             if not self._closed:
-                if self._reader is not self._conn:
+                if self._read_conn is not self._conn:
                     with self._read_lock:
-                        self._reader.close()
+                        self._read_conn.close()
                 self._conn.close()
                 self._closed = True
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        """The connection of the read in progress on this thread (inside ``_read_lock``)."""
+        return self._local.reading[-1].conn
 
     def __enter__(self) -> SQLiteStore:
         return self
