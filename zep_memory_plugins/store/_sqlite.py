@@ -1,8 +1,9 @@
 """The embedded store: Zep's user/session/message semantics on SQLite.
 
 Two connections per store object on a file, each guarded by a lock (safe for threads): writes
-go through one, reads through the other, so a read never queues behind a write that waits for
-another process (WAL readers do not wait for writers). WAL and a busy timeout make several
+go through one, and reads too when it is free; when it is busy (maybe waiting for another
+process), reads go through the other, read-only, so a read never queues behind such a write
+(WAL readers do not wait for writers). WAL and a busy timeout make several
 processes on the same file safe. Every write that touches more than one row runs in one
 ``BEGIN IMMEDIATE`` transaction, so a batch is stored whole or not at all.
 
