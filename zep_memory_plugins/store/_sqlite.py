@@ -3,14 +3,14 @@
 Two connections per store object on a file, each guarded by a lock (safe for threads): writes
 go through one, and reads too when it is free; when it is busy (maybe waiting for another
 process), reads go through the other, read-only, so a read never queues behind such a write
-(WAL readers do not wait for writers). WAL and a busy timeout make several
-processes on the same file safe. Every write that touches more than one row runs in one
-``BEGIN IMMEDIATE`` transaction, so a batch is stored whole or not at all.
+(WAL readers do not wait for writers). WAL and a busy timeout make several processes on the
+same file safe. Every write that touches more than one row runs in one ``BEGIN IMMEDIATE``
+transaction, so a batch is stored whole or not at all.
 
 The schema is an ordered list of migrations (:data:`MIGRATIONS`), each applied once per file in
 a transaction of its own and recorded. Inside :meth:`SQLiteStore.no_wait` a call refuses to
-wait for a lock (:class:`WouldBlockError`) instead of waiting: the embedded backend's async methods
-use it to stay off the event loop only when they would have to wait.
+wait for a lock (:class:`WouldBlockError`): the embedded backend's async methods use it to
+leave the event loop only when they would have to wait.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 #: Where each applied migration is recorded. Files written before migrations were recorded
-#: (release 0.x: ``user_version`` 1, no such table) get the table with their next migration.
+#: (release 0.1.0: ``user_version`` 1, no such table) get the table with their next migration.
 _MIGRATIONS_TABLE = "zep_memory_migrations"
 _CREATE_MIGRATIONS_TABLE = (
     f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} ("
