@@ -146,3 +146,27 @@ def test_a_damaged_row_is_a_store_file_error(tmp_path):
     with ZepMemoryClient(path=path) as client, pytest.raises(StoreFileError) as info:
         client.user.get("jane")
     check_refused(path, info.value)
+
+
+def test_sqlite_errors_are_told_apart_by_result_code_and_by_message_without_one(tmp_path):
+    """By SQLite's result code (Python 3.11+), by SQLite's fixed messages where Python gives no
+    code (3.10): a real error of each kind, and the same text without a code."""
+    from zep_memory_plugins.store._sqlite import _classify
+
+    not_a_db = tmp_path / "text.db"
+    not_a_db.write_text("plain text " * 500)
+    conn = sqlite3.connect(not_a_db)
+    with pytest.raises(sqlite3.DatabaseError) as damaged:
+        conn.execute("SELECT * FROM sqlite_master")
+    conn.close()
+    other = sqlite3.connect(":memory:")
+    with pytest.raises(sqlite3.OperationalError) as unknown:
+        other.execute("SELECT * FROM no_such_table")
+    other.close()
+
+    assert _classify(damaged.value) == "damaged"
+    assert _classify(unknown.value) == "other"
+    assert _classify(sqlite3.DatabaseError(str(damaged.value))) == "damaged"
+    assert _classify(sqlite3.DatabaseError("database disk image is malformed")) == "damaged"
+    assert _classify(sqlite3.OperationalError("database is locked")) == "busy"
+    assert _classify(sqlite3.OperationalError(str(unknown.value))) == "other"
