@@ -12,13 +12,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from zep_memory_plugins import Message, ZepMemoryClient
+from zep_memory_plugins import CreateUserRequest, Message, Session, ZepMemoryClient
 from zep_memory_plugins.store import SQLiteStore, WouldBlockError
 
 LOCKER = textwrap.dedent(
@@ -124,12 +125,22 @@ def test_no_wait_refuses_a_write_without_storing_anything(tmp_path):
     store.close()
 
 
+def write_connection_taken(store: SQLiteStore) -> bool:
+    """Whether another thread holds the store's write connection (white-box: its lock)."""
+    if store._lock.try_enter():
+        store._lock.__exit__()
+        return False
+    return True
+
+
 def test_a_read_does_not_queue_behind_a_waiting_write_from_another_thread(tmp_path):
     """Reads have a connection of their own: a thread's write that waits for another process
     holds the write connection, and reads, sync and no-wait alike, still answer."""
     path = tmp_path / "m.db"
     store = SQLiteStore(path)
     store.add_messages("s", [Message(role="user", content="before")])
+    store.add_user(CreateUserRequest(user_id="u"))
+    store.add_session(Session(session_id="owned", user_id="u"))
     done = threading.Event()
     with write_lock_held_by_another_process(path) as locker:
         writer = threading.Thread(
@@ -139,9 +150,17 @@ def test_a_read_does_not_queue_behind_a_waiting_write_from_another_thread(tmp_pa
             )
         )
         writer.start()
+        while not write_connection_taken(store):  # the writer thread now waits for the lock
+            time.sleep(0.001)
         assert [m.content for m in store.get_messages("s", lastn=5)] == ["before"]
         with store.no_wait():
             assert store.get_session("s").session_id == "s"
+        # Every kind of read answers, the multi-statement ones (a snapshot) included.
+        assert store.get_messages_page("s", limit=10).total_count == 1
+        assert [u.user_id for u in store.list_users()] == ["u"] and store.count_users() == 1
+        assert [x.session_id for x in store.get_user_sessions("u")] == ["owned"]
+        assert store.get_user("u").user_id == "u"
+        assert store.count_sessions() == 2 and len(store.list_sessions()) == 2
         assert not done.is_set()
         # The write connection is taken: a no-wait write refuses at once, a no-wait read not.
         with pytest.raises(WouldBlockError), store.no_wait():
