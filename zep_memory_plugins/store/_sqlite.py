@@ -413,7 +413,14 @@ class SQLiteStore:
         # Read first: a file that is not a store this release may use is refused unchanged.
         latest = self.migrations[-1].version
         with self._lock, self._errors():
-            current = self._schema_version(conn.cursor(), latest)
+            # One read transaction: another opener may commit a migration between two reads,
+            # and a version read before it with tables read after it would look foreign.
+            cur = conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                current = self._schema_version(cur, latest)
+            finally:
+                conn.rollback()
         if self.path != MEMORY:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
