@@ -74,7 +74,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def test_server(api: str, api_key: str) -> Iterator[str]:
+def server_process(api: str, api_key: str) -> Iterator[str]:
     """The test server of generation ``api`` in a child process; yields its URL once it answers."""
     port = _free_port()
     env = {**os.environ, "ZEP_API_KEY": api_key}  # v2 always requires a key; v1 is left open
@@ -311,12 +311,16 @@ class Op:
     calls: int  # calls per round
 
 
-def timed(fn: Callable[[], object], calls: int) -> float:
-    """Seconds per call of ``fn`` over ``calls`` calls."""
-    t0 = time.perf_counter()
+def timed(fn: Callable[[], object], calls: int) -> tuple[float, float]:
+    """Seconds per call of ``fn`` over ``calls`` calls: wall clock, and this process's CPU."""
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - t0) / calls
+    return (time.perf_counter() - t0) / calls, (time.process_time() - c0) / calls
+
+
+def _pct(ours: float, direct: float) -> str:
+    return f"{(ours - direct) / direct * 100:+.0f}%"
 
 
 def msgs(n: int, tag: str = "m") -> list[Message]:
@@ -340,7 +344,7 @@ def seed(client: ZepMemoryClient, factory: ZepHistoryFactory) -> None:
 def measure(api: str, rounds: int) -> list[str]:
     """The table of one generation, as markdown lines."""
     key = secrets.token_urlsafe(16)
-    with test_server(api, key) as url:
+    with server_process(api, key) as url:
         client = ZepMemoryClient(base_url=url, api_key=key if api == "v2" else None)
         direct: Direct = DirectV1(url) if api == "v1" else DirectV2(url, key)
         try:
@@ -388,8 +392,8 @@ def measure(api: str, rounds: int) -> list[str]:
 
             lines = [
                 "| operation | HTTP requests (ours / direct) | ours (ms/call) | direct (ms/call) "
-                "| overhead |",
-                "|---|:-:|---:|---:|---:|",
+                "| overhead | client CPU, ours / direct (ms/call) | CPU overhead |",
+                "|---|:-:|---:|---:|---:|---:|---:|",
             ]
             for op in ops:
                 op.ours(), op.direct()  # warm up
@@ -399,15 +403,20 @@ def measure(api: str, rounds: int) -> list[str]:
                 before = direct.requests
                 op.direct()
                 direct_requests = direct.requests - before
-                mine: list[float] = []
-                theirs: list[float] = []
-                for _ in range(rounds):  # interleaved, so drift hits both alike
-                    mine.append(timed(op.ours, op.calls))
-                    theirs.append(timed(op.direct, op.calls))
-                a, b = statistics.median(mine), statistics.median(theirs)
+                mine: list[tuple[float, float]] = []
+                theirs: list[tuple[float, float]] = []
+                for r in range(rounds):  # interleaved, in turn first, so drift hits both alike
+                    if r % 2:
+                        theirs.append(timed(op.direct, op.calls))
+                        mine.append(timed(op.ours, op.calls))
+                    else:
+                        mine.append(timed(op.ours, op.calls))
+                        theirs.append(timed(op.direct, op.calls))
+                a, b = (statistics.median(w for w, _ in t) * 1e3 for t in (mine, theirs))
+                ca, cb = (statistics.median(c for _, c in t) * 1e3 for t in (mine, theirs))
                 lines.append(
-                    f"| {op.name} | {ours_requests} / {direct_requests} | {a * 1e3:.2f} "
-                    f"| {b * 1e3:.2f} | {(a - b) / b * 100:+.1f}% |"
+                    f"| {op.name} | {ours_requests} / {direct_requests} | {a:.2f} | {b:.2f} "
+                    f"| {_pct(a, b)} | {ca:.2f} / {cb:.2f} | {_pct(ca, cb)} |"
                 )
             return lines
         finally:
@@ -418,7 +427,7 @@ def measure(api: str, rounds: int) -> list[str]:
 def main() -> None:
     """Run the benchmark on both generations and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds per operation (median)")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per operation (median)")
     parser.add_argument(
         "--api", choices=GENERATIONS, action="append", help="only this generation (repeatable)"
     )
