@@ -20,6 +20,7 @@ from ._errors import (
     ServerError,
     ServiceUnavailableError,
     SessionOwnershipError,
+    StoreFileError,
     ZepMemoryError,
 )
 from ._models import (
@@ -68,6 +69,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Session",
     "SessionOwnershipError",
+    "StoreFileError",
     "UpdateUserRequest",
     "User",
     "UserClient",

@@ -16,8 +16,9 @@ backend (embedded store or a Zep server) and whatever the framework adapter::
         ├── RateLimitError                       too many requests (HTTP 429), retries used up
         ├── ServerError                          the server failed (HTTP 5xx), retries used up
         ├── PartialWriteError                    a write of several requests stopped part way
-        └── ServiceUnavailableError              no answer: refused, timed out, unreachable
-            └── OutcomeUnknownError              a delete/merge got no answer; not resent
+        ├── ServiceUnavailableError              no answer: refused, timed out, unreachable
+        │   └── OutcomeUnknownError              a delete/merge got no answer; not resent
+        └── StoreFileError                       the embedded store's file is unusable as it is
 
 Errors that come from a Zep server keep the server's own message in ``str(error)`` and its
 status code in ``error.status_code``. No error ever carries an API key.
@@ -42,6 +43,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "SessionOwnershipError",
+    "StoreFileError",
     "ZepMemoryError",
 ]
 
@@ -158,3 +160,15 @@ class PartialWriteError(BackendError):
         super().__init__(message, status_code=status_code)
         self.stored = stored
         self.pending = pending
+
+
+class StoreFileError(BackendError):
+    """The embedded store's file cannot be used as it is, and was left untouched.
+
+    It is not a SQLite database, it is damaged, or a newer release of the library wrote it.
+    ``path`` is the file; the message says what to do.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path

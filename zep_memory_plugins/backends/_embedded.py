@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from .._models import CreateUserRequest, Message, MessagePage, Session, UpdateUserRequest, User
-from ..store import SQLiteStore
+from ..store import SQLiteStore, WouldBlockError
 from ._base import Backend
 
 __all__ = ["EmbeddedBackend"]
+
+T = TypeVar("T")
 
 
 class EmbeddedBackend(Backend):
     """Keeps everything in a local SQLite file (or in memory with ``path=":memory:"``).
 
-    The async methods run the SQLite call inline: each one is a few microseconds of work on a
-    local file, far cheaper than handing it to a thread, and there is no socket to await.
+    The async methods never block the event loop. Each first tries the SQLite call inline,
+    refusing to wait (:meth:`SQLiteStore.no_wait`): a read on a local file takes microseconds and
+    WAL readers do not wait for writers, so reads nearly always finish there, at the speed of
+    the sync call. A call that would have to wait (a write while another process holds the write
+    lock, for up to the 30 s busy timeout; another thread using the store) runs instead on a
+    worker thread the loop awaits: writes on one thread of the backend's own (they queue on the
+    store's write lock anyway, and never fill the loop's default executor), reads on
+    :func:`asyncio.to_thread`.
     """
 
     name = "embedded"
@@ -28,14 +38,42 @@ class EmbeddedBackend(Backend):
     ) -> None:
         super().__init__()
         self.store = store if store is not None else SQLiteStore(path)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zep-memory-store")
 
     def describe(self) -> str:
         """The store's path."""
         return f"embedded:{self.store.path}"
 
     def close(self) -> None:
-        """Close the SQLite connection."""
+        """Let async writes already handed to the writer thread finish, then close the store."""
+        self._writer.shutdown(wait=True)
         self.store.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, off the event loop (it waits for writes in progress)."""
+        await asyncio.to_thread(self.close)
+
+    async def _run(self, write: bool, call: Callable[..., T], *args: Any) -> T:
+        """Run ``call`` inline if it need not wait, else on a worker thread the loop awaits.
+
+        A write handed to the writer thread runs to its end even if the awaiting task is
+        cancelled (shielded): it lands whole, as a write already begun inline would.
+        """
+        try:
+            with self.store.no_wait():
+                return call(*args)
+        except WouldBlockError:
+            pass  # nothing was done: run it where waiting is harmless
+        if not write:
+            return await asyncio.to_thread(call, *args)
+        pending = asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
+        return await asyncio.shield(pending)
+
+    async def _read(self, call: Callable[..., T], *args: Any) -> T:
+        return await self._run(False, call, *args)
+
+    async def _write(self, call: Callable[..., T], *args: Any) -> T:
+        return await self._run(True, call, *args)
 
     # sync: straight to the store
     def add_user(self, request: CreateUserRequest) -> User:
@@ -85,50 +123,52 @@ class EmbeddedBackend(Backend):
     ) -> Message:
         return self.store.update_message_metadata(session_id, message_uuid, metadata)
 
-    # async: the same calls, inline (see the class docstring)
+    # async: the same calls, off the event loop whenever they would wait (see the class docstring)
     async def aadd_user(self, request: CreateUserRequest) -> User:
-        return self.store.add_user(request)
+        return await self._write(self.store.add_user, request)
 
     async def aget_user(self, user_id: str) -> User:
-        return self.store.get_user(user_id)
+        return await self._read(self.store.get_user, user_id)
 
     async def aupdate_user(self, request: UpdateUserRequest) -> User:
-        return self.store.update_user(request)
+        return await self._write(self.store.update_user, request)
 
     async def adelete_user(self, user_id: str) -> None:
-        self.store.delete_user(user_id)
+        await self._write(self.store.delete_user, user_id)
 
     async def alist_users(self, limit: int | None, cursor: int) -> list[User]:
-        return self.store.list_users(limit, cursor)
+        return await self._read(self.store.list_users, limit, cursor)
 
     async def aget_user_sessions(self, user_id: str) -> list[Session]:
-        return self.store.get_user_sessions(user_id)
+        return await self._read(self.store.get_user_sessions, user_id)
 
     async def aadd_session(self, session: Session) -> Session:
-        return self.store.add_session(session)
+        return await self._write(self.store.add_session, session)
 
     async def aget_session(self, session_id: str) -> Session:
-        return self.store.get_session(session_id)
+        return await self._read(self.store.get_session, session_id)
 
     async def aupdate_session(self, session_id: str, metadata: Mapping[str, Any]) -> Session:
-        return self.store.update_session(session_id, metadata)
+        return await self._write(self.store.update_session, session_id, metadata)
 
     async def adelete_session(self, session_id: str) -> None:
-        self.store.delete_session(session_id)
+        await self._write(self.store.delete_session, session_id)
 
     async def alist_sessions(self, limit: int | None, cursor: int) -> list[Session]:
-        return self.store.list_sessions(limit, cursor)
+        return await self._read(self.store.list_sessions, limit, cursor)
 
     async def aadd_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        return self.store.add_messages(session_id, messages)
+        return await self._write(self.store.add_messages, session_id, messages)
 
     async def aget_messages(self, session_id: str, lastn: int | None) -> list[Message]:
-        return self.store.get_messages(session_id, lastn)
+        return await self._read(self.store.get_messages, session_id, lastn)
 
     async def aget_messages_page(self, session_id: str, limit: int, page: int) -> MessagePage:
-        return self.store.get_messages_page(session_id, limit, page)
+        return await self._read(self.store.get_messages_page, session_id, limit, page)
 
     async def aupdate_message_metadata(
         self, session_id: str, message_uuid: uuid.UUID, metadata: Mapping[str, Any]
     ) -> Message:
-        return self.store.update_message_metadata(session_id, message_uuid, metadata)
+        return await self._write(
+            self.store.update_message_metadata, session_id, message_uuid, metadata
+        )

@@ -1,8 +1,16 @@
 """The embedded store: Zep's user/session/message semantics on SQLite.
 
-One connection per store object, guarded by a lock (safe for threads); WAL and a busy timeout
-make several processes on the same file safe. Every write that touches more than one row runs in
-one ``BEGIN IMMEDIATE`` transaction, so a batch is stored whole or not at all.
+Two connections per store object on a file, each guarded by a lock (safe for threads): writes
+go through one, and reads too when it is free; when it is busy (maybe waiting for another
+process), reads go through the other, read-only, so a read never queues behind such a write
+(WAL readers do not wait for writers). WAL and a busy timeout make several processes on the
+same file safe. Every write that touches more than one row runs in one ``BEGIN IMMEDIATE``
+transaction, so a batch is stored whole or not at all.
+
+The schema is an ordered list of migrations (:data:`MIGRATIONS`), each applied once per file in
+a transaction of its own and recorded. Inside :meth:`SQLiteStore.no_wait` a call refuses to
+wait for a lock (:class:`WouldBlockError`): the embedded backend's async methods use it to
+leave the event loop only when they would have to wait.
 """
 
 from __future__ import annotations
@@ -15,12 +23,19 @@ import threading
 import time
 import uuid as _uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from .._errors import AlreadyExistsError, BackendError, NotFoundError, ServiceUnavailableError
+from .._errors import (
+    AlreadyExistsError,
+    BackendError,
+    NotFoundError,
+    ServiceUnavailableError,
+    StoreFileError,
+)
 from .._models import (
     CreateUserRequest,
     Message,
@@ -34,7 +49,15 @@ from .._models import (
     trusted,
 )
 
-__all__ = ["DEFAULT_PATH_ENV", "MEMORY", "SQLiteStore", "default_path"]
+__all__ = [
+    "DEFAULT_PATH_ENV",
+    "MEMORY",
+    "MIGRATIONS",
+    "Migration",
+    "SQLiteStore",
+    "WouldBlockError",
+    "default_path",
+]
 
 logger = logging.getLogger("zep_memory_plugins.store")
 
@@ -47,9 +70,29 @@ MEMORY = ":memory:"
 #: enough for any batch the library writes; short enough that a stuck process is reported.
 BUSY_TIMEOUT_MS = 30_000
 
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the store's schema: ``statements`` run in order, in one transaction.
+
+    ``version`` is its place in :data:`MIGRATIONS` (1, 2, ...); ``name`` says what it does.
+    """
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+#: The schema's history, oldest first. Each migration runs once per file, in order, in a
+#: transaction of its own that also records it (``PRAGMA user_version`` and a row of
+#: ``zep_memory_migrations``). A migration that has shipped is never edited, removed or
+#: reordered: a change to the schema is a new migration appended here.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "users, sessions and messages",
+        (
+            """CREATE TABLE IF NOT EXISTS users (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id     TEXT NOT NULL UNIQUE,
     uuid        TEXT NOT NULL,
@@ -59,8 +102,8 @@ CREATE TABLE IF NOT EXISTS users (
     metadata    TEXT,
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
+)""",
+            """CREATE TABLE IF NOT EXISTS sessions (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id  TEXT NOT NULL UNIQUE,
     user_id     TEXT REFERENCES users(user_id) ON DELETE CASCADE,
@@ -69,9 +112,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL,
     deleted_at  TEXT
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, id);
-CREATE TABLE IF NOT EXISTS messages (
+)""",
+            "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, id)",
+            """CREATE TABLE IF NOT EXISTS messages (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     session     INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     uuid        BLOB NOT NULL UNIQUE,
@@ -81,9 +124,158 @@ CREATE TABLE IF NOT EXISTS messages (
     metadata    TEXT,
     created_at  TEXT NOT NULL,
     deleted_at  TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session, id);
-"""
+)""",
+            "CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session, id)",
+        ),
+    ),
+)
+
+#: Where each applied migration is recorded. Files written before migrations were recorded
+#: (release 0.1.0: ``user_version`` 1, no such table) get the table with their next migration.
+_MIGRATIONS_TABLE = "zep_memory_migrations"
+_CREATE_MIGRATIONS_TABLE = (
+    f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL,"
+    " applied_by TEXT NOT NULL)"
+)
+
+# SQLite's primary result codes that this module tells apart.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_CORRUPT, _SQLITE_NOTADB = 5, 6, 11, 26
+
+
+class WouldBlockError(Exception):
+    """Raised inside :meth:`SQLiteStore.no_wait` instead of waiting for a lock.
+
+    The call did nothing (a write transaction it had begun is rolled back): run it again where
+    waiting is harmless, for example on a worker thread.
+    """
+
+
+def _classify(exc: sqlite3.Error) -> str:
+    """``"busy"``, ``"damaged"`` or ``"other"``, by SQLite's result code.
+
+    Python 3.10 has no ``sqlite_errorcode``; there, and only there, SQLite's fixed English
+    messages for those codes are read instead.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        primary = code & 0xFF
+        if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return "busy"
+        if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return "damaged"
+        return "other"
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return "busy"
+    if "not a database" in message or "malformed" in message:
+        return "damaged"
+    return "other"
+
+
+class _ThreadState(threading.local):
+    """Per thread: whether a :meth:`SQLiteStore.no_wait` block is open, and reads in progress.
+
+    ``reading`` holds the guards of the connections the thread's reads in progress hold.
+    """
+
+    def __init__(self) -> None:
+        self.quick = False
+        self.reading: list[_Guard] = []
+
+
+class _ReadGuard:
+    """Where a read runs: the write connection when it is free, else the read connection.
+
+    The write connection's cache already holds what this process wrote; the read connection
+    serves when the write connection is busy (maybe waiting for another process), so that a read
+    never queues behind such a write. :attr:`SQLiteStore._reader` is the one chosen.
+    """
+
+    __slots__ = ("_local", "_read", "_write")
+
+    def __init__(self, write: _Guard, read: _Guard, local: _ThreadState) -> None:
+        self._write = write
+        self._read = read
+        self._local = local
+
+    def __enter__(self) -> None:
+        if self._write.try_enter():
+            guard = self._write
+        else:
+            guard = self._read
+            guard.__enter__()
+        self._local.reading.append(guard)
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.reading.pop().__exit__()
+
+
+class _NoWait:
+    """The context manager :meth:`SQLiteStore.no_wait` returns."""
+
+    __slots__ = ("_local", "_previous")
+
+    def __init__(self, local: _ThreadState) -> None:
+        self._local = local
+        self._previous = False
+
+    def __enter__(self) -> None:
+        self._previous = self._local.quick
+        self._local.quick = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.quick = self._previous
+
+
+class _Guard:
+    """One connection's lock, which a :meth:`SQLiteStore.no_wait` block makes refuse to wait.
+
+    Inside such a block on the entering thread, it raises :class:`WouldBlockError` rather than
+    wait for another thread, and sets the connection's busy timeout to 0 while held, so that
+    SQLite refuses rather than waits for another process too.
+    """
+
+    __slots__ = ("_conn", "_depth", "_local", "_lock", "_quick")
+
+    def __init__(self, conn: sqlite3.Connection, local: _ThreadState) -> None:
+        self._conn = conn
+        self._local = local
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._quick = False
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection this lock guards."""
+        return self._conn
+
+    def __enter__(self) -> None:
+        if not self.try_enter(blocking=not self._local.quick):
+            raise WouldBlockError("another thread is using the store's connection")
+
+    def try_enter(self, blocking: bool = False) -> bool:
+        """Take the lock if it is free (or wait for it): whether it was taken."""
+        if not self._lock.acquire(blocking=blocking):
+            return False
+        self._depth += 1
+        if self._depth == 1 and self._local.quick:
+            self._busy_timeout(0)
+            self._quick = True
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._depth == 1 and self._quick:
+            self._busy_timeout(BUSY_TIMEOUT_MS)
+            self._quick = False
+        self._depth -= 1
+        self._lock.release()
+
+    def _busy_timeout(self, ms: int) -> None:
+        # A closed connection refuses: the statement that follows reports it.
+        with suppress(sqlite3.ProgrammingError):
+            self._conn.execute(f"PRAGMA busy_timeout = {ms}")
+
 
 _USER_COLUMNS = "id, user_id, uuid, email, first_name, last_name, metadata, created_at, updated_at"
 _SESSION_COLUMNS = "id, session_id, user_id, uuid, metadata, created_at, updated_at, deleted_at"
@@ -102,6 +294,12 @@ def default_path() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path("zep-memory-plugins", appauthor=False) / "memory.sqlite3"
+
+
+def _release() -> str:
+    from .._version import __version__
+
+    return f"zep-memory-plugins {__version__}"
 
 
 def _now() -> str:
@@ -123,7 +321,7 @@ def _loads(value: str | None) -> dict[str, Any] | None:
 
 
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Zep silently drops a top-level ``"system"`` key from session metadata."""
+    """Zep ignores a top-level ``"system"`` key in a session UPDATE (adding one keeps it)."""
     if metadata is None:
         return None
     return {k: v for k, v in metadata.items() if k != "system"}
@@ -134,25 +332,43 @@ class SQLiteStore:
 
     ``path`` is a file path, :data:`MEMORY` for an in-memory database, or ``None`` for
     :func:`default_path`. The store is safe to share between threads, and several processes may
-    open the same file.
+    open the same file. A file that is not a store this release can use (not a SQLite database,
+    damaged, written by a newer release) raises :class:`~zep_memory_plugins.StoreFileError` and
+    is left untouched.
     """
+
+    #: The migrations this class brings a file up to (see :data:`MIGRATIONS`).
+    migrations: ClassVar[tuple[Migration, ...]] = MIGRATIONS
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         if path is None:
             path = default_path()
         self.path = str(path)
-        self._lock = threading.RLock()
+        self._local = _ThreadState()
+        self._closed = True
         try:
             if self.path != MEMORY:
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path,
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._setup()
-        except (sqlite3.Error, OSError) as exc:
+            self._conn = self._connect()
+            self._lock = _Guard(self._conn, self._local)
+            try:
+                self._setup()
+                # Reads get a connection of their own (read-only) for when the write connection
+                # is busy, maybe waiting for another process; in memory there is only one.
+                self._read_conn = self._conn if self.path == MEMORY else self._connect()
+            except BaseException:
+                self._conn.close()
+                raise
+            if self._read_conn is self._conn:
+                self._read_lock = _ReadGuard(self._lock, self._lock, self._local)
+            else:
+                self._read_conn.execute("PRAGMA query_only = ON")
+                self._read_lock = _ReadGuard(
+                    self._lock, _Guard(self._read_conn, self._local), self._local
+                )
+        except sqlite3.Error as exc:
+            raise self._error(exc, opening=True) from exc
+        except OSError as exc:
             raise BackendError(f"cannot open the embedded store at {self.path}: {exc}") from exc
         self._closed = False
 
@@ -161,8 +377,16 @@ class SQLiteStore:
 
     # -- connection ------------------------------------------------------------------------
 
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
     def _setup(self) -> None:
-        """Configure the connection and create the schema, waiting out other openers.
+        """Configure the connection and migrate the schema, waiting out other openers.
 
         Switching a new file to WAL takes an exclusive lock, and SQLite reports a concurrent
         opener's lock at once instead of waiting for it: retry until the busy timeout.
@@ -173,11 +397,11 @@ class SQLiteStore:
             try:
                 self._configure()
                 return
-            except (sqlite3.OperationalError, ServiceUnavailableError) as exc:
-                message = str(exc)
-                if ("locked" not in message and "busy" not in message) or (
-                    time.monotonic() > deadline
-                ):
+            except sqlite3.OperationalError as exc:
+                if _classify(exc) != "busy" or time.monotonic() > deadline:
+                    raise
+            except ServiceUnavailableError:
+                if time.monotonic() > deadline:
                     raise
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
@@ -185,22 +409,82 @@ class SQLiteStore:
     def _configure(self) -> None:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Read first: a file that is not a store this release may use is refused unchanged.
+        latest = self.migrations[-1].version
+        with self._lock, self._errors():
+            current = self._schema_version(conn.cursor(), latest)
         if self.path != MEMORY:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > _SCHEMA_VERSION:
-            raise BackendError(
-                f"the embedded store at {self.path} has schema version {version}; "
-                f"this release understands up to {_SCHEMA_VERSION}: upgrade zep-memory-plugins"
-            )
-        if version < _SCHEMA_VERSION:
+        self._migrate(current, latest)
+
+    def _migrate(self, current: int, latest: int) -> None:
+        """Apply the migrations the file lacks, each in a transaction of its own, and record them.
+
+        ``PRAGMA user_version`` is the number of the last migration applied, and each applied
+        migration is a row of ``zep_memory_migrations``. A file that is up to date is only read.
+        Openers of a new file queue on the write lock and re-read the version under it, so a
+        migration is never applied twice.
+        """
+        for migration in self.migrations:
+            if migration.version <= current:
+                continue
             with self._write() as cur:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        cur.execute(statement)
-                cur.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                current = self._schema_version(cur, latest)
+                if migration.version <= current:
+                    continue  # another process applied it meanwhile
+                for statement in migration.statements:
+                    cur.execute(statement)
+                cur.execute(_CREATE_MIGRATIONS_TABLE)
+                cur.execute(
+                    f"INSERT INTO {_MIGRATIONS_TABLE} (version, name, applied_at, applied_by)"
+                    " VALUES (?, ?, ?, ?)",
+                    (migration.version, migration.name, _now(), _release()),
+                )
+                cur.execute(f"PRAGMA user_version = {migration.version}")
+                current = migration.version
+            logger.info("embedded store: applied migration %d (%s)", current, migration.name)
+
+    def _schema_version(self, cur: sqlite3.Cursor, latest: int) -> int:
+        """The file's schema version; :class:`StoreFileError` if a newer release wrote it."""
+        version: int = cur.execute("PRAGMA user_version").fetchone()[0]
+        recorded = version
+        if cur.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_MIGRATIONS_TABLE,)
+        ).fetchone():
+            recorded = cur.execute(f"SELECT max(version) FROM {_MIGRATIONS_TABLE}").fetchone()[0]
+        newest = max(version, recorded or 0)
+        if (
+            newest == 0
+            and cur.execute(
+                "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' LIMIT 1"
+            ).fetchone()
+        ):
+            raise StoreFileError(
+                f"the file at {self.path} is a SQLite database of another application (it has "
+                "tables but no zep-memory-plugins schema); it was left untouched. Give the "
+                "embedded store a path of its own.",
+                path=self.path,
+            )
+        if newest > latest:
+            raise StoreFileError(
+                f"the embedded store at {self.path} was written by a newer release of "
+                f"zep-memory-plugins: it has schema version {newest}, this release knows up to "
+                f"{latest}. Upgrade zep-memory-plugins to open it; the file was left untouched.",
+                path=self.path,
+            )
+        return newest  # a recorded migration was applied, whatever the header says
+
+    def no_wait(self) -> _NoWait:
+        """A ``with`` block within which, on this thread, calls refuse to wait for a lock.
+
+        A call that would wait (for another thread using the store, or for another process's
+        write lock) raises :class:`WouldBlockError` at once, having changed nothing. Reads on a
+        file store only wait in rare cases (WAL readers do not wait for writers); writes wait
+        whenever another process is writing.
+        """
+        return _NoWait(self._local)
 
     def clear(self) -> None:
         """Delete every user, session and message, for good; integer ids start again at 1."""
@@ -213,11 +497,19 @@ class SQLiteStore:
             )
 
     def close(self) -> None:
-        """Close the database connection. Further calls fail."""
+        """Close the database connections. Further calls fail."""
         with self._lock:
             if not self._closed:
+                if self._read_conn is not self._conn:
+                    with self._read_lock:
+                        self._read_conn.close()
                 self._conn.close()
                 self._closed = True
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        """The connection of the read in progress on this thread (inside ``_read_lock``)."""
+        return self._local.reading[-1].conn
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -233,85 +525,110 @@ class SQLiteStore:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
+                self._conn.commit()
             except BaseException:
                 self._conn.rollback()
                 raise
-            else:
-                self._conn.commit()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
         """A consistent snapshot for reads that take more than one statement."""
-        with self._lock, self._errors():
-            cur = self._conn.cursor()
+        with self._read_lock, self._errors():
+            cur = self._reader.cursor()
             cur.execute("BEGIN")
             try:
                 yield cur
             finally:
-                self._conn.rollback()
+                self._reader.rollback()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise ServiceUnavailableError(
-                    f"the embedded store at {self.path} stayed locked by another process for "
-                    f"{BUSY_TIMEOUT_MS // 1000} s: {exc}"
-                ) from exc
-            raise BackendError(f"embedded store at {self.path}: {exc}") from exc
-        except sqlite3.ProgrammingError as exc:
-            raise BackendError(f"embedded store at {self.path}: {exc}") from exc
+        except sqlite3.IntegrityError:
+            raise  # the callers turn it into AlreadyExistsError
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        except UnicodeDecodeError as exc:  # text in the file that is not UTF-8: damage
+            raise self._damaged(exc) from exc
+
+    def _error(self, exc: sqlite3.Error, *, opening: bool = False) -> Exception:
+        """The library's error for a SQLite error, classified by SQLite's result code."""
+        kind = _classify(exc)
+        if kind == "busy" and self._local.quick:
+            return WouldBlockError(str(exc))
+        if kind == "busy":
+            return ServiceUnavailableError(
+                f"the embedded store at {self.path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_MS // 1000} s: {exc}"
+            )
+        if kind == "damaged":
+            return self._damaged(exc)
+        doing = "cannot open the embedded store" if opening else "embedded store"
+        return BackendError(f"{doing} at {self.path}: {exc}")
+
+    def _damaged(self, exc: Exception) -> StoreFileError:
+        return StoreFileError(
+            f"the embedded store at {self.path} is not a SQLite database or is damaged "
+            f"({exc}). It was left as it is: restore it from a backup, or move it aside to "
+            "start a new, empty store at that path.",
+            path=self.path,
+        )
 
     # -- rows to models --------------------------------------------------------------------
 
-    @staticmethod
-    def _user(row: Sequence[Any]) -> User:
-        return trusted(
-            User,
-            {
-                "user_id": row[1],
-                "email": row[3],
-                "first_name": row[4],
-                "last_name": row[5],
-                "metadata": _loads(row[6]),
-                "id": row[0],
-                "uuid": _uuid.UUID(row[2]),
-                "created_at": _dt(row[7]),
-                "updated_at": _dt(row[8]),
-            },
-        )
+    def _user(self, row: Sequence[Any]) -> User:
+        try:
+            return trusted(
+                User,
+                {
+                    "user_id": row[1],
+                    "email": row[3],
+                    "first_name": row[4],
+                    "last_name": row[5],
+                    "metadata": _loads(row[6]),
+                    "id": row[0],
+                    "uuid": _uuid.UUID(row[2]),
+                    "created_at": _dt(row[7]),
+                    "updated_at": _dt(row[8]),
+                },
+            )
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
-    @staticmethod
-    def _session(row: Sequence[Any]) -> Session:
-        return trusted(
-            Session,
-            {
-                "session_id": row[1],
-                "user_id": row[2],
-                "metadata": _loads(row[4]),
-                "id": row[0],
-                "uuid": _uuid.UUID(row[3]),
-                "created_at": _dt(row[5]),
-                "updated_at": _dt(row[6]),
-                "deleted_at": _dt(row[7]),
-            },
-        )
+    def _session(self, row: Sequence[Any]) -> Session:
+        try:
+            return trusted(
+                Session,
+                {
+                    "session_id": row[1],
+                    "user_id": row[2],
+                    "metadata": _loads(row[4]),
+                    "id": row[0],
+                    "uuid": _uuid.UUID(row[3]),
+                    "created_at": _dt(row[5]),
+                    "updated_at": _dt(row[6]),
+                    "deleted_at": _dt(row[7]),
+                },
+            )
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
-    @staticmethod
-    def _message(row: Sequence[Any]) -> Message:
-        return trusted(
-            Message,
-            {
-                "role": row[1],
-                "role_type": row[2],
-                "content": row[3],
-                "metadata": _loads(row[4]),
-                "uuid": _uuid.UUID(bytes=row[0]),
-                "created_at": _dt(row[5]),
-            },
-        )
+    def _message(self, row: Sequence[Any]) -> Message:
+        try:
+            return trusted(
+                Message,
+                {
+                    "role": row[1],
+                    "role_type": row[2],
+                    "content": row[3],
+                    "metadata": _loads(row[4]),
+                    "uuid": _uuid.UUID(bytes=row[0]),
+                    "created_at": _dt(row[5]),
+                },
+            )
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
     # -- users -----------------------------------------------------------------------------
 
@@ -345,8 +662,8 @@ class SQLiteStore:
 
     def get_user(self, user_id: str) -> User:
         """Return a user; :class:`NotFoundError` if there is none with this id."""
-        with self._lock, self._errors():
-            row = self._conn.execute(
+        with self._read_lock, self._errors():
+            row = self._reader.execute(
                 f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)
             ).fetchone()
         if row is None:
@@ -388,8 +705,8 @@ class SQLiteStore:
 
     def list_users(self, limit: int | None = None, cursor: int = 0) -> list[User]:
         """Users with ``id > cursor``, in id order, at most ``limit`` (``None`` or 0: all)."""
-        with self._lock, self._errors():
-            rows = self._conn.execute(
+        with self._read_lock, self._errors():
+            rows = self._reader.execute(
                 f"SELECT {_USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?",
                 (cursor, limit or -1),
             ).fetchall()
@@ -397,8 +714,8 @@ class SQLiteStore:
 
     def count_users(self) -> int:
         """How many users the store holds."""
-        with self._lock, self._errors():
-            count: int = self._conn.execute("SELECT count(*) FROM users").fetchone()[0]
+        with self._read_lock, self._errors():
+            count: int = self._reader.execute("SELECT count(*) FROM users").fetchone()[0]
         return count
 
     def get_user_sessions(self, user_id: str) -> list[Session]:
@@ -437,7 +754,7 @@ class SQLiteStore:
                         session.session_id,
                         session.user_id,
                         str(_uuid.uuid4()),
-                        dumps_metadata(_strip_system(session.metadata)),
+                        dumps_metadata(session.metadata),  # Zep keeps "system" here
                         now,
                         now,
                     ),
@@ -453,8 +770,8 @@ class SQLiteStore:
 
     def get_session(self, session_id: str) -> Session:
         """Return a live session; :class:`NotFoundError` if unknown or soft-deleted."""
-        with self._lock, self._errors():
-            row = self._conn.execute(
+        with self._read_lock, self._errors():
+            row = self._reader.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions"
                 " WHERE session_id = ? AND deleted_at IS NULL",
                 (session_id,),
@@ -503,8 +820,8 @@ class SQLiteStore:
 
     def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
         """Live sessions with ``id > cursor``, in id order, at most ``limit`` (``None``/0: all)."""
-        with self._lock, self._errors():
-            rows = self._conn.execute(
+        with self._read_lock, self._errors():
+            rows = self._reader.execute(
                 f"SELECT {_SESSION_COLUMNS} FROM sessions"
                 " WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
                 (cursor, limit or -1),
@@ -513,8 +830,8 @@ class SQLiteStore:
 
     def count_sessions(self) -> int:
         """How many live sessions the store holds."""
-        with self._lock, self._errors():
-            count: int = self._conn.execute(
+        with self._read_lock, self._errors():
+            count: int = self._reader.execute(
                 "SELECT count(*) FROM sessions WHERE deleted_at IS NULL"
             ).fetchone()[0]
         return count
@@ -609,16 +926,16 @@ class SQLiteStore:
         An unknown or soft-deleted session has no messages. Reading the last N costs the same
         whatever the session's length (an index walk from the newest message).
         """
-        with self._lock, self._errors():
+        with self._read_lock, self._errors():
             if lastn is None:
-                rows = self._conn.execute(
+                rows = self._reader.execute(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
                     " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
                     " AND deleted_at IS NULL ORDER BY id",
                     (session_id,),
                 ).fetchall()
             else:
-                rows = self._conn.execute(
+                rows = self._reader.execute(
                     f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
                     " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
                     " AND deleted_at IS NULL ORDER BY id DESC LIMIT ?",

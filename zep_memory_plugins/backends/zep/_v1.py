@@ -17,7 +17,7 @@ from typing import Any
 from ..._errors import InvalidInputError
 from ..._models import CreateUserRequest, Message, Session
 from ._convert import default_role_type, fields_of, listing
-from ._wire import Call, Wire
+from ._wire import Call, Wire, cursor_listing, session_body, user_body
 
 __all__ = ["ROLE_TYPE_KEY", "V1Wire"]
 
@@ -55,8 +55,7 @@ class V1Wire(Wire):
     # users
     def add_user(self, request: CreateUserRequest) -> Call:
         """``POST /user``."""
-        body = {k: v for k, v in request.__dict__.items() if v is not None}
-        return Call("POST /user", "POST", f"{_API}/user", json=body,
+        return Call("POST /user", "POST", f"{_API}/user", json=user_body(request),
                     what=f"user {request.user_id}")
 
     def get_user(self, user_id: str) -> Call:
@@ -81,23 +80,17 @@ class V1Wire(Wire):
 
     def user_sessions(self, user_id: str) -> Call:
         """``GET /user/{id}/sessions``."""
-        return Call("GET /user/{id}/sessions", "GET", f"{_API}/user/{user_id}/sessions",
-                    parse=listing, what=f"user {user_id}")
+        path = f"{_API}/user/{user_id}/sessions"
+        return cursor_listing("GET /user/{id}/sessions", path, 0, 0, what=f"user {user_id}")
 
     def list_users(self, limit: int, cursor: int) -> Call:
         """``GET /user?limit=&cursor=``."""
-        return Call("GET /user", "GET", f"{_API}/user",
-                    params={"limit": limit, "cursor": cursor}, parse=listing)
+        return cursor_listing("GET /user", f"{_API}/user", limit, cursor)
 
     # sessions
     def add_session(self, session: Session) -> Call:
         """``POST /sessions``."""
-        body: dict[str, Any] = {"session_id": session.session_id}
-        if session.user_id is not None:
-            body["user_id"] = session.user_id
-        if session.metadata is not None:
-            body["metadata"] = session.metadata
-        return Call("POST /sessions", "POST", f"{_API}/sessions", json=body,
+        return Call("POST /sessions", "POST", f"{_API}/sessions", json=session_body(session),
                     what=f"session {session.session_id}")
 
     def get_session(self, session_id: str) -> Call:
@@ -124,8 +117,7 @@ class V1Wire(Wire):
 
     def list_sessions(self, limit: int, cursor: int) -> Call:
         """``GET /sessions?limit=&cursor=``."""
-        return Call("GET /sessions", "GET", f"{_API}/sessions",
-                    params={"limit": limit, "cursor": cursor}, parse=listing)
+        return cursor_listing("GET /sessions", f"{_API}/sessions", limit, cursor)
 
     # messages
     def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:

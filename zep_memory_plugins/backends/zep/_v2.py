@@ -19,7 +19,7 @@ from typing import Any
 
 from ..._models import CreateUserRequest, Message, Session
 from ._convert import fields_of, listing
-from ._wire import Call, Wire
+from ._wire import Call, Wire, cursor_listing, session_body, user_body
 
 __all__ = ["V2Wire"]
 
@@ -63,8 +63,8 @@ class V2Wire(Wire):
     # users
     def add_user(self, request: CreateUserRequest) -> Call:
         """``POST /users``."""
-        fields = {k: v for k, v in request.__dict__.items() if v is not None}
-        return Call("POST /users", sdk="user.add", kwargs=fields, what=f"user {request.user_id}")
+        return Call("POST /users", sdk="user.add", kwargs=user_body(request),
+                    what=f"user {request.user_id}")
 
     def get_user(self, user_id: str) -> Call:
         """``GET /users/{id}``."""
@@ -82,23 +82,17 @@ class V2Wire(Wire):
 
     def user_sessions(self, user_id: str) -> Call:
         """``GET /users/{id}/sessions`` (raw: the SDK cannot parse the flat list)."""
-        return Call("GET /users/{id}/sessions", "GET", f"{_API}/users/{user_id}/sessions",
-                    parse=listing, what=f"user {user_id}")
+        path = f"{_API}/users/{user_id}/sessions"
+        return cursor_listing("GET /users/{id}/sessions", path, 0, 0, what=f"user {user_id}")
 
     def list_users(self, limit: int, cursor: int) -> Call:
         """``GET /users?limit=&cursor=`` (raw: not in the SDK)."""
-        return Call("GET /users", "GET", f"{_API}/users",
-                    params={"limit": limit, "cursor": cursor}, parse=listing)
+        return cursor_listing("GET /users", f"{_API}/users", limit, cursor)
 
     # sessions
     def add_session(self, session: Session) -> Call:
         """``POST /sessions``."""
-        fields: dict[str, Any] = {"session_id": session.session_id}
-        if session.user_id is not None:
-            fields["user_id"] = session.user_id
-        if session.metadata is not None:
-            fields["metadata"] = session.metadata
-        return Call("POST /sessions", sdk="memory.add_session", kwargs=fields,
+        return Call("POST /sessions", sdk="memory.add_session", kwargs=session_body(session),
                     what=f"session {session.session_id}")
 
     def get_session(self, session_id: str) -> Call:
@@ -120,8 +114,7 @@ class V2Wire(Wire):
 
     def list_sessions(self, limit: int, cursor: int) -> Call:
         """``GET /sessions?limit=&cursor=`` (raw: not in the SDK)."""
-        return Call("GET /sessions", "GET", f"{_API}/sessions",
-                    params={"limit": limit, "cursor": cursor}, parse=listing)
+        return cursor_listing("GET /sessions", f"{_API}/sessions", limit, cursor)
 
     # messages
     def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:

@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 
 from ..._models import CreateUserRequest, Message, Session
 
-__all__ = ["Call", "GENERATIONS", "Wire", "wire_class"]
+__all__ = [
+    "GENERATIONS",
+    "Call",
+    "Wire",
+    "cursor_listing",
+    "session_body",
+    "user_body",
+    "wire_class",
+]
 
 
 @dataclass
@@ -47,6 +55,26 @@ class Call:
     raw: bool = False
     resend_if_unknown: bool = True
     ambiguous: bool = False
+
+
+def user_body(request: CreateUserRequest) -> dict[str, Any]:
+    """A new user's fields as both generations send them (unset ones left out)."""
+    return {k: v for k, v in request.__dict__.items() if v is not None}
+
+
+def session_body(session: Session) -> dict[str, Any]:
+    """A new session's fields as both generations send them (unset ones left out)."""
+    body = {"session_id": session.session_id, "user_id": session.user_id,
+            "metadata": session.metadata}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def cursor_listing(route: str, path: str, limit: int, cursor: int, what: str = "") -> Call:
+    """A raw ``GET`` of a JSON list: ``id > cursor`` listings, a user's sessions."""
+    from ._convert import listing
+
+    params = {"limit": limit, "cursor": cursor} if limit else None
+    return Call(route, "GET", path, params=params, parse=listing, what=what)
 
 
 class Wire:
