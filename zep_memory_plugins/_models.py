@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import uuid as _uuid
 from collections.abc import Mapping
@@ -16,13 +17,17 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ._errors import InvalidInputError
 
 __all__ = [
+    "MAX_COUNT",
     "MAX_ID_LENGTH",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
+    "MAX_TEXT_LENGTH",
     "ROLE_TYPES",
     "CreateUserRequest",
     "Memory",
@@ -33,7 +38,9 @@ __all__ = [
     "UpdateUserRequest",
     "User",
     "check_id",
+    "check_json_value",
     "check_metadata",
+    "check_text",
     "deep_merge",
     "new_message_uuid",
     "new_session_id",
@@ -47,6 +54,21 @@ MAX_ID_LENGTH = 1024
 #: Longest message content accepted, in characters. Zep stores content in a text column with no
 #: limit of its own; this bound keeps one runaway message from filling the store or a request.
 MAX_MESSAGE_CONTENT_LENGTH = 2_000_000
+
+#: Longest ``role``, ``email``, ``first_name`` or ``last_name`` accepted, in characters.
+MAX_TEXT_LENGTH = 4096
+
+#: Most characters one metadata object may hold: the lengths of all its keys and string values
+#: added up, each number, boolean or null counting as one. Room for a full-size message twice
+#: over (the LangChain and LlamaIndex adapters keep a copy of the message in its metadata).
+MAX_METADATA_LENGTH = 4 * MAX_MESSAGE_CONTENT_LENGTH
+
+#: Deepest nesting of dicts and lists accepted in metadata (the top-level dict is level 1).
+MAX_METADATA_DEPTH = 64
+
+#: Largest count (``limit``, ``cursor``, ``lastn``, ``chunk_size``) and largest magnitude of an
+#: integer in metadata: a signed 64-bit integer, what SQLite and Zep's server store.
+MAX_COUNT = 2**63 - 1
 
 RoleType = Literal["user", "assistant", "system", "tool", "function", "norole"]
 #: The role types Zep knows, in the order Zep's documentation lists them.
@@ -83,8 +105,9 @@ def new_session_id() -> str:
 def check_id(value: object, field: str = "id") -> str:
     r"""Validate a user or session id and return it.
 
-    Raises :class:`InvalidInputError` for a non-string, an empty or blank id, an id with control
-    characters or any of ``/ ? # % \`` (ids are URL path segments on the Zep backend), ``.``
+    Raises :class:`InvalidInputError` for a non-string (``bytes`` included), an empty or blank
+    id, an id with control characters or a lone surrogate (UTF-8 cannot encode it) or any of
+    ``/ ? # % \`` (ids are URL path segments on the Zep backend), ``.``
     or ``..``, or one longer than :data:`MAX_ID_LENGTH`.
     """
     if not isinstance(value, str):
@@ -97,10 +120,12 @@ def check_id(value: object, field: str = "id") -> str:
         raise InvalidInputError(
             f"{field} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}", field=field
         )
-    if not value.isprintable() and any(_is_control(c) for c in value):
-        raise InvalidInputError(
-            f"{field} must not contain control characters: {value!r}", field=field
-        )
+    if not value.isprintable():
+        if any(_is_control(c) for c in value):
+            raise InvalidInputError(
+                f"{field} must not contain control characters: {value!r}", field=field
+            )
+        _check_encodable(value, field)
     if value in _FORBIDDEN_IDS or not _URL_RESERVED.isdisjoint(value):
         raise InvalidInputError(
             f"{field} must not contain / ? # % or \\, nor be '.' or '..' "
@@ -115,40 +140,155 @@ def _is_control(char: str) -> bool:
     return code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029)
 
 
+def _check_encodable(value: str, field: str) -> None:
+    """Refuse a string holding a lone surrogate (such as U+D800): UTF-8 cannot encode it."""
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise InvalidInputError(_surrogate_message(field, value, found.start()), field=field)
+
+
+def _surrogate_message(field: str, value: str, at: int) -> str:
+    excerpt = value[max(0, at - 20) : at + 20]
+    return (
+        f"{field} holds a lone surrogate {value[at]!r} at index {at} (in {excerpt!r}), "
+        "which UTF-8 cannot encode"
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(value: object, field: str, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Validate a free-text value (a role, an email, a name) and return it.
+
+    Raises :class:`InvalidInputError` for a non-string (``bytes`` included), a string longer
+    than ``max_length`` or one holding a lone surrogate.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{field} must be a string, not {type(value).__name__}", field=field
+        )
+    if len(value) > max_length:
+        raise InvalidInputError(
+            f"{field} is {len(value)} characters long; the limit is {max_length}", field=field
+        )
+    if not value.isascii():
+        _check_encodable(value, field)
+    return value
+
+
 def check_metadata(value: object, field: str = "metadata") -> dict[str, Any] | None:
-    """Validate metadata: a JSON object (string keys, JSON-serialisable values, no NaN)."""
+    """Validate metadata: a JSON object (string keys, JSON-serialisable values, no NaN).
+
+    Refused with :class:`InvalidInputError` naming the place: anything that is not a dict at the
+    top, keys that are not strings, values JSON cannot carry (sets, bytes, datetimes, NaN...),
+    lone surrogates in keys or strings, integers outside the signed 64-bit range, nesting deeper
+    than :data:`MAX_METADATA_DEPTH` or circular, more than :data:`MAX_METADATA_LENGTH`
+    characters in all.
+    """
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{field} must be a dict, not {type(value).__name__}", field=field)
-    _check_json(value, field)
+    check_json_value(value, field)
     return dict(value)
 
 
-def _check_json(value: object, path: str) -> None:
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInputError(f"{path} is {value!r}, which JSON cannot carry", field=path)
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
+def check_json_value(
+    value: object,
+    field: str,
+    *,
+    exact: bool = False,
+    allow_models: bool = False,
+    max_length: int = MAX_METADATA_LENGTH,
+) -> None:
+    """Check that JSON can carry ``value`` (see :func:`check_metadata`); raise if not.
+
+    ``exact`` also refuses what JSON carries but gives back changed (tuples come back as
+    lists); ``allow_models`` lets pydantic models through (stored as their JSON dicts).
+    """
+    _JsonCheck(exact, allow_models, max_length).walk(value, field, 1)
+
+
+class _JsonCheck:
+    __slots__ = ("allow_models", "exact", "length", "max_length", "open")
+
+    def __init__(self, exact: bool, allow_models: bool, max_length: int) -> None:
+        self.exact = exact
+        self.allow_models = allow_models
+        self.max_length = max_length
+        self.length = 0
+        self.open: set[int] = set()  # ids of the containers being walked: a repeat is a cycle
+
+    def count(self, size: int, path: str) -> None:
+        self.length += size
+        if self.length > self.max_length:
+            raise InvalidInputError(
+                f"{path}: metadata holds more than {self.max_length} characters",
+                field=path,
+            )
+
+    def text(self, value: str, path: str) -> None:
+        self.count(len(value) or 1, path)
+        if not value.isascii():
+            _check_encodable(value, path)
+
+    def walk(self, value: object, path: str, depth: int) -> None:
+        if value is None or value is True or value is False:
+            self.count(1, path)
+            return
+        if isinstance(value, str):
+            self.text(value, path)
+            return
+        if isinstance(value, int):
+            if not -MAX_COUNT <= value <= MAX_COUNT:
                 raise InvalidInputError(
-                    f"{path} has a key of type {type(key).__name__}; "
-                    "JSON object keys must be strings",
-                    field=path,
+                    f"{path} is an integer outside the signed 64-bit range", field=path
                 )
-            _check_json(item, f"{path}.{key}")
-        return
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
-        return
-    raise InvalidInputError(
-        f"{path} holds a {type(value).__name__}, which is not JSON-serialisable", field=path
-    )
+            self.count(1, path)
+            return
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise InvalidInputError(
+                    f"{path} is {value!r}, which JSON cannot carry", field=path
+                )
+            self.count(1, path)
+            return
+        is_dict = isinstance(value, dict)
+        is_list = isinstance(value, list) or (not self.exact and isinstance(value, tuple))
+        if not (is_dict or is_list):
+            if self.allow_models and isinstance(value, BaseModel):
+                return
+            hint = " (it would come back as a list)" if isinstance(value, tuple) else ""
+            raise InvalidInputError(
+                f"{path} holds a {type(value).__name__}, which JSON cannot carry exactly{hint}",
+                field=path,
+            )
+        if depth > MAX_METADATA_DEPTH:
+            raise InvalidInputError(
+                f"{path} is nested more than {MAX_METADATA_DEPTH} levels deep (or is circular)",
+                field=path,
+            )
+        key = id(value)
+        if key in self.open:
+            raise InvalidInputError(f"{path} contains itself (circular)", field=path)
+        self.open.add(key)
+        if is_dict:
+            for name, item in value.items():  # type: ignore[attr-defined]
+                if not isinstance(name, str):
+                    raise InvalidInputError(
+                        f"{path} has a key of type {type(name).__name__}; "
+                        "JSON object keys must be strings",
+                        field=path,
+                    )
+                self.length += len(name) or 1
+                if not name.isascii():
+                    _check_encodable(name, f"{path} key {name[:40]!r}")
+                self.walk(item, f"{path}.{name}", depth + 1)
+        else:
+            for index, item in enumerate(value):  # type: ignore[arg-type]
+                self.walk(item, f"{path}[{index}]", depth + 1)
+        self.open.discard(key)
 
 
 def deep_merge(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,8 +307,14 @@ def deep_merge(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dic
     return merged
 
 
-def _id(field: str) -> AfterValidator:
-    return AfterValidator(lambda v: check_id(v, field))
+def _id(field: str) -> BeforeValidator:
+    # Before pydantic's own str validation, which would turn bytes into str.
+    return BeforeValidator(lambda v: check_id(v, field))
+
+
+# Free text: a str (never bytes turned into one), bounded, and UTF-8-encodable (pydantic's
+# constrained str refuses lone surrogates with a ``string_unicode`` error).
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT_LENGTH)]
 
 
 def _metadata_validator(v: object) -> dict[str, Any] | None:
@@ -211,19 +357,37 @@ def _invalid(model: str, exc: pydantic.ValidationError) -> InvalidInputError:
         message = original.message
         field = original.field or field
     else:
-        message = f"{field}: {first['msg']}" if field else first["msg"]
+        message = _explain(first, field)
     count = exc.error_count()
     extra = f" (and {count - 1} more problem{'s' if count > 2 else ''})" if count > 1 else ""
     return InvalidInputError(f"invalid {model}: {message}{extra}", field=field)
+
+
+def _explain(error: Any, field: str | None) -> str:
+    """Pydantic's message for one error, in our words where pydantic's would puzzle."""
+    kind = error["type"]
+    value = error.get("input")
+    name = field or "value"
+    if kind == "string_unicode" and isinstance(value, str):
+        found = _SURROGATE.search(value)
+        text = _surrogate_message(name, value, found.start() if found else 0)
+    elif kind == "string_type":
+        text = f"{name} must be a string, not {type(value).__name__}"
+    elif kind == "string_too_long" and isinstance(value, str):
+        limit = (error.get("ctx") or {}).get("max_length")
+        text = f"{name} is {len(value)} characters long; the limit is {limit}"
+    else:
+        return f"{field}: {error['msg']}" if field else str(error["msg"])
+    return text
 
 
 class User(_Model):
     """A user of your application, who owns sessions."""
 
     user_id: UserId
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     metadata: Metadata = None
     id: int | None = Field(default=None, description="Store-assigned integer id; the list cursor.")
     uuid: _uuid.UUID | None = None
@@ -235,9 +399,9 @@ class CreateUserRequest(_Model):
     """What :meth:`UserClient.add` takes: the new user's id and optional details."""
 
     user_id: UserId
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     metadata: Metadata = None
 
 
@@ -248,9 +412,9 @@ class UpdateUserRequest(_Model):
     """
 
     user_id: UserId
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     metadata: Metadata = None
 
 
@@ -293,9 +457,9 @@ class Message(_Model):
     refused.
     """
 
-    role: str = ""
+    role: Text = ""
     role_type: RoleType
-    content: str = Field(max_length=MAX_MESSAGE_CONTENT_LENGTH)
+    content: str = Field(strict=True, max_length=MAX_MESSAGE_CONTENT_LENGTH)
     metadata: Metadata = None
     uuid: _uuid.UUID | None = None
     created_at: Annotated[datetime | None, AfterValidator(_aware)] = None
