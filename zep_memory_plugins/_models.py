@@ -210,6 +210,9 @@ def check_json_value(
     _JsonCheck(exact, allow_models, max_length).walk(value, field, 1)
 
 
+_EXACT = (bool, str, int, float)
+
+
 class _JsonCheck:
     __slots__ = ("allow_models", "exact", "length", "max_length", "open")
 
@@ -234,6 +237,12 @@ class _JsonCheck:
             _check_encodable(value, path)
 
     def walk(self, value: object, path: str, depth: int) -> None:
+        if self.exact and isinstance(value, (str, int, float)) and type(value) not in _EXACT:
+            raise InvalidInputError(
+                f"{path} holds a {type(value).__name__}, which would come back as a plain "
+                f"{next(t.__name__ for t in _EXACT if isinstance(value, t))}",
+                field=path,
+            )
         if value is None or value is True or value is False:
             self.count(1, path)
             return
