@@ -27,12 +27,16 @@ from .._errors import (
     MissingDependencyError,
     ZepMemoryError,
 )
+from .._models import check_text
 from .._version import __version__
 from ..backends import EmbeddedBackend
 from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
 from ._output import plural, print_json, print_table, progress_bar, short_json
 
 __all__ = ["build_parser", "main"]
+
+
+_MAX_URL_LENGTH = 8192
 
 
 class _UsageError(Exception):
@@ -55,6 +59,9 @@ def make_client(url: str | None, path: str | None, key_env: str | None) -> ZepMe
     """Build a client from the backend options of one command."""
     if url and path:
         raise _UsageError("--url and --path choose different backends: give one")
+    if url:
+        # A command-line argument that is not UTF-8 reaches Python with lone surrogates.
+        check_text(url, "--url", max_length=_MAX_URL_LENGTH)
     if path is not None:
         if key_env is not None:
             raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
