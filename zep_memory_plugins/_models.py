@@ -292,7 +292,12 @@ class _JsonCheck:
                     )
                 self.length += len(name) or 1
                 if not name.isascii():
-                    _check_encodable(name, f"{path} key {name[:40]!r}")
+                    found = _SURROGATE.search(name)
+                    if found is not None:
+                        raise InvalidInputError(
+                            _surrogate_message(f"{path} has a key that", name, found.start()),
+                            field=path,
+                        )
                 self.walk(item, f"{path}.{name}", depth + 1)
         else:
             for index, item in enumerate(value):  # type: ignore[arg-type]
@@ -338,11 +343,19 @@ Metadata = Annotated[dict[str, Any] | None, AfterValidator(_metadata_validator)]
 class _Model(BaseModel):
     """Base of every model: our own error type instead of pydantic's."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Assignments are checked too: ``message.metadata = {...}`` cannot smuggle in what the
+    # constructor refuses. (``model_construct`` remains the explicit, unchecked way.)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise _invalid(type(self).__name__, exc) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
         except pydantic.ValidationError as exc:
             raise _invalid(type(self).__name__, exc) from None
 
