@@ -26,6 +26,7 @@ from zep_memory_plugins._models import (
     MAX_COUNT,
     MAX_ID_LENGTH,
     MAX_METADATA_DEPTH,
+    MAX_MESSAGE_CONTENT_LENGTH,
     MAX_METADATA_LENGTH,
     MAX_TEXT_LENGTH,
 )
@@ -173,6 +174,13 @@ CASES = [
         lambda api: api.memory.add_messages("new", [_msg(role="r" * (MAX_TEXT_LENGTH + 1))]),
         "messages[0].role",
         id="long-role",
+    ),
+    pytest.param(
+        lambda api: api.memory.add_messages(
+            "new", [_msg(content="c" * (MAX_MESSAGE_CONTENT_LENGTH + 1))]
+        ),
+        "messages[0].content",
+        id="long-content",
     ),
     pytest.param(
         lambda api: api.user.add({"user_id": "new", "email": "e" * (MAX_TEXT_LENGTH + 1)}),
