@@ -25,8 +25,8 @@ from zep_memory_plugins import (
 from zep_memory_plugins._models import (
     MAX_COUNT,
     MAX_ID_LENGTH,
-    MAX_METADATA_DEPTH,
     MAX_MESSAGE_CONTENT_LENGTH,
+    MAX_METADATA_DEPTH,
     MAX_METADATA_LENGTH,
     MAX_TEXT_LENGTH,
 )
