@@ -160,3 +160,19 @@ def test_llama_index_keeps_json_values_exactly(client: ZepMemoryClient) -> None:
     [back] = ZepChatStore(client=client, user_id="li-user").get_messages("li-s")
     assert back.additional_kwargs == kwargs
     assert back == sent
+
+
+@pytest.mark.parametrize("value", CHANGED_BY_JSON[:5])
+async def test_llama_index_db_chat_store_refuses_too(client: ZepMemoryClient, value: Any) -> None:
+    from zep_memory_plugins.llama_index import ZepDBChatStore
+
+    seed(client)
+    before = api_snapshot(client)
+    store = ZepDBChatStore(client, "li-user")
+    bad = ChatMessage(role="tool", content="ok", additional_kwargs={"result": value})
+    with pytest.raises(InvalidInputError) as caught:
+        await store.add_messages("li-db", [ChatMessage(role="user", content="q"), bad])
+    assert caught.value.field == "additional_kwargs.result"
+    with pytest.raises(InvalidInputError):
+        await store.set_messages("li-db", [bad])
+    assert api_snapshot(client) == before
