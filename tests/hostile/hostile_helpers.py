@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,33 @@ def deep(levels: int) -> dict[str, Any]:
     for _ in range(levels):
         value = {"x": value}
     return value
+
+
+class _Mode:
+    """One namespace of the client seen through one call mode (sync methods or ``a`` twins)."""
+
+    def __init__(self, target: Any, mode: str) -> None:
+        self._target = target
+        self._mode = mode
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._target, name if self._mode == "sync" else "a" + name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            if isinstance(result, Iterator):
+                return list(result)
+            if isinstance(result, AsyncIterator):
+                return [chunk async for chunk in result]
+            return await result if self._mode == "async" else result
+
+        return call
+
+
+class Api:
+    """``await api.user.add(...)`` through the client's sync methods or their async twins."""
+
+    def __init__(self, client: ZepMemoryClient, mode: str) -> None:
+        self.client = client
+        self.user = _Mode(client.user, mode)
+        self.memory = _Mode(client.memory, mode)

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import Api
-from hostile_helpers import SURROGATE, api_snapshot, circular, deep, seed
+from hostile_helpers import SURROGATE, Api, api_snapshot, circular, deep, seed
 
 from zep_memory_plugins import (
     InvalidInputError,
