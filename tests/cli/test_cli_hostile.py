@@ -158,3 +158,19 @@ def test_command_line_arguments_that_are_not_utf8_are_refused(tmp_path: Path) ->
     with ZepMemoryClient(path=store.decode()) as client:
         assert [u.user_id for u in client.user.list()] == ["jane"]
         assert client.memory.list_sessions() == []
+
+
+@pytest.mark.parametrize(
+    "count", ["9223372036854775808", "1" + "0" * 5000, "-1", "0", "1e3", "\udcff"]
+)
+def test_count_options_out_of_range_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], count: str
+) -> None:
+    for argv in (
+        ["sessions", "show", "s", "--last", count, "--path", ":memory:"],
+        ["users", "list", "--limit", count, "--path", ":memory:"],
+        ["import", "--batch-size", count, "--path", ":memory:", "--input", "-"],
+    ):
+        assert main(argv) == 2
+        _, err = capsys.readouterr()
+        assert "Traceback" not in err and len(err) < 2000, err

@@ -27,7 +27,7 @@ from .._errors import (
     MissingDependencyError,
     ZepMemoryError,
 )
-from .._models import check_text
+from .._models import MAX_COUNT, check_text
 from .._version import __version__
 from ..backends import EmbeddedBackend
 from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
@@ -378,10 +378,13 @@ def _cmd_copy(args: argparse.Namespace) -> int:
 def _positive(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    except ValueError:  # not digits, or too many of them to convert
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(f"not an integer: {shown!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT} (2**63 - 1)")
     return value
 
 
