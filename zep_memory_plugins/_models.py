@@ -190,8 +190,9 @@ def check_metadata(value: object, field: str = "metadata") -> dict[str, Any] | N
         return None
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{field} must be a dict, not {type(value).__name__}", field=field)
-    check_json_value(value, field)
-    return dict(value)
+    copy = dict(value)
+    check_json_value(copy, field)
+    return copy
 
 
 def check_json_value(
@@ -200,109 +201,131 @@ def check_json_value(
     *,
     exact: bool = False,
     allow_models: bool = False,
-    max_length: int = MAX_METADATA_LENGTH,
 ) -> None:
     """Check that JSON can carry ``value`` (see :func:`check_metadata`); raise if not.
 
     ``exact`` also refuses what JSON carries but gives back changed (tuples come back as
-    lists); ``allow_models`` lets pydantic models through (stored as their JSON dicts).
+    lists, enums as plain values); ``allow_models`` lets pydantic models through (stored as
+    their JSON dicts).
     """
-    _JsonCheck(exact, allow_models, max_length).walk(value, field, 1)
+    try:
+        size = _json_size(value, 1, exact, allow_models)
+    except _RefusalError as refusal:
+        path = field + "".join(reversed(refusal.where))
+        problem = refusal.problem
+        if problem == _TOO_DEEP and _circular(value, set()):
+            problem = "contains itself (circular)"
+        shown = path if len(path) <= 200 else f"{path[:100]}...{path[-100:]}"
+        raise InvalidInputError(f"{shown} {problem}", field=path) from None
+    if size > MAX_METADATA_LENGTH:
+        raise InvalidInputError(
+            f"{field} holds {size} characters; the limit is {MAX_METADATA_LENGTH}", field=field
+        )
 
 
+class _RefusalError(Exception):
+    """What is wrong (``problem``) and where: ``where`` collects the path, innermost first.
+
+    Raised and extended while unwinding, so that the walk builds no path strings when all is
+    well (exceptions cost nothing until raised).
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.where: list[str] = []
+
+
+_TOO_DEEP = f"is nested more than {MAX_METADATA_DEPTH} levels deep"
 _EXACT = (bool, str, int, float)
 
 
-class _JsonCheck:
-    __slots__ = ("allow_models", "exact", "length", "max_length", "open")
-
-    def __init__(self, exact: bool, allow_models: bool, max_length: int) -> None:
-        self.exact = exact
-        self.allow_models = allow_models
-        self.max_length = max_length
-        self.length = 0
-        self.open: set[int] = set()  # ids of the containers being walked: a repeat is a cycle
-
-    def count(self, size: int, path: str) -> None:
-        self.length += size
-        if self.length > self.max_length:
-            raise InvalidInputError(
-                f"{path}: metadata holds more than {self.max_length} characters",
-                field=path,
-            )
-
-    def text(self, value: str, path: str) -> None:
-        self.count(len(value) or 1, path)
+def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
+    """Walk ``value``; return its size (string lengths, 1 per other leaf) or raise _RefusalError."""
+    if type(value) is str:
         if not value.isascii():
-            _check_encodable(value, path)
-
-    def walk(self, value: object, path: str, depth: int) -> None:
-        if self.exact and isinstance(value, (str, int, float)) and type(value) not in _EXACT:
-            raise InvalidInputError(
-                f"{path} holds a {type(value).__name__}, which would come back as a plain "
-                f"{next(t.__name__ for t in _EXACT if isinstance(value, t))}",
-                field=path,
+            found = _SURROGATE.search(value)
+            if found is not None:
+                raise _RefusalError(_surrogate_message("", value, found.start()).lstrip())
+        if len(value) > MAX_METADATA_LENGTH:
+            raise _RefusalError(
+                f"is {len(value)} characters long; metadata holds at most {MAX_METADATA_LENGTH}"
             )
-        if value is None or value is True or value is False:
-            self.count(1, path)
-            return
-        if isinstance(value, str):
-            self.text(value, path)
-            return
-        if isinstance(value, int):
-            if not -MAX_COUNT <= value <= MAX_COUNT:
-                raise InvalidInputError(
-                    f"{path} is an integer outside the signed 64-bit range", field=path
-                )
-            self.count(1, path)
-            return
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidInputError(
-                    f"{path} is {value!r}, which JSON cannot carry", field=path
-                )
-            self.count(1, path)
-            return
-        is_dict = isinstance(value, dict)
-        is_list = isinstance(value, list) or (not self.exact and isinstance(value, tuple))
-        if not (is_dict or is_list):
-            if self.allow_models and isinstance(value, BaseModel):
-                return
-            hint = " (it would come back as a list)" if isinstance(value, tuple) else ""
-            raise InvalidInputError(
-                f"{path} holds a {type(value).__name__}, which JSON cannot carry exactly{hint}",
-                field=path,
-            )
+        return len(value) or 1
+    if type(value) is int:
+        if not -MAX_COUNT <= value <= MAX_COUNT:
+            raise _RefusalError("is an integer outside the signed 64-bit range")
+        return 1
+    if value is None or type(value) is bool:
+        return 1
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise _RefusalError(f"is {value!r}, which JSON cannot carry")
+        return 1
+    if isinstance(value, dict):
         if depth > MAX_METADATA_DEPTH:
-            raise InvalidInputError(
-                f"{path} is nested more than {MAX_METADATA_DEPTH} levels deep (or is circular)",
-                field=path,
+            raise _RefusalError(_TOO_DEEP)
+        total = 0
+        for key, item in value.items():
+            if type(key) is not str and (exact or not isinstance(key, str)):
+                raise _RefusalError(
+                    f"has a key of type {type(key).__name__}; JSON object keys must be strings"
+                )
+            if not key.isascii():
+                found = _SURROGATE.search(key)
+                if found is not None:
+                    raise _RefusalError(_surrogate_message("has a key that", key, found.start()))
+            try:
+                total += (len(key) or 1) + _json_size(item, depth + 1, exact, models)
+            except _RefusalError as refusal:
+                refusal.where.append(f".{key}")
+                raise
+        return total
+    if isinstance(value, list) or (not exact and isinstance(value, tuple)):
+        if depth > MAX_METADATA_DEPTH:
+            raise _RefusalError(_TOO_DEEP)
+        total = 0
+        index = 0
+        try:
+            for index, item in enumerate(value):  # noqa: B007 (read on the error path)
+                total += _json_size(item, depth + 1, exact, models)
+        except _RefusalError as refusal:
+            refusal.where.append(f"[{index}]")
+            raise
+        return total
+    if isinstance(value, (str, int, float)):  # subclasses: enums and the like
+        if exact:
+            base = next(t.__name__ for t in _EXACT if isinstance(value, t))
+            raise _RefusalError(
+                f"holds a {type(value).__name__}, which would come back as a plain {base}"
             )
-        key = id(value)
-        if key in self.open:
-            raise InvalidInputError(f"{path} contains itself (circular)", field=path)
-        self.open.add(key)
-        if is_dict:
-            for name, item in value.items():  # type: ignore[attr-defined]
-                if not isinstance(name, str):
-                    raise InvalidInputError(
-                        f"{path} has a key of type {type(name).__name__}; "
-                        "JSON object keys must be strings",
-                        field=path,
-                    )
-                self.length += len(name) or 1
-                if not name.isascii():
-                    found = _SURROGATE.search(name)
-                    if found is not None:
-                        raise InvalidInputError(
-                            _surrogate_message(f"{path} has a key that", name, found.start()),
-                            field=path,
-                        )
-                self.walk(item, f"{path}.{name}", depth + 1)
-        else:
-            for index, item in enumerate(value):  # type: ignore[arg-type]
-                self.walk(item, f"{path}[{index}]", depth + 1)
-        self.open.discard(key)
+        plain = (
+            str.__str__(value)
+            if isinstance(value, str)
+            else int(value)
+            if isinstance(value, int)
+            else float(value)
+        )
+        return _json_size(plain, depth, exact, models)
+    if models and isinstance(value, BaseModel):
+        return 1
+    hint = " (it would come back as a list)" if isinstance(value, tuple) else ""
+    raise _RefusalError(f"holds a {type(value).__name__}, which JSON cannot carry exactly{hint}")
+
+
+def _circular(value: object, open_: set[int]) -> bool:
+    """Whether ``value`` contains itself (only called once a walk went too deep)."""
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in open_:
+            return True
+        if len(open_) > MAX_METADATA_DEPTH + 1:
+            return False
+        open_.add(id(value))
+        items = value.values() if isinstance(value, dict) else value
+        found = any(_circular(item, open_) for item in items)
+        open_.discard(id(value))
+        return found
+    return False
 
 
 def deep_merge(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dict[str, Any]:
