@@ -36,3 +36,41 @@ def test_a_naive_created_at_is_taken_as_utc():
 
     message = Message(role="user", content="x", created_at=datetime(2020, 1, 1, 12, 0))
     assert message.created_at == datetime(2020, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def test_the_limits_are_exported_with_the_models():
+    import zep_memory_plugins as zmp
+
+    assert zmp.MAX_COUNT == 2**63 - 1
+    assert zmp.MAX_TEXT_LENGTH >= 1024 and zmp.MAX_METADATA_DEPTH >= 32
+    assert zmp.MAX_METADATA_LENGTH >= 2 * zmp.MAX_MESSAGE_CONTENT_LENGTH
+
+
+def test_check_json_value_exact_mode_refuses_what_json_gives_back_changed():
+    import enum
+
+    import pytest
+
+    from zep_memory_plugins import InvalidInputError
+    from zep_memory_plugins._models import check_json_value
+
+    class Size(enum.IntEnum):
+        BIG = 2
+
+    ok = {"a": [1, 2.5, "x", None, True, {"b": []}]}
+    check_json_value(ok, "v", exact=True)
+    check_json_value({"t": (1, 2)}, "v")  # tuples are lists to plain metadata
+    for bad, field in [
+        ({"t": (1, 2)}, "v.t"),
+        ({"e": Size.BIG}, "v.e"),
+        ({"s": [{"x": {1}}]}, "v.s[0].x"),
+    ]:
+        with pytest.raises(InvalidInputError) as caught:
+            check_json_value(bad, "v", exact=True)
+        assert caught.value.field == field
+
+
+def test_a_shared_but_not_circular_value_is_fine():
+    shared = {"x": 1}
+    message = Message(role="user", content="x", metadata={"a": shared, "b": [shared, shared]})
+    assert message.metadata == {"a": {"x": 1}, "b": [{"x": 1}, {"x": 1}]}

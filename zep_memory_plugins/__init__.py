@@ -24,8 +24,12 @@ from ._errors import (
     ZepMemoryError,
 )
 from ._models import (
+    MAX_COUNT,
     MAX_ID_LENGTH,
     MAX_MESSAGE_CONTENT_LENGTH,
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_LENGTH,
+    MAX_TEXT_LENGTH,
     ROLE_TYPES,
     CreateUserRequest,
     Memory,
@@ -42,8 +46,12 @@ from .backends import Backend, BackendStats, EmbeddedBackend
 __all__ = [
     "API_KEY_ENV",
     "API_URL_ENV",
+    "MAX_COUNT",
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_LENGTH",
+    "MAX_TEXT_LENGTH",
     "ROLE_TYPES",
     "AlreadyExistsError",
     "AuthenticationError",

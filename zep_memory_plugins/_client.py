@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from ._errors import ConfigurationError, InvalidInputError
 from ._models import (
+    MAX_COUNT,
     CreateUserRequest,
     Memory,
     Message,
@@ -109,6 +110,10 @@ def _count(value: object, name: str, *, minimum: int, allow_none: bool = False) 
         raise InvalidInputError(f"{name} must be an int, not {type(value).__name__}", field=name)
     if value < minimum:
         raise InvalidInputError(f"{name} must be at least {minimum}, not {value}", field=name)
+    if value > MAX_COUNT:
+        raise InvalidInputError(
+            f"{name} is too large: the limit is {MAX_COUNT} (2**63 - 1)", field=name
+        )
     return value
 
 
@@ -445,6 +450,12 @@ def _page_args(limit: object, cursor: object) -> tuple[int, int]:
     limit_ = _count(limit, "limit", minimum=1)
     page = _count(cursor, "cursor", minimum=1)
     assert limit_ is not None and page is not None
+    if (page - 1) * limit_ > MAX_COUNT:
+        raise InvalidInputError(
+            f"page {page} of {limit_} messages starts past message {MAX_COUNT} (2**63 - 1), "
+            "beyond what any store can hold",
+            field="cursor",
+        )
     return limit_, page
 
 

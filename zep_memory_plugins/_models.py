@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import uuid as _uuid
 from collections.abc import Mapping
@@ -16,13 +17,17 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ._errors import InvalidInputError
 
 __all__ = [
+    "MAX_COUNT",
     "MAX_ID_LENGTH",
+    "MAX_METADATA_DEPTH",
+    "MAX_METADATA_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
+    "MAX_TEXT_LENGTH",
     "ROLE_TYPES",
     "CreateUserRequest",
     "Memory",
@@ -33,7 +38,9 @@ __all__ = [
     "UpdateUserRequest",
     "User",
     "check_id",
+    "check_json_value",
     "check_metadata",
+    "check_text",
     "deep_merge",
     "new_message_uuid",
     "new_session_id",
@@ -47,6 +54,21 @@ MAX_ID_LENGTH = 1024
 #: Longest message content accepted, in characters. Zep stores content in a text column with no
 #: limit of its own; this bound keeps one runaway message from filling the store or a request.
 MAX_MESSAGE_CONTENT_LENGTH = 2_000_000
+
+#: Longest ``role``, ``email``, ``first_name`` or ``last_name`` accepted, in characters.
+MAX_TEXT_LENGTH = 4096
+
+#: Most characters one metadata object may hold: the lengths of all its keys and string values
+#: added up, each number, boolean or null counting as one. Room for a full-size message twice
+#: over (the LangChain and LlamaIndex adapters keep a copy of the message in its metadata).
+MAX_METADATA_LENGTH = 4 * MAX_MESSAGE_CONTENT_LENGTH
+
+#: Deepest nesting of dicts and lists accepted in metadata (the top-level dict is level 1).
+MAX_METADATA_DEPTH = 64
+
+#: Largest count (``limit``, ``cursor``, ``lastn``, ``chunk_size``) and largest magnitude of an
+#: integer in metadata: a signed 64-bit integer, what SQLite and Zep's server store.
+MAX_COUNT = 2**63 - 1
 
 RoleType = Literal["user", "assistant", "system", "tool", "function", "norole"]
 #: The role types Zep knows, in the order Zep's documentation lists them.
@@ -83,8 +105,9 @@ def new_session_id() -> str:
 def check_id(value: object, field: str = "id") -> str:
     r"""Validate a user or session id and return it.
 
-    Raises :class:`InvalidInputError` for a non-string, an empty or blank id, an id with control
-    characters or any of ``/ ? # % \`` (ids are URL path segments on the Zep backend), ``.``
+    Raises :class:`InvalidInputError` for a non-string (``bytes`` included), an empty or blank
+    id, an id with control characters or a lone surrogate (UTF-8 cannot encode it) or any of
+    ``/ ? # % \`` (ids are URL path segments on the Zep backend), ``.``
     or ``..``, or one longer than :data:`MAX_ID_LENGTH`.
     """
     if not isinstance(value, str):
@@ -97,10 +120,12 @@ def check_id(value: object, field: str = "id") -> str:
         raise InvalidInputError(
             f"{field} is {len(value)} characters long; the limit is {MAX_ID_LENGTH}", field=field
         )
-    if not value.isprintable() and any(_is_control(c) for c in value):
-        raise InvalidInputError(
-            f"{field} must not contain control characters: {value!r}", field=field
-        )
+    if not value.isprintable():
+        if any(_is_control(c) for c in value):
+            raise InvalidInputError(
+                f"{field} must not contain control characters: {value!r}", field=field
+            )
+        _check_encodable(value, field)
     if value in _FORBIDDEN_IDS or not _URL_RESERVED.isdisjoint(value):
         raise InvalidInputError(
             f"{field} must not contain / ? # % or \\, nor be '.' or '..' "
@@ -115,40 +140,192 @@ def _is_control(char: str) -> bool:
     return code < 0x20 or 0x7F <= code <= 0x9F or code in (0x2028, 0x2029)
 
 
+def _check_encodable(value: str, field: str) -> None:
+    """Refuse a string holding a lone surrogate (such as U+D800): UTF-8 cannot encode it."""
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise InvalidInputError(_surrogate_message(field, value, found.start()), field=field)
+
+
+def _surrogate_message(field: str, value: str, at: int) -> str:
+    excerpt = value[max(0, at - 20) : at + 20]
+    return (
+        f"{field} holds a lone surrogate {value[at]!r} at index {at} (in {excerpt!r}), "
+        "which UTF-8 cannot encode"
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(value: object, field: str, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Validate a free-text value (a role, an email, a name) and return it.
+
+    Raises :class:`InvalidInputError` for a non-string (``bytes`` included), a string longer
+    than ``max_length`` or one holding a lone surrogate.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{field} must be a string, not {type(value).__name__}", field=field
+        )
+    if len(value) > max_length:
+        raise InvalidInputError(
+            f"{field} is {len(value)} characters long; the limit is {max_length}", field=field
+        )
+    if not value.isascii():
+        _check_encodable(value, field)
+    return value
+
+
 def check_metadata(value: object, field: str = "metadata") -> dict[str, Any] | None:
-    """Validate metadata: a JSON object (string keys, JSON-serialisable values, no NaN)."""
+    """Validate metadata: a JSON object (string keys, JSON-serialisable values, no NaN).
+
+    Refused with :class:`InvalidInputError` naming the place: anything that is not a dict at the
+    top, keys that are not strings, values JSON cannot carry (sets, bytes, datetimes, NaN...),
+    lone surrogates in keys or strings, integers outside the signed 64-bit range, nesting deeper
+    than :data:`MAX_METADATA_DEPTH` or circular, more than :data:`MAX_METADATA_LENGTH`
+    characters in all.
+    """
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"{field} must be a dict, not {type(value).__name__}", field=field)
-    _check_json(value, field)
-    return dict(value)
+    copy = dict(value)
+    check_json_value(copy, field)
+    return copy
 
 
-def _check_json(value: object, path: str) -> None:
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
+def check_json_value(
+    value: object,
+    field: str,
+    *,
+    exact: bool = False,
+    allow_models: bool = False,
+) -> None:
+    """Check that JSON can carry ``value`` (see :func:`check_metadata`); raise if not.
+
+    ``exact`` also refuses what JSON carries but gives back changed (tuples come back as
+    lists, enums as plain values); ``allow_models`` lets pydantic models through (stored as
+    their JSON dicts).
+    """
+    try:
+        size = _json_size(value, 1, exact, allow_models)
+    except _RefusalError as refusal:
+        path = field + "".join(reversed(refusal.where))
+        problem = refusal.problem
+        if problem == _TOO_DEEP and _circular(value, set()):
+            problem = "contains itself (circular)"
+        shown = path if len(path) <= 200 else f"{path[:100]}...{path[-100:]}"
+        raise InvalidInputError(f"{shown} {problem}", field=path) from None
+    if size > MAX_METADATA_LENGTH:
+        raise InvalidInputError(
+            f"{field} holds {size} characters; the limit is {MAX_METADATA_LENGTH}", field=field
+        )
+
+
+class _RefusalError(Exception):
+    """What is wrong (``problem``) and where: ``where`` collects the path, innermost first.
+
+    Raised and extended while unwinding, so that the walk builds no path strings when all is
+    well (exceptions cost nothing until raised).
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.where: list[str] = []
+
+
+_TOO_DEEP = f"is nested more than {MAX_METADATA_DEPTH} levels deep"
+_EXACT = (bool, str, int, float)
+
+
+def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
+    """Walk ``value``; return its size (string lengths, 1 per other leaf) or raise _RefusalError."""
+    if type(value) is str:
+        if not value.isascii():
+            found = _SURROGATE.search(value)
+            if found is not None:
+                raise _RefusalError(_surrogate_message("", value, found.start()).lstrip())
+        if len(value) > MAX_METADATA_LENGTH:
+            raise _RefusalError(
+                f"is {len(value)} characters long; metadata holds at most {MAX_METADATA_LENGTH}"
+            )
+        return len(value) or 1
+    if type(value) is int:
+        if not -MAX_COUNT <= value <= MAX_COUNT:
+            raise _RefusalError("is an integer outside the signed 64-bit range")
+        return 1
+    if value is None or type(value) is bool:
+        return 1
+    if type(value) is float:
         if not math.isfinite(value):
-            raise InvalidInputError(f"{path} is {value!r}, which JSON cannot carry", field=path)
-        return
-    if isinstance(value, Mapping):
+            raise _RefusalError(f"is {value!r}, which JSON cannot carry")
+        return 1
+    if isinstance(value, dict):
+        if depth > MAX_METADATA_DEPTH:
+            raise _RefusalError(_TOO_DEEP)
+        total = 0
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInputError(
-                    f"{path} has a key of type {type(key).__name__}; "
-                    "JSON object keys must be strings",
-                    field=path,
+            if type(key) is not str and (exact or not isinstance(key, str)):
+                raise _RefusalError(
+                    f"has a key of type {type(key).__name__}; JSON object keys must be strings"
                 )
-            _check_json(item, f"{path}.{key}")
-        return
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
-        return
-    raise InvalidInputError(
-        f"{path} holds a {type(value).__name__}, which is not JSON-serialisable", field=path
-    )
+            if not key.isascii():
+                found = _SURROGATE.search(key)
+                if found is not None:
+                    raise _RefusalError(_surrogate_message("has a key that", key, found.start()))
+            try:
+                total += (len(key) or 1) + _json_size(item, depth + 1, exact, models)
+            except _RefusalError as refusal:
+                refusal.where.append(f".{key}")
+                raise
+        return total
+    if isinstance(value, list) or (not exact and isinstance(value, tuple)):
+        if depth > MAX_METADATA_DEPTH:
+            raise _RefusalError(_TOO_DEEP)
+        total = 0
+        index = 0
+        try:
+            for index, item in enumerate(value):  # noqa: B007 (read on the error path)
+                total += _json_size(item, depth + 1, exact, models)
+        except _RefusalError as refusal:
+            refusal.where.append(f"[{index}]")
+            raise
+        return total
+    if isinstance(value, (str, int, float)):  # subclasses: enums and the like
+        if exact:
+            base = next(t.__name__ for t in _EXACT if isinstance(value, t))
+            raise _RefusalError(
+                f"holds a {type(value).__name__}, which would come back as a plain {base}"
+            )
+        plain = (
+            str.__str__(value)
+            if isinstance(value, str)
+            else int(value)
+            if isinstance(value, int)
+            else float(value)
+        )
+        return _json_size(plain, depth, exact, models)
+    if models and isinstance(value, BaseModel):
+        return 1
+    hint = " (it would come back as a list)" if isinstance(value, tuple) else ""
+    raise _RefusalError(f"holds a {type(value).__name__}, which JSON cannot carry exactly{hint}")
+
+
+def _circular(value: object, open_: set[int]) -> bool:
+    """Whether ``value`` contains itself (only called once a walk went too deep)."""
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in open_:
+            return True
+        if len(open_) > MAX_METADATA_DEPTH + 1:
+            return False
+        open_.add(id(value))
+        items = value.values() if isinstance(value, dict) else value
+        found = any(_circular(item, open_) for item in items)
+        open_.discard(id(value))
+        return found
+    return False
 
 
 def deep_merge(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,8 +344,14 @@ def deep_merge(base: Mapping[str, Any] | None, update: Mapping[str, Any]) -> dic
     return merged
 
 
-def _id(field: str) -> AfterValidator:
-    return AfterValidator(lambda v: check_id(v, field))
+def _id(field: str) -> BeforeValidator:
+    # Before pydantic's own str validation, which would turn bytes into str.
+    return BeforeValidator(lambda v: check_id(v, field))
+
+
+# Free text: a str (never bytes turned into one), bounded, and UTF-8-encodable (pydantic's
+# constrained str refuses lone surrogates with a ``string_unicode`` error).
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT_LENGTH)]
 
 
 def _metadata_validator(v: object) -> dict[str, Any] | None:
@@ -183,11 +366,19 @@ Metadata = Annotated[dict[str, Any] | None, AfterValidator(_metadata_validator)]
 class _Model(BaseModel):
     """Base of every model: our own error type instead of pydantic's."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Assignments are checked too: ``message.metadata = {...}`` cannot smuggle in what the
+    # constructor refuses. (``model_construct`` remains the explicit, unchecked way.)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise _invalid(type(self).__name__, exc) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
         except pydantic.ValidationError as exc:
             raise _invalid(type(self).__name__, exc) from None
 
@@ -211,19 +402,37 @@ def _invalid(model: str, exc: pydantic.ValidationError) -> InvalidInputError:
         message = original.message
         field = original.field or field
     else:
-        message = f"{field}: {first['msg']}" if field else first["msg"]
+        message = _explain(first, field)
     count = exc.error_count()
     extra = f" (and {count - 1} more problem{'s' if count > 2 else ''})" if count > 1 else ""
     return InvalidInputError(f"invalid {model}: {message}{extra}", field=field)
+
+
+def _explain(error: Any, field: str | None) -> str:
+    """Pydantic's message for one error, in our words where pydantic's would puzzle."""
+    kind = error["type"]
+    value = error.get("input")
+    name = field or "value"
+    if kind == "string_unicode" and isinstance(value, str):
+        found = _SURROGATE.search(value)
+        text = _surrogate_message(name, value, found.start() if found else 0)
+    elif kind == "string_type":
+        text = f"{name} must be a string, not {type(value).__name__}"
+    elif kind == "string_too_long" and isinstance(value, str):
+        limit = (error.get("ctx") or {}).get("max_length")
+        text = f"{name} is {len(value)} characters long; the limit is {limit}"
+    else:
+        return f"{field}: {error['msg']}" if field else str(error["msg"])
+    return text
 
 
 class User(_Model):
     """A user of your application, who owns sessions."""
 
     user_id: UserId
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     metadata: Metadata = None
     id: int | None = Field(default=None, description="Store-assigned integer id; the list cursor.")
     uuid: _uuid.UUID | None = None
@@ -235,9 +444,9 @@ class CreateUserRequest(_Model):
     """What :meth:`UserClient.add` takes: the new user's id and optional details."""
 
     user_id: UserId
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     metadata: Metadata = None
 
 
@@ -248,9 +457,9 @@ class UpdateUserRequest(_Model):
     """
 
     user_id: UserId
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
     metadata: Metadata = None
 
 
@@ -293,9 +502,9 @@ class Message(_Model):
     refused.
     """
 
-    role: str = ""
+    role: Text = ""
     role_type: RoleType
-    content: str = Field(max_length=MAX_MESSAGE_CONTENT_LENGTH)
+    content: str = Field(strict=True, max_length=MAX_MESSAGE_CONTENT_LENGTH)
     metadata: Metadata = None
     uuid: _uuid.UUID | None = None
     created_at: Annotated[datetime | None, AfterValidator(_aware)] = None

@@ -27,12 +27,16 @@ from .._errors import (
     MissingDependencyError,
     ZepMemoryError,
 )
+from .._models import MAX_COUNT, check_text
 from .._version import __version__
 from ..backends import EmbeddedBackend
 from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
 from ._output import plural, print_json, print_table, progress_bar, short_json
 
 __all__ = ["build_parser", "main"]
+
+
+_MAX_URL_LENGTH = 8192
 
 
 class _UsageError(Exception):
@@ -55,6 +59,9 @@ def make_client(url: str | None, path: str | None, key_env: str | None) -> ZepMe
     """Build a client from the backend options of one command."""
     if url and path:
         raise _UsageError("--url and --path choose different backends: give one")
+    if url:
+        # A command-line argument that is not UTF-8 reaches Python with lone surrogates.
+        check_text(url, "--url", max_length=_MAX_URL_LENGTH)
     if path is not None:
         if key_env is not None:
             raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
@@ -374,10 +381,13 @@ def _cmd_copy(args: argparse.Namespace) -> int:
 def _positive(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    except ValueError:  # not digits, or too many of them to convert
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(f"not an integer: {shown!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT} (2**63 - 1)")
     return value
 
 

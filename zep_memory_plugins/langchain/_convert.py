@@ -21,7 +21,7 @@ from langchain_core.messages import (
 )
 
 from .._errors import BackendError, InvalidInputError
-from .._models import ROLE_TYPES, Message
+from .._models import ROLE_TYPES, Message, check_json_value, check_text
 
 __all__ = ["LANGCHAIN_MESSAGE_KEY", "from_zep_message", "to_zep_message"]
 
@@ -57,12 +57,20 @@ def to_zep_message(message: BaseMessage) -> Message:
     kept under :data:`LANGCHAIN_MESSAGE_KEY` in ``metadata``.
 
     Raises :class:`~zep_memory_plugins.InvalidInputError` if ``message`` is not a LangChain
-    message or holds something JSON cannot carry.
+    message, its ``name`` is not valid text (a lone surrogate, over
+    :data:`~zep_memory_plugins._models.MAX_TEXT_LENGTH` characters) or it holds something JSON
+    cannot carry exactly (in ``additional_kwargs`` and ``response_metadata``: tuples, sets,
+    bytes, datetimes... are refused, naming the key).
     """
     if not isinstance(message, BaseMessage):
         raise InvalidInputError(
             f"expected a LangChain BaseMessage, not {type(message).__name__}", field="messages"
         )
+    if message.name is not None:
+        check_text(message.name, "name")
+    # What JSON would give back changed (tuples, sets, bytes...) is refused, not stored changed.
+    check_json_value(message.additional_kwargs, "additional_kwargs", exact=True)
+    check_json_value(message.response_metadata, "response_metadata", exact=True)
     if isinstance(message, ChatMessage) or message.type in ("chat", "ChatMessageChunk"):
         custom = str(getattr(message, "role", "") or "")
         role_type = custom if custom in ROLE_TYPES else _CHAT_ROLE_TYPES.get(custom, "norole")

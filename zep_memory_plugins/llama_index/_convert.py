@@ -9,13 +9,12 @@ what comes back compares equal to what went in.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from llama_index.core.llms import ChatMessage, MessageRole
 
 from .._errors import BackendError, InvalidInputError
-from .._models import Message
+from .._models import Message, check_json_value
 
 __all__ = [
     "LLAMA_INDEX_MESSAGE_KEY",
@@ -45,18 +44,6 @@ _ROLE_TYPES = {
 _ROLE_VALUES = {role.value for role in MessageRole}
 
 
-def _check_finite(value: object, path: str) -> None:
-    # pydantic's JSON mode turns NaN and infinities into null: refuse them rather than lose them.
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInputError(f"{path} is {value!r}, which JSON cannot carry", field=path)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_finite(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_finite(item, f"{path}[{index}]")
-
-
 def role_type_of(role: MessageRole) -> str:
     """The Zep role type of a LlamaIndex role: user/assistant/system/tool/function, else norole."""
     return _ROLE_TYPES.get(role, "norole")
@@ -71,7 +58,9 @@ def to_zep_message(message: ChatMessage, *, status: str | None = None) -> Messag
     :data:`LLAMA_INDEX_STATUS_KEY`.
 
     Raises :class:`~zep_memory_plugins.InvalidInputError` if ``message`` is not a
-    ``ChatMessage`` or holds something JSON cannot carry. Objects in ``additional_kwargs`` that
+    ``ChatMessage`` or holds something JSON cannot carry exactly: in ``additional_kwargs``, sets,
+    frozensets, tuples, bytes, datetimes, enums, non-string keys, NaN and infinities are
+    refused (naming the key) rather than stored changed. Objects in ``additional_kwargs`` that
     are pydantic models are stored as their dicts (as LlamaIndex's own SQL store does) and come
     back as dicts.
     """
@@ -79,7 +68,11 @@ def to_zep_message(message: ChatMessage, *, status: str | None = None) -> Messag
         raise InvalidInputError(
             f"expected a LlamaIndex ChatMessage, not {type(message).__name__}", field="messages"
         )
-    _check_finite(message.additional_kwargs, "additional_kwargs")
+    # Refuse what JSON would give back changed (sets, tuples, bytes, datetimes, NaN, int keys)
+    # rather than store it and hand back something else.
+    check_json_value(
+        message.additional_kwargs, "additional_kwargs", exact=True, allow_models=True
+    )
     try:
         dumped = message.model_dump(mode="json")
     except Exception as exc:  # pydantic's PydanticSerializationError and friends

@@ -38,6 +38,7 @@ from .._errors import (
     InvalidInputError,
     NotFoundError,
     SessionOwnershipError,
+    ZepMemoryError,
 )
 from .._models import (
     CreateUserRequest,
@@ -45,6 +46,7 @@ from .._models import (
     Session,
     UpdateUserRequest,
     User,
+    check_id,
     deep_merge,
     utcnow,
 )
@@ -211,14 +213,38 @@ def read_jsonl(
     Raises :class:`InvalidInputError` naming the line for anything that is not a JSON object.
     ``stats.bytes_read`` follows the position in the input.
     """
-    for number, raw in enumerate(fp, start=1):
+    lines = iter(fp)
+    number = 0
+    while True:
+        number += 1
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:  # a text stream decoding as it reads
+            raise InvalidInputError(
+                f"the input is not {exc.encoding} ({exc.reason}) after line {number - 1}; "
+                "open it in binary mode to have the bad line named",
+                field="line",
+            ) from None
         if stats is not None:
-            stats.bytes_read += len(raw) if isinstance(raw, bytes) else len(raw.encode())
-        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            stats.bytes_read += (
+                len(raw) if isinstance(raw, bytes) else len(raw.encode(errors="surrogatepass"))
+            )
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"line {number}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                field="line",
+            ) from None
         if not line.strip():
             continue
         try:
             record = json.loads(line)
+        except RecursionError:
+            message = f"line {number}: JSON nested too deeply"
+            raise InvalidInputError(message, field="line") from None
         except ValueError as exc:
             message = f"line {number}: not valid JSON ({exc})"
             raise InvalidInputError(message, field="line") from None
@@ -351,8 +377,9 @@ class _Importer:
 
     def message(self, record: Mapping[str, Any]) -> None:
         session_id = record.get("session_id")
-        if not isinstance(session_id, str):
+        if session_id is None:
             raise InvalidInputError("a message record needs a session_id", field="session_id")
+        check_id(session_id, "session_id")
         fields = {
             k: record.get(k)
             for k in ("role", "role_type", "content", "metadata", "uuid", "created_at")
@@ -433,15 +460,23 @@ def import_records(
 
     Users must come before their sessions, and a session's messages after the session (as
     :func:`export_records` writes them). Messages are added ``batch_size`` per call, in order.
-    Bad records raise :class:`InvalidInputError` naming the line; what was imported before it
-    stays, and importing again resumes where it stopped.
+    Bad records raise :class:`InvalidInputError` naming the line; everything before it is
+    stored first (messages waiting for their batch included), and importing again resumes
+    where it stopped.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError("batch_size must be a positive int", field="batch_size")
     stats = stats if stats is not None else TransferStats()
     importer = _Importer(client, stats, batch_size, progress)
-    for record in records:
-        importer.apply(record)
+    try:
+        for record in records:
+            importer.apply(record)
+    except ZepMemoryError:
+        # A bad record (or a refusal) stops the import, but what came before it is kept: the
+        # messages read before it that were waiting for their batch go in first. (Should that
+        # fail too, its error is raised, with the bad record's as its context.)
+        importer.flush()
+        raise
     importer.finish()
     logger.info(
         "imported %d users, %d sessions, %d messages (%d added, %d skipped)",
