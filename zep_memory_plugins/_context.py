@@ -55,6 +55,7 @@ __all__ = [
     "transcript_line",
     "truncate_to",
     "window_start",
+    "zep_shape",
 ]
 
 logger = logging.getLogger("zep_memory_plugins")
@@ -382,3 +383,21 @@ def summary_book(client: object) -> SummaryBook:
         if book is None:
             book = _BOOKS[client] = SummaryBook()
         return book
+
+
+_ZEP_KINDS: dict[str, Kind] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def zep_shape(message: Message) -> Shape:
+    """The shape of a stored message from its role type alone.
+
+    Tool results answer the nearest assistant message; for views that show text rather than
+    framework messages.
+    """
+    return Shape(_ZEP_KINDS.get(message.role_type, "other"))

@@ -79,7 +79,7 @@ def check_counter(counter: object) -> TokenCounter:
             f"token_counter must be a function of a list of messages, not {counter!r}",
             field="token_counter",
         )
-    return counter  # type: ignore[return-value]
+    return counter
 
 
 def cut_messages(

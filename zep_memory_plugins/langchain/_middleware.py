@@ -124,7 +124,7 @@ def _speaker(message: BaseMessage) -> str:
 
 
 def _line(message: BaseMessage) -> str:
-    text = message.text
+    text = str(message.text)
     calls = getattr(message, "tool_calls", None) or []
     if calls:
         text += " " + " ".join(f"[calls {c.get('name')}({c.get('args')})]" for c in calls)
@@ -132,8 +132,8 @@ def _line(message: BaseMessage) -> str:
 
 
 def _with_summary(
-    system: SystemMessage | None, messages: list[BaseMessage], text: str | None, position: str
-) -> tuple[SystemMessage | None, list[BaseMessage]]:
+    system: SystemMessage | None, messages: list[Any], text: str | None, position: str
+) -> tuple[SystemMessage | None, list[Any]]:
     """The summary at the front: in the system message, or as the first user message."""
     if not text:
         return system, messages
@@ -403,7 +403,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             if latest is not None and latest.through in uuids:
                 text, lo = latest.text, uuids.index(latest.through) + 1
 
-        def build(start: int) -> tuple[SystemMessage | None, list[BaseMessage]]:
+        def build(start: int) -> tuple[SystemMessage | None, list[Any]]:
             return _with_summary(
                 request.system_message, messages[start:], text, self.summary_position
             )
