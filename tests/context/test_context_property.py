@@ -226,16 +226,15 @@ def test_adapters_hand_out_valid_cuts(
     """Through the store (every backend): LangChain history (window, max_tokens) and
     LlamaIndex ZepMemory (last_n, token_limit), sync and async. Each example uses new
     sessions, so the store shared by the examples does not matter."""
-    _CLIENT = client
     session = f"s{next(_SESSIONS)}"
     lc = to_langchain(steps)
     li = to_llama(steps)
     full = [shape_of(m) for m in lc]
-    ZepChatMessageHistory(session_id=session, user_id="u", client=_CLIENT).add_messages(lc)
-    ZepMemory(_CLIENT, "u", session + "-li", defer_user_messages=False).put_messages(li)
+    ZepChatMessageHistory(session_id=session, user_id="u", client=client).add_messages(lc)
+    ZepMemory(client, "u", session + "-li", defer_user_messages=False).put_messages(li)
     for w, b in ((window, None), (None, budget), (window, budget)):
         history = ZepChatMessageHistory(
-            session_id=session, user_id="u", client=_CLIENT, window=w, max_tokens=b
+            session_id=session, user_id="u", client=client, window=w, max_tokens=b
         )
         got = history.messages
         assert got == lc[len(lc) - len(got) :]
@@ -243,7 +242,7 @@ def test_adapters_hand_out_valid_cuts(
         if b is not None:
             assert count_tokens_approximately(got) <= b
         assert asyncio.run(history.aget_messages()) == got
-        memory = ZepMemory(_CLIENT, "u", session + "-li", last_n=w, token_limit=b or 100_000)
+        memory = ZepMemory(client, "u", session + "-li", last_n=w, token_limit=b or 100_000)
         mine = memory.get()
         assert mine == li[len(li) - len(mine) :]
         check_cut(full, len(mine), w)
