@@ -13,7 +13,16 @@ from langchain_core.messages import BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 from .._client import ZepMemoryClient
-from .._context import Kind, Shape, check_budget, fit_start, is_summary, safe_starts, window_start
+from .._context import (
+    Kind,
+    Shape,
+    check_budget,
+    fit_start,
+    is_summary,
+    safe_starts,
+    summary_book,
+    window_start,
+)
 from .._errors import InvalidInputError, NotFoundError
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
@@ -264,6 +273,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         """Soft-delete the session and its messages, as Zep does (a new write revives it)."""
         self._cache = None
         self._history.forget(self.session_id)
+        summary_book(self.client).forget(self.session_id)
         if not self._guard.check_read(self.user_id, self.session_id):
             return
         with contextlib.suppress(NotFoundError):  # already deleted
@@ -273,6 +283,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         """Async :meth:`clear`."""
         self._cache = None
         self._history.forget(self.session_id)
+        summary_book(self.client).forget(self.session_id)
         if not await self._guard.acheck_read(self.user_id, self.session_id):
             return
         with contextlib.suppress(NotFoundError):
