@@ -8,21 +8,27 @@ from ctx_fakes import ScriptedAgentModel, lookup
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
+from li_ctx_fakes import scripted_llm
+from llama_index.core.llms import ChatMessage as LIMessage
 
 from zep_memory_plugins import ZepMemoryClient
 from zep_memory_plugins._context import (
     SUMMARY_KEY,
+    Shape,
     Summary,
+    safe_starts,
     split_summary,
     summarise,
     summary_message,
+    window_start,
 )
 from zep_memory_plugins.langchain import (
     ZepChatMessageHistory,
     ZepMemoryContext,
     ZepMemoryMiddleware,
 )
-from zep_memory_plugins.llama_index import ZepSessionsBlock
+from zep_memory_plugins.llama_index import ZepMemory, ZepSessionsBlock
+from zep_memory_plugins.llama_index._memory import SUMMARY_HEADER
 
 
 def test_an_empty_reply_keeps_the_old_summary_and_the_new_lines() -> None:
@@ -97,3 +103,32 @@ def test_sessions_block_shows_whole_turns(client: ZepMemoryClient) -> None:
     text = asyncio.run(block.aget([], session_id="current"))
     assert "human: thanks" in text and "ai: welcome" in text
     assert "It is sunny." not in text  # the 3 newest start on a reply: cut to the whole turn
+
+
+def test_a_tool_result_without_call_id_belongs_to_the_assistant_before_it() -> None:
+    shapes = [
+        Shape("user"),
+        Shape("assistant"),
+        Shape("tool"),
+        Shape("tool"),
+        Shape("user"),
+        Shape("assistant"),
+    ]
+    assert safe_starts(shapes) == [True, False, False, False, True, False, True]
+    assert window_start(shapes, 3) == 4
+
+
+def test_a_rewrite_drops_the_summary(client: ZepMemoryClient) -> None:
+    llm, _ = scripted_llm()
+    memory = ZepMemory(client, "u", "s", token_limit=120, llm=llm)
+    for n in range(12):
+        memory.put_messages(
+            [
+                LIMessage(role="user", content=f"my fact {n} FACT"),
+                LIMessage(role="assistant", content="ok " * 8),
+            ]
+        )
+    assert str(memory.get()[0].content).startswith(SUMMARY_HEADER)
+    memory.set([LIMessage(role="user", content="fresh start")])
+    assert [m.content for m in memory.get()] == ["fresh start"]
+    assert not [m for m in client.memory.get_messages("s") if SUMMARY_KEY in (m.metadata or {})]

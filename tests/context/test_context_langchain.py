@@ -138,10 +138,13 @@ def test_budget_without_summary_drops_oldest_turns_and_refuses_what_cannot_fit(
     assert max(count_tokens_approximately(r) for r in model.seen) <= 300
     assert model.seen[-1][0].type == "human"
     assert len(client.memory.get_messages("s")) > 60  # everything is still stored
-    with pytest.raises(InvalidInputError, match="max_tokens=300"):
+    count = len(client.memory.get_messages("s"))
+    with pytest.raises(InvalidInputError, match="max_tokens=300") as error:
         run.invoke(
             {"messages": [{"role": "user", "content": "turn 31: " + "x" * 2000}]}, context=context
         )
+    assert error.value.field == "max_tokens"
+    assert len(client.memory.get_messages("s")) == count  # nothing stored, nothing lost
 
 
 def test_async_agent_with_summary_as_first_user_message(client: ZepMemoryClient) -> None:

@@ -49,6 +49,7 @@ class Step:
     calls: tuple[str, ...] = ()
     answers: str = ""
     error: bool = False
+    openai_style: bool = False  # LlamaIndex: calls in additional_kwargs, not ToolCallBlocks
 
 
 @st.composite
@@ -63,7 +64,7 @@ def conversations(draw: st.DrawFn) -> list[Step]:
         steps.append(Step("user", "word " * words))
         for _ in range(draw(st.integers(0, 2))):  # tool rounds
             ids = tuple(f"c{next(counter)}" for _ in range(draw(st.integers(1, 3))))
-            steps.append(Step("calls", "", calls=ids))
+            steps.append(Step("calls", "", calls=ids, openai_style=draw(st.booleans())))
             order = draw(st.permutations(list(ids)))
             for call in order:
                 steps.append(
@@ -113,6 +114,14 @@ def to_llama(steps: list[Step]) -> list[LIMessage]:
             out.append(LIMessage(role=MessageRole.USER, content=s.text))
         elif s.kind == "assistant":
             out.append(LIMessage(role=MessageRole.ASSISTANT, content=s.text))
+        elif s.kind == "calls" and s.openai_style:
+            calls = [
+                {"id": c, "type": "function", "function": {"name": "t", "arguments": "{}"}}
+                for c in s.calls
+            ]
+            out.append(
+                LIMessage(role=MessageRole.ASSISTANT, additional_kwargs={"tool_calls": calls})
+            )
         elif s.kind == "calls":
             out.append(
                 LIMessage(
