@@ -132,3 +132,27 @@ def test_a_rewrite_drops_the_summary(client: ZepMemoryClient) -> None:
     memory.set([LIMessage(role="user", content="fresh start")])
     assert [m.content for m in memory.get()] == ["fresh start"]
     assert not [m for m in client.memory.get_messages("s") if SUMMARY_KEY in (m.metadata or {})]
+
+
+def test_a_stored_summary_is_used_by_a_middleware_that_does_not_summarise(
+    client: ZepMemoryClient,
+) -> None:
+    history = ZepChatMessageHistory(session_id="s", user_id="u", client=client)
+    history.add_messages([HumanMessage("I am Ann"), AIMessage("hi Ann"), HumanMessage("bye")])
+    covered = client.memory.get_messages("s")[1]
+    client.memory.add_messages("s", [summary_message(Summary("User is Ann.", str(covered.uuid)))])
+    model = ScriptedAgentModel()
+    agent = create_agent(
+        model,
+        tools=[lookup],
+        middleware=[ZepMemoryMiddleware(client)],
+        context_schema=ZepMemoryContext,
+        system_prompt="Be brief.",
+    )
+    agent.invoke(
+        {"messages": [{"role": "user", "content": "turn 1: again"}]},
+        context=ZepMemoryContext(user_id="u", session_id="s"),
+    )
+    request = model.seen[0]
+    assert request[0].text.endswith("User is Ann.")
+    assert [m.text for m in request[1:]] == ["bye", "turn 1: again"]

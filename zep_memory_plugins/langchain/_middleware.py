@@ -182,9 +182,11 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
     summary, and stored in the session as a marked message (see ``zep_memory_plugins.
     _context``): every later run and every process reuses it, at no extra read. The summary is
     shown at the front of the request (in the system message, or as the first user message with
-    ``summary_position="user"``). Summarising keeps only ``keep_ratio`` of the room for the
-    unsummarised history, so it happens once per batch of turns, not every turn; a summarising
-    turn costs one more write (and the model calls it makes).
+    ``summary_position="user"``). A summary already in the session is shown (in place of the
+    messages it covers) even when this middleware does not summarise. Summarising keeps only
+    ``keep_ratio`` of the room for the unsummarised history, so it happens once per batch of
+    turns, not every turn; a summarising turn costs one more write (and the model calls it
+    makes).
 
     Args:
         client: The client to use (default: a new :class:`~zep_memory_plugins.ZepMemoryClient`).
@@ -393,7 +395,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         messages = list(request.messages)
         stored = min(state.get("zep_memory_stored") or 0, len(messages))
         uuids: list[str] = list(state.get("zep_memory_uuids") or [])[:stored]
-        text: str | None = state.get("zep_memory_summary") if self.summarize else None
+        text: str | None = state.get("zep_memory_summary")
         lo = 0
         user_id = session_id = None
         if self.summarize and uuids:
