@@ -36,7 +36,7 @@ from zep_memory_plugins import ZepMemoryClient
 from zep_memory_plugins._context import Shape, safe_starts, window_start
 from zep_memory_plugins.langchain import ZepChatMessageHistory
 from zep_memory_plugins.langchain._history import cut_messages, shape_of
-from zep_memory_plugins.llama_index import ZepMemory
+from zep_memory_plugins.llama_index import ZepMemory, to_zep_message
 from zep_memory_plugins.llama_index._memory import chat_shape
 
 
@@ -176,6 +176,9 @@ def check_cut(full: list[Shape], kept: int, window: int | None) -> None:
         assert kept <= window
 
 
+_PLANNER = ZepMemoryClient(path=":memory:")  # never written to: ZepMemory needs a client
+
+
 @settings(max_examples=3000, deadline=None)
 @given(conversations(), st.integers(1, 40), st.integers(1, 600))
 def test_core_cuts_are_valid_for_every_window_and_budget(
@@ -195,6 +198,13 @@ def test_core_cuts_are_valid_for_every_window_and_budget(
         assert got == lc[len(lc) - len(got) :]
         check_cut(shapes, len(got), w)
         assert count_tokens_approximately(got) <= budget
+        # LlamaIndex's ZepMemory, on the same messages as stored (no store needed to plan)
+        memory = ZepMemory(_PLANNER, "u", "s", last_n=w, token_limit=budget)
+        raw = [to_zep_message(m) for m in li]
+        mine, job = memory._plan(raw, None, 0, may_fold=False)
+        assert job is None and mine == li[len(li) - len(mine) :]
+        check_cut(shapes, len(mine), w)
+        assert memory._tokens(mine) <= budget
     # a window read (the newest messages only) is cut as safely as the whole conversation
     suffix = shapes[-window:]
     start = window_start(suffix, window, whole=len(suffix) < window)
@@ -224,7 +234,7 @@ _SESSIONS = itertools.count()
 
 
 @settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
