@@ -174,3 +174,41 @@ def test_async_agent_with_summary_as_first_user_message(client: ZepMemoryClient)
     assert last[1].type == "human" and last[1].text.startswith(SUMMARY_HEADER)
     assert "swordfish" in last[1].text
     assert all(SUMMARY_HEADER not in m.text for m in last[2:])
+
+
+@pytest.mark.filterwarnings(
+    "ignore:RunnableWithMessageHistory is deprecated"
+    ":langchain_core._api.deprecation.LangChainDeprecationWarning"
+)
+def test_with_zep_history_budget_bounds_the_prompt_history(client: ZepMemoryClient) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+    from langchain_core.runnables import RunnableLambda
+
+    from zep_memory_plugins.langchain import with_zep_history
+
+    seen: list[list[BaseMessage]] = []
+
+    def spy(value: Any) -> Any:
+        seen.append(value.to_messages())
+        return value
+
+    prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", "{q}")])
+    chain = with_zep_history(
+        prompt | RunnableLambda(spy) | FakeListChatModel(responses=["an answer " * 5]),
+        client,
+        input_messages_key="q",
+        history_messages_key="history",
+        max_tokens=120,
+    )
+    config = {"configurable": {"user_id": "u", "session_id": "s"}}
+    for n in range(12):
+        chain.invoke({"q": f"question {n} " * 3}, config)
+    histories = [request[:-1] for request in seen]
+    assert all(count_tokens_approximately(h) <= 120 for h in histories)
+    assert all(not h or h[0].type == "human" for h in histories)
+    assert len(histories[-1]) < 22  # older turns left the prompt...
+    assert len(client.memory.get_messages("s")) == 24  # ...not the store
+    with pytest.raises(InvalidInputError) as error:
+        with_zep_history(prompt, ZepHistoryFactory(client), max_tokens=10)
+    assert error.value.field == "max_tokens"
