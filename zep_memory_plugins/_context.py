@@ -68,6 +68,7 @@ SUMMARY_ROLE = "zep_memory_summary"
 #: so the next summary is due only after that much new conversation (hysteresis).
 DEFAULT_KEEP_RATIO = 0.5
 
+#: What a message is, for cutting: see :class:`Shape`.
 Kind = Literal["user", "assistant", "system", "tool", "other"]
 
 
