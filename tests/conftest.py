@@ -3,8 +3,10 @@
 ``client`` is parametrised over the backends available in this environment:
 
 - ``embedded``: the SQLite store in memory, always;
-- ``zep-v2`` or ``zep-v1``: the Zep backend through whichever zep-python generation is
-  installed, over real HTTP to the Zep-compatible test server on 127.0.0.1.
+- ``zep-v1``: the Zep backend on the library's own ``/api/v1`` transport, and ``zep-v2``: on
+  ``/api/v2`` through zep-python 2.x; each over real HTTP to a Zep-compatible test server of
+  that generation on 127.0.0.1, given only the server's URL (and key, on v2): the generation is
+  found by the backend's probe.
 
 Set ``ZEP_MEMORY_TEST_BACKENDS`` (comma-separated, e.g. ``embedded`` or ``zep``) to choose.
 Every test starts with an empty store.
@@ -15,6 +17,7 @@ once through their ``a``-prefixed async twins (``await api.user.add(...)`` eithe
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,24 +28,17 @@ import pytest
 
 from zep_memory_plugins import ZepMemoryClient
 
-ZEP_SDK = importlib.util.find_spec("zep_python") is not None
+ZEP_SDK_V2 = importlib.util.find_spec("zep_python") is not None
 SERVER_DEPS = all(importlib.util.find_spec(m) is not None for m in ("starlette", "uvicorn"))
-
-
-def zep_generation() -> str | None:
-    """``"v1"`` or ``"v2"`` for the installed zep-python, ``None`` if it is not installed."""
-    if not ZEP_SDK:
-        return None
-    import zep_python
-
-    return "v1" if hasattr(zep_python, "ZepClient") else "v2"
 
 
 def _backends() -> list[str]:
     chosen = os.environ.get("ZEP_MEMORY_TEST_BACKENDS")
     names = ["embedded"]
-    if ZEP_SDK and SERVER_DEPS:
-        names.append(f"zep-{zep_generation()}")
+    if SERVER_DEPS:
+        names.append("zep-v1")  # the library's own /api/v1 transport: httpx only
+        if ZEP_SDK_V2:
+            names.append("zep-v2")  # Community Edition's /api/v2, through zep-python 2.x
     if chosen:
         wanted = {w.strip() for w in chosen.split(",") if w.strip()}
         names = [n for n in names if n in wanted or n.split("-")[0] in wanted]
@@ -52,13 +48,38 @@ def _backends() -> list[str]:
 BACKENDS = _backends()
 
 
-@pytest.fixture(scope="session")
-def zep_server() -> Iterator[Any]:
-    """One Zep-compatible test server for the whole run (emptied before each test that uses it)."""
-    from zep_memory_plugins.testing import ZepTestServer
+class _Servers:
+    """One Zep-compatible test server per wire generation, started on first use."""
 
-    with ZepTestServer() as server:
-        yield server
+    def __init__(self) -> None:
+        self._running: dict[str, Any] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __getitem__(self, api: str) -> Any:
+        if api not in self._running:
+            from zep_memory_plugins.testing import ZepTestServer
+
+            self._running[api] = self._stack.enter_context(ZepTestServer(api=api))
+        return self._running[api]
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@pytest.fixture(scope="session")
+def zep_servers() -> Iterator[_Servers]:
+    """The test servers of the run, by generation: ``zep_servers["v1"]``."""
+    servers = _Servers()
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+@pytest.fixture(scope="session")
+def zep_server(zep_servers: _Servers) -> Any:
+    """The Community Edition (``/api/v2``) test server of the run."""
+    return zep_servers["v2"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -67,15 +88,32 @@ def backend_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def connect(server: Any) -> ZepMemoryClient:
+    """A client on a test server with nothing set but its URL (and its key, on ``/api/v2``)."""
+    return ZepMemoryClient(base_url=server.url, api_key=server.api_key)
+
+
+@pytest.fixture
+def server_of(
+    backend_name: str, zep_servers: _Servers
+) -> Callable[[], Any]:
+    """The (emptied) test server of a Zep backend under test."""
+
+    def get() -> Any:
+        server = zep_servers[backend_name.split("-")[1]]
+        server.reset()
+        return server
+
+    return get
+
+
 @pytest.fixture
 def client(backend_name: str, request: pytest.FixtureRequest) -> Iterator[ZepMemoryClient]:
     """A client on an empty store of the backend under test."""
     if backend_name == "embedded":
         c = ZepMemoryClient(path=":memory:")
     else:
-        server = request.getfixturevalue("zep_server")
-        server.reset()
-        c = ZepMemoryClient(base_url=server.url)
+        c = connect(request.getfixturevalue("server_of")())
     try:
         yield c
     finally:
@@ -145,11 +183,10 @@ def open_client(
             return ZepMemoryClient(path=path)
 
     else:
-        server = request.getfixturevalue("zep_server")
-        server.reset()
+        server = request.getfixturevalue("server_of")()
 
         def make() -> ZepMemoryClient:
-            return ZepMemoryClient(base_url=server.url)
+            return connect(server)
 
     def factory() -> ZepMemoryClient:
         c = make()

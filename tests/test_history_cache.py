@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import contextlib
 
-from zep_memory_plugins import Message
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zep_memory_plugins import (
+    AlreadyExistsError,
+    CreateUserRequest,
+    Message,
+    NotFoundError,
+    Session,
+    ZepMemoryClient,
+)
 from zep_memory_plugins._history_cache import HistoryCache, history_cache
 
 TAIL = 5
@@ -124,3 +135,112 @@ async def test_async_twin(client):
     client.stats.reset()
     assert contents(await cache.aget("s")) == ["a", "b", "c"]
     assert client.stats.reads == 1
+
+
+# -- never vouching for what is gone (issue 11, item 1) --------------------------------------
+
+
+def test_own_writes_after_another_clients_clear_do_not_bring_old_messages_back(client, cache):
+    theirs = ZepMemoryClient(backend=client.backend)  # another client on the same store
+    client.memory.add_messages("s", msgs("a", "b", "c"))
+    cache.get("s")
+    theirs.memory.delete_memory("s")
+    cache.add("s", msgs("mine"))
+    assert contents(cache.get("s")) == ["mine"]
+
+
+def test_a_tail_full_of_own_writes_after_a_clear_is_read_in_full(client, cache):
+    theirs = ZepMemoryClient(backend=client.backend)
+    client.memory.add_messages("s", msgs("a", "b"))
+    cache.get("s")
+    theirs.memory.delete_memory("s")
+    mine = [f"m{i}" for i in range(TAIL + 2)]
+    cache.add("s", msgs(*mine))
+    assert contents(cache.get("s")) == mine
+
+
+def test_a_long_held_history_is_continued_from_its_anchor(client, cache):
+    client.memory.add_messages("s", msgs(*[f"o{i}" for i in range(3 * TAIL)]))
+    cache.get("s")
+    cache.add("s", msgs("mine"))
+    client.memory.add_messages("s", msgs("theirs"))
+    client.stats.reset()
+    assert contents(cache.get("s"))[-3:] == [f"o{3 * TAIL - 1}", "mine", "theirs"]
+    assert client.stats.calls == {"get_messages": 1}
+
+
+def test_listeners_hear_of_held_messages_that_are_gone(client, cache):
+    lost: list[str] = []
+    cache.on_lost(lost.append)
+    theirs = ZepMemoryClient(backend=client.backend)
+    client.memory.add_messages("s", msgs("a"))
+    cache.get("s")
+    client.memory.add_messages("s", msgs("b"))
+    cache.get("s")
+    assert lost == []  # new messages are no loss
+    theirs.memory.delete_memory("s")
+    cache.get("s")
+    assert lost == ["s"]
+
+
+def test_a_delete_through_the_client_drops_the_session(client):
+    shared = history_cache(client)
+    client.memory.add_messages("s", msgs("a"))
+    shared.get("s")
+    client.memory.delete_memory("s")
+    assert "s" not in shared._entries
+
+
+# -- property: whatever the interleaving, a read is what the store holds ---------------------
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("mine"), st.integers(1, 2 * TAIL)),
+        st.tuples(st.just("theirs"), st.integers(1, 2 * TAIL)),
+        st.tuples(st.just("clear"), st.just(0)),
+        st.tuples(st.just("delete user"), st.just(0)),
+        st.tuples(st.just("read"), st.just(0)),
+        st.tuples(st.just("window"), st.integers(1, 2 * TAIL)),
+    ),
+    max_size=16,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS)
+def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> None:
+    """Two clients on one embedded store (in memory, for many examples)."""
+    with ZepMemoryClient(path=":memory:") as mine:
+        theirs = ZepMemoryClient(backend=mine.backend)
+        cache = HistoryCache(mine, tail_size=TAIL)
+        counter = 0
+
+        def owned_by_ann() -> None:
+            with contextlib.suppress(AlreadyExistsError):
+                theirs.user.add(CreateUserRequest(user_id="ann"))
+            with contextlib.suppress(AlreadyExistsError):  # soft-deleted: still ann's
+                theirs.memory.add_session(Session(session_id="s", user_id="ann"))
+
+        owned_by_ann()
+
+        def batch(n: int) -> list[Message]:
+            nonlocal counter
+            counter += n
+            return msgs(*[str(i) for i in range(counter - n, counter)])
+
+        for op, n in ops:
+            if op == "mine":
+                cache.add("s", batch(n))
+            elif op == "theirs":
+                theirs.memory.add_messages("s", batch(n))
+            elif op == "clear":
+                with contextlib.suppress(NotFoundError):
+                    theirs.memory.delete_memory("s")
+            elif op == "delete user":
+                theirs.user.delete("ann")
+                owned_by_ann()
+            elif op == "window":
+                assert contents(cache.read("s", n)) == contents(mine.memory.get_messages("s", n))
+            else:
+                assert contents(cache.get("s")) == contents(mine.memory.get_messages("s"))
+        assert contents(cache.get("s")) == contents(mine.memory.get_messages("s"))

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import contextlib
 
-from zep_memory_plugins import Message, NotFoundError, SessionOwnershipError
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zep_memory_plugins import (
+    CreateUserRequest,
+    Message,
+    NotFoundError,
+    SessionOwnershipError,
+    ZepMemoryClient,
+)
 from zep_memory_plugins._session_guard import SessionGuard
 
 
@@ -58,3 +68,124 @@ def test_a_live_session_of_another_user_is_refused_before_any_write(client):
     with pytest.raises(SessionOwnershipError):
         SessionGuard(client).ensure_write("carl", "s", None)
     assert client.stats.writes == 0
+
+
+def visible_state(client) -> dict[str, object]:
+    """Everything a user of the API can see, to compare before and after a refused call."""
+    return {
+        "users": [(u.user_id, u.metadata) for u in client.user.list()],
+        "sessions": [(s.session_id, s.user_id, s.metadata) for s in client.memory.list_sessions()],
+        "messages": [m.content for m in client.memory.get_messages("s")],
+    }
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_refused_write_with_metadata_leaves_a_cleared_session_as_it_was(
+    open_client, mode
+):
+    owner_client = open_client()
+    owner = SessionGuard(owner_client)
+    owner.ensure_write("ann", "s", {"topic": "private"})
+    owner.append("s", msg("secret"))
+    owner.delete("s")
+    before = visible_state(owner_client)
+
+    intruder = SessionGuard(open_client())
+    with pytest.raises(SessionOwnershipError):
+        if mode == "sync":
+            intruder.ensure_write("carl", "s", {"planted": "by carl", "topic": "hijacked"})
+        else:
+            await intruder.aensure_write("carl", "s", {"planted": "by carl", "topic": "hijacked"})
+    assert visible_state(owner_client) == before
+
+    SessionGuard(open_client()).ensure_write("ann", "s", None)  # the owner comes back
+    metadata = owner_client.memory.get_session("s").metadata or {}
+    assert metadata["topic"] == "private" and "planted" not in metadata
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_user_delete_through_the_client_is_forgotten(client, mode):
+    guard = SessionGuard(client)
+    guard.ensure_write("ann", "s", None)
+    guard.append("s", msg("before"))
+    assert [m.content for m in guard.history("s")] == ["before"]
+    if mode == "sync":
+        client.user.delete("ann")
+        guard.ensure_write("ann", "s", None)
+        guard.append("s", msg("after"))
+    else:
+        await client.user.adelete("ann")
+        await guard.aensure_write("ann", "s", None)
+        await guard.aappend("s", msg("after"))
+    assert client.memory.get_session("s").user_id == "ann"
+    assert [m.content for m in guard.history("s")] == ["after"]
+    client.user.delete("ann")
+    with pytest.raises(NotFoundError):
+        client.memory.get_session("s")
+
+
+def test_a_session_deleted_by_another_client_is_checked_again(open_client):
+    mine, theirs = open_client(), open_client()
+    guard = SessionGuard(mine)
+    guard.ensure_write("ann", "s", None)
+    guard.append("s", msg("a"))
+    guard.history("s")
+    mine.stats.reset()
+    guard.ensure_write("ann", "s", None)  # known: no request
+    assert mine.stats.calls == {}
+    theirs.user.delete("ann")
+    assert guard.history("s") == []  # the read sees held messages gone...
+    guard.ensure_write("ann", "s", None)  # ...so the owner is checked, and the session made
+    guard.append("s", msg("b"))
+    assert theirs.memory.get_session("s").user_id == "ann"
+    theirs.user.delete("ann")
+    assert theirs.memory.get_messages("s") == []
+
+
+def test_a_clear_through_the_client_keeps_what_is_known_of_the_owner(client):
+    guard = SessionGuard(client)
+    guard.ensure_write("ann", "s", None)
+    guard.append("s", msg("a"))
+    client.memory.delete_memory("s")
+    client.stats.reset()
+    guard.ensure_write("ann", "s", None)  # soft-deleted sessions keep their owner
+    guard.append("s", msg("b"))
+    assert client.stats.calls == {"add_messages": 1}
+    assert client.memory.get_session("s").user_id == "ann"
+
+
+THEIRS = st.sampled_from(["clear", "delete user", "their turn", "nothing"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.tuples(THEIRS, st.integers(1, 60)), max_size=10))
+def test_every_turn_leaves_the_session_with_its_owner(ops: list[tuple[str, int]]) -> None:
+    """Whatever another client does between this client's turns (read, then write), each turn
+    sees what is stored and leaves the session owned by its user, reachable by a user delete.
+
+    Two clients on one embedded store (in memory, for many examples)."""
+    with ZepMemoryClient(path=":memory:") as mine:
+        theirs = ZepMemoryClient(backend=mine.backend)
+        guard, other = SessionGuard(mine), SessionGuard(theirs)
+        mine.user.add(CreateUserRequest(user_id="ann"))
+
+        def turn(g: SessionGuard, n: int) -> None:
+            if g.check_read("ann", "s"):
+                assert g.history("s") == mine.memory.get_messages("s")
+            g.ensure_write("ann", "s", None)
+            g.append("s", [Message(role="user", content=str(i)) for i in range(n)])
+
+        for op, n in ops:
+            if op == "clear":
+                with contextlib.suppress(NotFoundError):
+                    theirs.memory.delete_memory("s")
+            elif op == "delete user":
+                with contextlib.suppress(NotFoundError):
+                    theirs.user.delete("ann")
+            elif op == "their turn":
+                turn(other, n)
+            turn(guard, n)
+            assert mine.memory.get_session("s").user_id == "ann"
+        with contextlib.suppress(NotFoundError):
+            theirs.user.delete("ann")
+        assert mine.memory.get_messages("s") == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid as _uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -34,6 +34,7 @@ from .backends._base import Backend, BackendStats
 __all__ = [
     "API_KEY_ENV",
     "API_URL_ENV",
+    "API_VERSION_ENV",
     "DEFAULT_CHUNK_SIZE",
     "MemoryClient",
     "UserClient",
@@ -46,12 +47,17 @@ logger = logging.getLogger("zep_memory_plugins")
 API_URL_ENV = "ZEP_API_URL"
 #: Environment variable holding the Zep API key.
 API_KEY_ENV = "ZEP_API_KEY"
+#: Environment variable naming the Zep server's generation (``v1``, ``v2``; unset: ask it).
+API_VERSION_ENV = "ZEP_API_VERSION"
 #: Default page size of ``list_chunked`` / ``list_all_sessions`` (as in zep-python).
 DEFAULT_CHUNK_SIZE = 100
 
 _M = TypeVar("_M", CreateUserRequest, UpdateUserRequest, Session, Message)
 # ``UserClient.list`` shadows the builtin inside the class body, hence an alias.
 _Users = list[User]
+#: Told ``(kind, id)`` after a delete through a client: ``("user", user_id)`` or
+#: ``("session", session_id)``; the adapters' caches drop what they remember about it.
+DeleteListener = Callable[[str, str], None]
 
 
 def _coerce(value: object, model: type[_M], what: str) -> _M:
@@ -109,8 +115,13 @@ def _count(value: object, name: str, *, minimum: int, allow_none: bool = False) 
 class _Namespace:
     """Shared plumbing of ``client.user`` and ``client.memory``."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, on_delete: list[DeleteListener] | None = None) -> None:
         self._backend = backend
+        self._on_delete = [] if on_delete is None else on_delete
+
+    def _deleted(self, kind: str, ident: str) -> None:
+        for listener in list(self._on_delete):
+            listener(kind, ident)
 
     def _record(self, operation: str, write: bool = False) -> Backend:
         self._backend.stats.record(operation, write)
@@ -153,12 +164,18 @@ class UserClient(_Namespace):
     def delete(self, user_id: str) -> None:
         """Delete a user and, for good, every session and message of theirs, in one call."""
         check_id(user_id, "user_id")
-        self._record("delete_user", True).delete_user(user_id)
+        try:
+            self._record("delete_user", True).delete_user(user_id)
+        finally:  # also when the outcome is unknown: forgetting is always safe
+            self._deleted("user", user_id)
 
     async def adelete(self, user_id: str) -> None:
         """Async :meth:`delete`."""
         check_id(user_id, "user_id")
-        await self._record("delete_user", True).adelete_user(user_id)
+        try:
+            await self._record("delete_user", True).adelete_user(user_id)
+        finally:
+            self._deleted("user", user_id)
 
     def get_sessions(self, user_id: str) -> list[Session]:
         """The user's live sessions, oldest first."""
@@ -266,12 +283,18 @@ class MemoryClient(_Namespace):
     def delete_memory(self, session_id: str) -> None:
         """Soft-delete a session and its messages. :class:`NotFoundError` if not live."""
         check_id(session_id, "session_id")
-        self._record("delete_session", True).delete_session(session_id)
+        try:
+            self._record("delete_session", True).delete_session(session_id)
+        finally:
+            self._deleted("session", session_id)
 
     async def adelete_memory(self, session_id: str) -> None:
         """Async :meth:`delete_memory`."""
         check_id(session_id, "session_id")
-        await self._record("delete_session", True).adelete_session(session_id)
+        try:
+            await self._record("delete_session", True).adelete_session(session_id)
+        finally:
+            self._deleted("session", session_id)
 
     delete_session = delete_memory
     adelete_session = adelete_memory
@@ -478,6 +501,7 @@ class ZepMemoryClient:
         backend: Backend | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        api_version: str | None = None,
     ) -> None:
         if backend is not None and not isinstance(backend, Backend):
             raise ConfigurationError(
@@ -493,16 +517,26 @@ class ZepMemoryClient:
                 path=path,
                 timeout=timeout,
                 max_retries=max_retries,
+                api_version=api_version,
             )
         )
-        self.user = UserClient(self._backend)
-        self.memory = MemoryClient(self._backend)
+        self._delete_listeners: list[DeleteListener] = []
+        self.user = UserClient(self._backend, self._delete_listeners)
+        self.memory = MemoryClient(self._backend, self._delete_listeners)
         logger.debug("ZepMemoryClient on %s", self._backend.describe())
 
     @property
     def backend(self) -> Backend:
         """The backend this client talks to."""
         return self._backend
+
+    def _on_delete(self, listener: DeleteListener) -> None:
+        """Call ``listener(kind, id)`` after every user or session delete through this client.
+
+        For the adapters' per-client caches (ownership checks, histories), which must forget
+        what they remember about a deleted user or session.
+        """
+        self._delete_listeners.append(listener)
 
     @property
     def stats(self) -> BackendStats:
@@ -541,6 +575,7 @@ def _build_backend(
     path: str | os.PathLike[str] | None,
     timeout: float | None,
     max_retries: int | None,
+    api_version: str | None = None,
 ) -> Backend:
     if base_url is not None and api_url is not None and base_url != api_url:
         raise ConfigurationError("pass base_url or api_url, not both")
@@ -563,9 +598,9 @@ def _build_backend(
                 f"set {API_URL_ENV} or pass base_url=... to use Zep, or unset {API_KEY_ENV} "
                 "to use the embedded store"
             )
-        if timeout is not None or max_retries is not None:
+        if timeout is not None or max_retries is not None or api_version is not None:
             raise ConfigurationError(
-                "timeout and max_retries apply to a Zep server; none is configured "
+                "timeout, max_retries and api_version apply to a Zep server; none is configured "
                 f"(set {API_URL_ENV} or pass base_url=...)"
             )
         from .backends._embedded import EmbeddedBackend
@@ -573,5 +608,10 @@ def _build_backend(
         return EmbeddedBackend(path)
     from .backends.zep import ZepBackend
 
-    backend: Backend = ZepBackend(url, key, timeout=timeout, max_retries=max_retries)
+    version = api_version or (os.environ.get(API_VERSION_ENV) if from_env else None) or None
+    if version is not None and version.strip().lower() == "auto":
+        version = None
+    backend: Backend = ZepBackend(
+        url, key, api_version=version, timeout=timeout, max_retries=max_retries
+    )
     return backend

@@ -15,13 +15,17 @@ backend (embedded store or a Zep server) and whatever the framework adapter::
         ├── AuthenticationError                  wrong or missing API key (HTTP 401, 403)
         ├── RateLimitError                       too many requests (HTTP 429), retries used up
         ├── ServerError                          the server failed (HTTP 5xx), retries used up
+        ├── PartialWriteError                    a write of several requests stopped part way
         └── ServiceUnavailableError              no answer: refused, timed out, unreachable
+            └── OutcomeUnknownError              a delete/merge got no answer; not resent
 
 Errors that come from a Zep server keep the server's own message in ``str(error)`` and its
 status code in ``error.status_code``. No error ever carries an API key.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "AlreadyExistsError",
@@ -32,6 +36,8 @@ __all__ = [
     "InvalidInputError",
     "MissingDependencyError",
     "NotFoundError",
+    "OutcomeUnknownError",
+    "PartialWriteError",
     "RateLimitError",
     "ServerError",
     "ServiceUnavailableError",
@@ -123,3 +129,32 @@ class ServerError(BackendError):
 
 class ServiceUnavailableError(BackendError):
     """The server could not be reached, or did not answer in time."""
+
+
+class OutcomeUnknownError(ServiceUnavailableError):
+    """A request that must not be sent twice got no answer: it may or may not have landed.
+
+    Raised for deletes and metadata merges whose attempt timed out or lost its connection: a
+    second copy could land after a later write and undo it, so it is not resent blindly.
+    """
+
+
+class PartialWriteError(BackendError):
+    """A write that the server needed several requests for stopped part of the way.
+
+    ``stored`` holds the messages that landed, ``pending`` those that did not, each with the
+    uuid it was sent with. Calling ``add_messages`` again with the same messages completes the
+    write without storing any twice (their uuids were written back to them).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stored: list[Any],
+        pending: list[Any],
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.stored = stored
+        self.pending = pending

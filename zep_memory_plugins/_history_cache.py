@@ -3,18 +3,30 @@
 Framework adapters read a session's entire history every turn. Reading it whole costs
 ``ceil(n / page size)`` requests on Zep and decodes every message again. :class:`HistoryCache`
 keeps each session's history in memory and refreshes it by reading only the newest
-:data:`TAIL_SIZE` messages, which it checks against what it holds:
+:data:`TAIL_SIZE` messages.
 
-- the tail starts with a message it holds, and what it holds from there on is the tail's
-  prefix: the history is what it held plus the tail's new messages. (Zep deletes a session's
-  messages all at once, so if that message is still live, every older one it holds is too.)
-- the tail is shorter than asked: the tail *is* the whole live history.
-- anything else (another writer added more than a tail's worth, or the session was cleared and
-  refilled): one full read.
+What the cache holds is the whole history **as of its last read** (the *verified* part), plus
+the messages this process added since (recorded, but vouched for by nothing). A refresh is
+checked against the newest verified message, the *anchor*:
+
+- the tail is shorter than asked: the tail *is* the whole live history;
+- the tail holds the anchor, preceded by the verified messages before it: the session was not
+  deleted since the last read (a delete removes every live message, and a deleted message never
+  comes back), so the history is the verified part followed by the tail's messages after the
+  anchor. Messages this process added are taken from the tail, never from memory;
+- anything else (no anchor, another writer added more than a tail's worth, the session was
+  cleared or its user deleted, then refilled): one full read.
 
 So a steady conversation costs one request per read whatever its length, other writers'
-messages are never missed, and a cleared session is never served from memory. The one thing a
-refresh does not see is another process editing the metadata of a message already held.
+messages are never missed, and no message the store no longer holds is ever served: not after a
+clear, not after a user delete, not after this process wrote to a session another process had
+just deleted. The one thing a refresh does not see is another process editing the metadata of a
+message already held.
+
+When a read shows that messages the cache held are gone (the session was deleted meanwhile),
+the cache tells its listeners (:meth:`HistoryCache.on_lost`): the client's
+:class:`~zep_memory_plugins._session_guard.SessionGuard` then checks the session's owner again
+before the next write.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from ._models import Message
 if TYPE_CHECKING:
     from ._client import ZepMemoryClient
 
-__all__ = ["MAX_CACHED_SESSIONS", "TAIL_SIZE", "HistoryCache", "history_cache"]
+__all__ = ["MAX_CACHED_SESSIONS", "TAIL_SIZE", "HistoryCache", "history_cache", "merge_tail"]
 
 #: Newest messages read to refresh a known session: a turn adds a few messages, so this covers
 #: many turns of other writers before a full read is needed, in one Zep request.
@@ -39,37 +51,49 @@ TAIL_SIZE = 50
 #: Sessions a cache keeps (least recently used first out), bounding the memory it holds.
 MAX_CACHED_SESSIONS = 256
 
+#: Sessions whose newest message a cache remembers (to see deletes), per session it holds.
+_SEEN_PER_SESSION = 16
+
 _T = TypeVar("_T")
 
 
 class _Entry:
-    __slots__ = ("decoded", "index", "messages")
+    __slots__ = ("decoded", "index", "messages", "verified")
 
     def __init__(self, messages: list[Message]) -> None:
+        #: the whole history at the last read, then this process's own writes since
         self.messages = messages
         self.index: dict[uuid.UUID | None, int] = {m.uuid: i for i, m in enumerate(messages)}
+        #: how many of ``messages`` the last read vouched for (the rest: own writes since)
+        self.verified = len(messages)
         self.decoded: dict[Hashable, dict[uuid.UUID | None, Any]] = {}
 
+    def tracked(self) -> list[uuid.UUID | None]:
+        """Uuids whose absence from a later read proves the session was deleted meanwhile."""
+        anchor = [self.messages[self.verified - 1].uuid] if self.verified else []
+        return anchor + [m.uuid for m in self.messages[self.verified :]]
 
-def merge_tail(
-    held: _Entry, tail: list[Message], tail_size: int
-) -> tuple[list[Message], bool] | None:
-    """What the history is, given what is held and the newest ``tail``.
 
-    ``(new, True)``: the held messages followed by ``new``; ``(history, False)``: the whole
-    history is ``history``; ``None``: unknowable without a full read.
+def merge_tail(held: _Entry, tail: list[Message], tail_size: int) -> int | None:
+    """Where the newest ``tail`` (asked with ``lastn=tail_size``) continues what is held.
+
+    Returns ``-1`` if the tail is the whole history (shorter than asked), ``j`` if the history
+    is the held verified messages followed by ``tail[j:]``, and ``None`` if only a full read can
+    tell.
     """
-    if not tail:
-        return [], False
-    first = held.index.get(tail[0].uuid)
-    if first is None:
-        return (list(tail), False) if len(tail) < tail_size else None
-    known = held.messages[first:]
-    if len(known) > len(tail) or any(
-        a.uuid != b.uuid for a, b in zip(known, tail[: len(known)], strict=True)
-    ):
+    if len(tail) < tail_size:
+        return -1
+    k = held.verified
+    if k == 0:
         return None
-    return tail[len(known) :], True
+    anchor = held.messages[k - 1].uuid
+    at = next((i for i in range(len(tail) - 1, -1, -1) if tail[i].uuid == anchor), None)
+    if at is None or at + 1 > k:
+        return None
+    overlap = held.messages[k - 1 - at : k]
+    if any(a.uuid != b.uuid for a, b in zip(overlap, tail[: at + 1], strict=True)):
+        return None
+    return at + 1
 
 
 class HistoryCache:
@@ -87,6 +111,38 @@ class HistoryCache:
         self.max_sessions = max_sessions
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._lost_listeners: list[Callable[[str], None]] = []
+        #: per session, held or not: the newest message known to be in it (read or written)
+        self._seen: OrderedDict[str, uuid.UUID | None] = OrderedDict()
+
+    def on_lost(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(session_id)`` when a read shows that held messages are gone."""
+        self._lost_listeners.append(listener)
+
+    def _lost(self, session_id: str) -> None:
+        for listener in list(self._lost_listeners):
+            listener(session_id)
+
+    def _note(self, session_id: str, newest: uuid.UUID | None) -> None:
+        """Remember ``newest`` as in the session now (call with the lock held)."""
+        self._seen[session_id] = newest
+        self._seen.move_to_end(session_id)
+        while len(self._seen) > _SEEN_PER_SESSION * self.max_sessions:
+            self._seen.popitem(last=False)
+
+    def _saw(self, session_id: str, messages: Sequence[Message], *, whole: bool) -> bool:
+        """Note what a read returned (call with the lock held).
+
+        ``True`` if ``messages`` is the whole history and lacks the newest message noted before
+        (read or written by this process): the session was deleted meanwhile.
+        """
+        lost = False
+        if session_id in self._seen:
+            seen = self._seen.pop(session_id)
+            lost = whole and not any(m.uuid == seen for m in reversed(messages))
+        if messages:
+            self._note(session_id, messages[-1].uuid)
+        return lost
 
     def _held(self, session_id: str) -> _Entry | None:
         with self._lock:
@@ -95,41 +151,72 @@ class HistoryCache:
                 self._entries.move_to_end(session_id)
             return entry
 
-    def _extend(self, session_id: str, held: _Entry, new: Sequence[Message]) -> list[Message]:
+    def _refresh(self, session_id: str, held: _Entry, tail: list[Message]) -> list[Message] | None:
+        """Settle a tail read against ``held``; ``None`` if a full read is needed."""
         with self._lock:
-            for message in new:
-                held.index[message.uuid] = len(held.messages)
-                held.messages.append(message)
-            return list(held.messages)
+            at = merge_tail(held, tail, self.tail_size)
+            if at is None:
+                return None
+            if at < 0:
+                messages, lost = self._replace(session_id, list(tail), held)
+            else:
+                current = self._entries.get(session_id)
+                if current is not held:  # replaced or dropped meanwhile: read in full
+                    return None
+                messages, lost = self._continue(held, tail[at:])
+                self._saw(session_id, messages, whole=True)  # the anchor proves nothing is lost
+        if lost:
+            self._lost(session_id)
+        return messages
 
-    def _settle(
-        self, session_id: str, held: _Entry, merged: tuple[list[Message], bool]
-    ) -> list[Message]:
-        messages, extends = merged
-        if extends:
-            return self._extend(session_id, held, messages)
-        return self._keep(session_id, messages, held)
+    def _continue(self, held: _Entry, new: list[Message]) -> tuple[list[Message], bool]:
+        """The verified history goes on with ``new`` (call with the lock held)."""
+        present = {m.uuid for m in new}
+        own = held.messages[held.verified :]  # this process's writes: the tail has them
+        lost = any(m.uuid not in present for m in own)
+        for message in own:
+            held.index.pop(message.uuid, None)
+        del held.messages[held.verified :]
+        for message in new:
+            held.index[message.uuid] = len(held.messages)
+            held.messages.append(message)
+        held.verified = len(held.messages)
+        return list(held.messages), lost
 
-    def _keep(self, session_id: str, messages: list[Message], old: _Entry | None) -> list[Message]:
+    def _replace(
+        self, session_id: str, messages: list[Message], old: _Entry | None
+    ) -> tuple[list[Message], bool]:
+        """Hold ``messages`` as the whole history (call with the lock held).
+
+        The flag says whether a message held before is gone (the session was deleted meanwhile).
+        """
         entry = _Entry(messages)
+        lost = self._saw(session_id, messages, whole=True)
         if old is not None:  # carry decoded forms of the messages still there
+            lost = lost or any(u not in entry.index for u in old.tracked())
             for key, memo in old.decoded.items():
                 entry.decoded[key] = {u: memo[u] for u in entry.index if u in memo}
+        self._entries[session_id] = entry
+        self._entries.move_to_end(session_id)
+        while len(self._entries) > self.max_sessions:
+            self._entries.popitem(last=False)
+        return list(messages), lost
+
+    def _keep(self, session_id: str, messages: list[Message], old: _Entry | None) -> list[Message]:
         with self._lock:
-            self._entries[session_id] = entry
-            self._entries.move_to_end(session_id)
-            while len(self._entries) > self.max_sessions:
-                self._entries.popitem(last=False)
-        return list(messages)
+            kept, lost = self._replace(session_id, messages, old)
+        if lost:
+            self._lost(session_id)
+        return kept
 
     def get(self, session_id: str) -> list[Message]:
         """The session's whole history, oldest first (one tail read once the session is held)."""
         held = self._held(session_id)
         if held is not None:
             tail = self._memory.get_messages(session_id, lastn=self.tail_size)
-            merged = merge_tail(held, tail, self.tail_size)
+            merged = self._refresh(session_id, held, tail)
             if merged is not None:
-                return self._settle(session_id, held, merged)
+                return merged
         return self._keep(session_id, self._memory.get_messages(session_id), held)
 
     async def aget(self, session_id: str) -> list[Message]:
@@ -137,22 +224,34 @@ class HistoryCache:
         held = self._held(session_id)
         if held is not None:
             tail = await self._memory.aget_messages(session_id, lastn=self.tail_size)
-            merged = merge_tail(held, tail, self.tail_size)
+            merged = self._refresh(session_id, held, tail)
             if merged is not None:
-                return self._settle(session_id, held, merged)
+                return merged
         return self._keep(session_id, await self._memory.aget_messages(session_id), held)
+
+    def _windowed(self, session_id: str, messages: list[Message], window: int) -> list[Message]:
+        with self._lock:
+            lost = self._saw(session_id, messages, whole=len(messages) < window)
+            if not messages:  # an empty session: whatever was held for it is gone
+                held = self._entries.pop(session_id, None)
+                lost = lost or (held is not None and bool(held.messages))
+        if lost:
+            self._lost(session_id)
+        return messages
 
     def read(self, session_id: str, window: int | None = None) -> list[Message]:
         """The whole history (through the cache), or only the last ``window`` messages."""
         if window is None:
             return self.get(session_id)
-        return self._memory.get_messages(session_id, lastn=window)
+        messages = self._memory.get_messages(session_id, lastn=window)
+        return self._windowed(session_id, messages, window)
 
     async def aread(self, session_id: str, window: int | None = None) -> list[Message]:
         """Async :meth:`read`."""
         if window is None:
             return await self.aget(session_id)
-        return await self._memory.aget_messages(session_id, lastn=window)
+        messages = await self._memory.aget_messages(session_id, lastn=window)
+        return self._windowed(session_id, messages, window)
 
     def add(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Append messages in one backend call and record them."""
@@ -167,15 +266,32 @@ class HistoryCache:
         return stored
 
     def appended(self, session_id: str, stored: Sequence[Message]) -> None:
-        """Record messages this process just added (as returned by ``add_messages``)."""
-        held = self._held(session_id)
-        if held is not None:
-            self._extend(session_id, held, stored)
+        """Record messages this process just added (as returned by ``add_messages``).
+
+        They are not vouched for: the next read still checks the session against what its last
+        read saw, and takes these messages from the store.
+        """
+        with self._lock:
+            if stored:
+                self._note(session_id, stored[-1].uuid)
+            held = self._entries.get(session_id)
+            if held is None:
+                return
+            for message in stored:
+                if message.uuid not in held.index:
+                    held.index[message.uuid] = len(held.messages)
+                    held.messages.append(message)
+
+    def _deleted(self, kind: str, ident: str) -> None:
+        """Told by the client about a delete made through it."""
+        if kind == "session":
+            self.forget(ident)
 
     def forget(self, session_id: str) -> None:
         """Drop what is held for a session (after clearing it, for instance)."""
         with self._lock:
             self._entries.pop(session_id, None)
+            self._seen.pop(session_id, None)
 
     def decode(
         self,
@@ -207,9 +323,14 @@ _CACHES_LOCK = threading.Lock()
 
 
 def history_cache(client: ZepMemoryClient) -> HistoryCache:
-    """The :class:`HistoryCache` shared by every adapter on ``client``."""
+    """The :class:`HistoryCache` shared by every adapter on ``client``.
+
+    It forgets a session when it is deleted through ``client`` (see
+    :meth:`ZepMemoryClient._on_delete`).
+    """
     with _CACHES_LOCK:
         cache = _CACHES.get(client)
         if cache is None:
             cache = _CACHES[client] = HistoryCache(client)
+            client._on_delete(cache._deleted)
         return cache

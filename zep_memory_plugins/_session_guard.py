@@ -21,8 +21,25 @@ The guard also reads whole histories through the client's shared
 :class:`~zep_memory_plugins._history_cache.HistoryCache` (one request for the newest messages once
 a session is held, whatever its length) and tells it about what this process adds or deletes.
 
-The ownership cache only holds facts this process established; it is not refreshed if another
-process deletes the user meanwhile.
+What the guard remembers is forgotten when it stops being true:
+
+- a user deleted through the client (``client.user.delete``): every session the guard knew as
+  theirs is forgotten (and known to be gone), so the next write creates the user and the session
+  again, owned by the user, instead of an ownerless session a later user delete would miss;
+- a session deleted meanwhile by another process (or client): the history cache sees it on the
+  next read (messages it held are gone) and the guard checks the owner again before the next
+  write, recreating the session with its owner if the user was deleted.
+
+A session cleared (soft-deleted) through the client keeps its owner: writing to it revives it
+with its owner and metadata. To learn the owner of a soft-deleted session it does not know (Zep
+hides it), the guard revives it with an update that changes nothing (a top-level ``"system"``
+key, which Zep ignores in session updates), and deletes it again if it is someone else's: its
+metadata and messages stay exactly as they were.
+
+What stays out of reach without a request per turn: a user deleted by another process between a
+turn's read and its write. The write then recreates the session without an owner (Zep's add
+messages call creates unknown sessions); the next read serves exactly what the store holds,
+and the guard refuses the ownerless session from then on.
 """
 
 from __future__ import annotations
@@ -42,6 +59,10 @@ __all__ = ["REVIVED_SESSION_KEY", "SessionGuard", "check_client", "guard_for"]
 #: Session metadata key set when a soft-deleted session must be revived without adding messages
 #: (Zep never lets a deleted session id be created anew); its value is an ISO timestamp.
 REVIVED_SESSION_KEY = "zep_memory_revived_at"
+
+#: A session update that changes no metadata but revives a soft-deleted session: Zep ignores a
+#: top-level ``"system"`` key in session updates (so do the embedded store and the test server).
+_LOOK: dict[str, Any] = {"system": "zep-memory-plugins: ownership check"}
 
 _GUARDS: weakref.WeakKeyDictionary[ZepMemoryClient, SessionGuard] = weakref.WeakKeyDictionary()
 
@@ -80,6 +101,30 @@ class SessionGuard:
         self.absent: set[str] = set()
         #: whole histories, refreshed by one tail read (shared with the other adapters)
         self.cache: HistoryCache = history_cache(client)
+        self.cache.on_lost(self.lost)
+        client._on_delete(self._deleted)
+
+    def lost(self, session_id: str) -> None:
+        """A read showed the session was deleted meanwhile: check its owner again.
+
+        The shared history cache calls this by itself; an adapter reading past the cache calls
+        it when messages it had read are gone.
+        """
+        owner = self.owners.pop(session_id, None)
+        self.absent.discard(session_id)
+        if owner is not None:
+            self.users.discard(owner)  # perhaps deleted with it
+
+    def _deleted(self, kind: str, ident: str) -> None:
+        """A user or session was deleted through the client."""
+        if kind != "user":
+            return  # a soft-deleted session keeps its owner: a write revives it as theirs
+        self.users.discard(ident)
+        for session_id, owner in list(self.owners.items()):
+            if owner == ident:
+                del self.owners[session_id]
+                self.absent.add(session_id)  # deleted for good with its user
+                self.cache.forget(session_id)
 
     def _known(self, user_id: str, session_id: str) -> bool:
         owner = self.owners.get(session_id)
@@ -144,12 +189,17 @@ class SessionGuard:
             try:
                 session = self.client.memory.get_session(session_id)
             except NotFoundError:
-                # Only reviving it tells whose it is; someone else's goes back to deleted.
+                # Only reviving it tells whose it is: revive it unchanged, and someone else's
+                # goes back to deleted exactly as it was.
                 session = self.client.memory.update_session(
-                    Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                    Session(session_id=session_id, metadata=dict(_LOOK))
                 )
                 if session.user_id != user_id:
                     self.client.memory.delete_memory(session_id)
+                else:
+                    session = self.client.memory.update_session(
+                        Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                    )
         if session.user_id != user_id and new_user:
             self.client.user.delete(user_id)  # made by this refused call, and owns nothing
             self.users.discard(user_id)
@@ -250,10 +300,14 @@ class SessionGuard:
                 session = await self.client.memory.aget_session(session_id)
             except NotFoundError:
                 session = await self.client.memory.aupdate_session(
-                    Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                    Session(session_id=session_id, metadata=dict(_LOOK))
                 )
                 if session.user_id != user_id:
                     await self.client.memory.adelete_memory(session_id)
+                else:
+                    session = await self.client.memory.aupdate_session(
+                        Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                    )
         if session.user_id != user_id and new_user:
             await self.client.user.adelete(user_id)
             self.users.discard(user_id)

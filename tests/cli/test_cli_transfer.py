@@ -37,12 +37,13 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def zep(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The shared Zep test server, emptied (needs zep-python, starlette and uvicorn)."""
+def zep(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The shared Zep CE test server, emptied; its key in ZEP_API_KEY, as a user would set it."""
     pytest.importorskip("zep_python", reason="the Zep backend needs zep-python")
     pytest.importorskip("uvicorn", reason="the test server needs the server extra")
     server = request.getfixturevalue("zep_server")
     server.reset()
+    monkeypatch.setenv("ZEP_API_KEY", server.api_key)
     yield server
     server.reset()
 
@@ -130,7 +131,7 @@ def test_bar_200_sessions_x_50_messages_embedded_to_zep(
     assert first["users_created"] == 20 and first["sessions_created"] == 200
     assert first["messages_added"] == 10000 and first["messages_skipped"] == 0
 
-    with ZepMemoryClient(base_url=zep.url) as target:
+    with ZepMemoryClient(base_url=zep.url, api_key=zep.api_key) as target:
         assert snapshot(target) == expected
 
         # Second import: nothing changes, and no write reaches the server.
@@ -143,7 +144,8 @@ def test_bar_200_sessions_x_50_messages_embedded_to_zep(
         assert second["users_updated"] == second["sessions_updated"] == 0
         writes = zep.count("POST") + zep.count("PATCH") + zep.count("DELETE") - before
         # the only POSTs are the refused creates that find the user/session already there
-        assert zep.count("POST", "/api/*/sessions/*/memory") == 200
+        # 50 messages per session: two requests each, as CE takes at most 30 per request
+        assert zep.count("POST", "/api/*/sessions/*/memory") == 200 * 2
         assert writes == 20 + 200
         assert snapshot(target) == expected
 
@@ -152,7 +154,10 @@ def test_bar_200_sessions_x_50_messages_embedded_to_zep(
 
 
 def test_zep_to_embedded_keeps_everything_but_server_timestamps(zep: Any) -> None:
-    with ZepMemoryClient(base_url=zep.url) as source, ZepMemoryClient(path=":memory:") as target:
+    with (
+        ZepMemoryClient(base_url=zep.url, api_key=zep.api_key) as source,
+        ZepMemoryClient(path=":memory:") as target,
+    ):
         fill(source, users=3, sessions=7, messages=15)
         expected = snapshot(source)
         buffer = io.StringIO()
@@ -173,7 +178,7 @@ def test_zep_to_embedded_keeps_everything_but_server_timestamps(zep: Any) -> Non
 def test_copy_command_zep_to_embedded_and_back(
     tmp_path: Path, zep: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with ZepMemoryClient(base_url=zep.url) as c:
+    with ZepMemoryClient(base_url=zep.url, api_key=zep.api_key) as c:
         fill(c, users=2, sessions=4, messages=5)
         expected = snapshot(c)
     local = str(tmp_path / "local.sqlite3")

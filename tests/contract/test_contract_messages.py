@@ -90,7 +90,8 @@ async def test_paginated_read(api):
     await api.memory.add_messages("s", _conversation(25))
     pages = [await api.memory.get_session_messages("s", limit=10, cursor=p) for p in (1, 2, 3, 4)]
     assert [p.row_count for p in pages] == [10, 10, 5, 0]
-    assert all(p.total_count == 25 for p in pages)
+    # As on both real Zep servers, a page past the end counts nothing.
+    assert [p.total_count for p in pages] == [25, 25, 25, 0]
     contents = [m.content for p in pages for m in p.messages]
     assert contents == [f"message {i}" for i in range(25)]
 

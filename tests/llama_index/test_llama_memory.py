@@ -287,9 +287,8 @@ def test_failed_write_keeps_the_held_user_message(
         )
     from zep_memory_plugins import ServerError
 
-    server = request.getfixturevalue("zep_server")
-    server.reset()
-    client = ZepMemoryClient(base_url=server.url, max_retries=0)
+    server = request.getfixturevalue("server_of")()
+    client = ZepMemoryClient(base_url=server.url, api_key=server.api_key, max_retries=0)
     try:
         memory = ZepMemory(client, "jane", "s")
         chat = engine(memory)

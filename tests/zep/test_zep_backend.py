@@ -1,7 +1,8 @@
 """The Zep backend beyond the contract suite: failures, retries, idempotent writes, request counts.
 
-Real zep-python (whichever generation is installed) over real HTTP to the Zep-compatible test
-server on 127.0.0.1; faults are injected by the server, never by patching the SDK.
+Each test runs on both generations: ``/api/v1`` over the library's own httpx transport, and
+``/api/v2`` through zep-python 2.x, over real HTTP to a test server of that generation on
+127.0.0.1; faults are injected by the server, never by patching the SDK or the transport.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import importlib.util
 import logging
 import math
 import socket
-import sys
 import uuid
 
 import pytest
@@ -23,7 +23,6 @@ from zep_memory_plugins import (
     CreateUserRequest,
     InvalidInputError,
     Message,
-    MissingDependencyError,
     NotFoundError,
     RateLimitError,
     ServerError,
@@ -32,17 +31,12 @@ from zep_memory_plugins import (
     ZepMemoryClient,
 )
 
-if importlib.util.find_spec("zep_python") is None:
-    pytest.skip("zep-python is not installed: no Zep backend to test", allow_module_level=True)
 if any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn")):
     pytest.skip("the Zep test server needs starlette and uvicorn", allow_module_level=True)
 
-from zep_memory_plugins.backends.zep import MESSAGE_PAGE_SIZE, ZepBackend, zep_generation
+from zep_memory_plugins.backends.zep import MESSAGE_PAGE_SIZE, ZepBackend
 from zep_memory_plugins.testing import ZepTestServer
 
-GEN = zep_generation()
-API = f"/api/{GEN}"
-MEMORY_PATH = f"{API}/sessions/*/memory"
 SECRET = "sk-zep-test-4b1c9a77-not-a-real-key"
 
 
@@ -52,10 +46,21 @@ def _clean_env(monkeypatch):
     monkeypatch.delenv("ZEP_API_KEY", raising=False)
 
 
+@pytest.fixture(params=["v1", "v2"])
+def server(request, zep_servers):
+    server = zep_servers[request.param]
+    server.reset()
+    return server
+
+
 @pytest.fixture
-def server(zep_server):
-    zep_server.reset()
-    return zep_server
+def api_root(server) -> str:
+    return f"/api/{server.api}"
+
+
+@pytest.fixture
+def memory_path(api_root) -> str:
+    return f"{api_root}/sessions/*/memory"
 
 
 def make_client(url: str, **kwargs) -> ZepMemoryClient:
@@ -65,7 +70,9 @@ def make_client(url: str, **kwargs) -> ZepMemoryClient:
 
 @pytest.fixture
 def zc(server):
-    client = make_client(server.url)
+    client = make_client(server.url, api_key=server.api_key)
+    assert client.backend.probe() == server.api
+    client.stats.reset()
     yield client
     client.close()
 
@@ -83,11 +90,13 @@ def _free_port() -> int:
 # -- construction ------------------------------------------------------------------------------
 
 
-def test_the_installed_generation_is_used(server):
-    client = ZepMemoryClient(base_url=server.url)
-    assert client.backend.name == f"zep-{GEN}"
-    assert client.backend.describe() == f"zep-{GEN}:{server.url}"
-    assert repr(client) == f"ZepMemoryClient(backend='zep-{GEN}:{server.url}')"
+def test_the_servers_generation_is_found_and_named(server):
+    client = ZepMemoryClient(base_url=server.url, api_key=server.api_key)
+    assert client.backend.name == "zep"  # not asked yet
+    client.user.add(CreateUserRequest(user_id="jane"))
+    assert client.backend.name == f"zep-{server.api}"
+    assert client.backend.describe() == f"zep-{server.api}:{server.url}"
+    assert repr(client) == f"ZepMemoryClient(backend='zep-{server.api}:{server.url}')"
     client.close()
 
 
@@ -100,18 +109,14 @@ def test_api_key_without_url_names_zep_api_url(monkeypatch):
 
 def test_url_from_the_environment_and_explicit_url_wins(server, monkeypatch):
     monkeypatch.setenv("ZEP_API_URL", server.url)
+    if server.api_key:
+        monkeypatch.setenv("ZEP_API_KEY", server.api_key)
     with ZepMemoryClient() as client:
         client.user.add(CreateUserRequest(user_id="env"))
     # zep-python 2.x's own constructor would prefer ZEP_API_URL over base_url: ours must not.
     monkeypatch.setenv("ZEP_API_URL", f"http://127.0.0.1:{_free_port()}")
-    with ZepMemoryClient(base_url=server.url) as client:
+    with ZepMemoryClient(base_url=server.url, api_key=server.api_key) as client:
         assert client.user.get("env").user_id == "env"
-
-
-def test_missing_zep_python_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "zep_python", None)  # as if not installed
-    with pytest.raises(MissingDependencyError, match=r"zep-memory-plugins\[zep\]"):
-        ZepMemoryClient(base_url="http://127.0.0.1:1")
 
 
 def test_bad_configuration_is_refused():
@@ -121,6 +126,8 @@ def test_bad_configuration_is_refused():
         ZepBackend("http://127.0.0.1:1", timeout=0)
     with pytest.raises(ConfigurationError, match="max_retries"):
         ZepBackend("http://127.0.0.1:1", max_retries=-1)
+    with pytest.raises(ConfigurationError, match="api_version"):
+        ZepBackend("http://127.0.0.1:1", api_version="v3")
 
 
 # -- unreachable, restarted, slow --------------------------------------------------------------
@@ -144,9 +151,10 @@ async def test_unreachable_server_async():
     await client.aclose()
 
 
-def test_server_restarted_between_calls_keeps_working():
-    with ZepTestServer() as own:
-        client = make_client(own.url)
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_server_restarted_between_calls_keeps_working(api):
+    with ZepTestServer(api=api) as own:
+        client = make_client(own.url, api_key=own.api_key)
         client.memory.add_messages("s", _msgs(2))
         own.restart()
         client.memory.add_messages("s", _msgs(1))
@@ -160,10 +168,11 @@ def test_server_restarted_between_calls_keeps_working():
         client.close()
 
 
-def test_timeout_is_configurable(server):
-    client = make_client(server.url, timeout=0.2, max_retries=0)
-    server.faults.add("GET", f"{API}/sessions/*", status=None, delay=1.0)
-    with pytest.raises(ServiceUnavailableError, match=r"did not answer within 0\.2s"):
+def test_timeout_is_configurable(server, api_root):
+    client = make_client(server.url, api_key=server.api_key, timeout=0.2, max_retries=0)
+    client.user.add(CreateUserRequest(user_id="jane"))  # the generation is known
+    server.faults.add("GET", f"{api_root}/sessions/*", status=None, delay=1.0)
+    with pytest.raises(ServiceUnavailableError, match=r"did not answer in time"):
         client.memory.get_session("s")
     client.close()
 
@@ -171,36 +180,40 @@ def test_timeout_is_configurable(server):
 # -- retries -----------------------------------------------------------------------------------
 
 
-def test_429_then_success(server, zc):
+def test_429_then_success(server, zc, memory_path, api_root):
     zc.memory.add_session(Session(session_id="s"))
-    server.faults.add("GET", f"{API}/sessions/s", status=429, times=2, retry_after=0)
+    server.faults.add("GET", f"{api_root}/sessions/s", status=429, times=2, retry_after=0)
     assert zc.memory.get_session("s").session_id == "s"
-    assert server.count("GET", f"{API}/sessions/s") == 3
+    assert server.count("GET", f"{api_root}/sessions/s") == 3
 
 
-def test_429_until_the_budget_runs_out(server):
-    client = make_client(server.url, max_retries=1)
-    server.faults.add("GET", f"{API}/sessions/s", status=429, times=None, body="slow down")
-    with pytest.raises(RateLimitError, match="slow down") as info:
+def test_429_until_the_budget_runs_out(server, api_root):
+    client = make_client(server.url, api_key=server.api_key, max_retries=1)
+    client.user.add(CreateUserRequest(user_id="jane"))  # the generation is known
+    server.faults.add("GET", f"{api_root}/sessions/s", status=429, times=None, body="slow down")
+    with pytest.raises(RateLimitError, match="429") as info:
         client.memory.get_session("s")
     assert info.value.status_code == 429
-    assert server.count("GET", f"{API}/sessions/s") == 2
+    assert server.count("GET", f"{api_root}/sessions/s") == 2
 
 
-def test_5xx_on_a_read_is_retried_then_reported_with_the_servers_message(server, zc):
-    server.faults.add("GET", f"{API}/sessions/*/messages", status=503, times=1)
+def test_5xx_on_a_read_is_retried_then_reported_with_the_servers_message(server, zc, api_root):
+    server.faults.add("GET", f"{api_root}/sessions/*/messages", status=503, times=1)
     assert zc.memory.get_messages("s") == []
-    server.faults.add("GET", f"{API}/sessions/*/messages", status=500, times=None, body="db down")
+    messages = f"{api_root}/sessions/*/messages"
+    server.faults.add("GET", messages, status=500, times=None, body="db down")
     with pytest.raises(ServerError, match="db down") as info:
         zc.memory.get_messages("s")
     assert info.value.status_code == 500
 
 
 @pytest.mark.parametrize("mode", ["status", "drop"])
-async def test_write_that_landed_but_failed_is_not_stored_twice(server, zc, api_mode, mode):
+async def test_write_that_landed_but_failed_is_not_stored_twice(
+    server, zc, api_mode, mode, memory_path
+):
     """500 (or a dropped connection) AFTER the batch was stored: the retry must not duplicate."""
     fault = {"status": 500} if mode == "status" else {"drop": True}
-    server.faults.add("POST", MEMORY_PATH, after=True, **fault)
+    server.faults.add("POST", memory_path, after=True, **fault)
     batch = _msgs(3)
     if api_mode == "sync":
         stored = zc.memory.add_messages("s", batch)
@@ -209,48 +222,49 @@ async def test_write_that_landed_but_failed_is_not_stored_twice(server, zc, api_
     got = zc.memory.get_messages("s")
     assert [m.content for m in got] == ["m0", "m1", "m2"]
     assert [m.uuid for m in got] == [m.uuid for m in stored]
-    assert server.count("POST", MEMORY_PATH) == 2
+    assert server.count("POST", memory_path) == 2
 
 
-async def test_write_that_failed_before_landing_is_stored_once(server, zc, api_mode):
-    server.faults.add("POST", MEMORY_PATH, status=500, times=2)
+async def test_write_that_failed_before_landing_is_stored_once(server, zc, api_mode, memory_path):
+    server.faults.add("POST", memory_path, status=500, times=2)
     if api_mode == "sync":
         zc.memory.add_messages("s", _msgs(2))
     else:
         await zc.memory.aadd_messages("s", _msgs(2))
     assert [m.content for m in zc.memory.get_messages("s")] == ["m0", "m1"]
-    assert server.count("POST", MEMORY_PATH) == 3
+    assert server.count("POST", memory_path) == 3
 
 
-def test_a_real_duplicate_uuid_is_still_refused_after_a_retry(server, zc):
+def test_a_real_duplicate_uuid_is_still_refused_after_a_retry(server, zc, memory_path, api_root):
     taken = uuid.uuid4()
     zc.memory.add_messages("s", [Message(role="user", content="first", uuid=taken)])
-    server.faults.add("POST", MEMORY_PATH, status=503, times=1)
+    server.faults.add("POST", memory_path, status=503, times=1)
     with pytest.raises(AlreadyExistsError, match=str(taken)):
         zc.memory.add_messages("s", [Message(role="user", content="other", uuid=taken)])
     assert [m.content for m in zc.memory.get_messages("s")] == ["first"]
 
 
-def test_write_failing_for_good_is_a_server_error_and_stores_nothing(server):
-    client = make_client(server.url, max_retries=2)
-    server.faults.add("POST", MEMORY_PATH, status=500, times=None)
+def test_write_failing_for_good_is_a_server_error_and_stores_nothing(server, memory_path):
+    client = make_client(server.url, api_key=server.api_key, max_retries=2)
+    client.user.add(CreateUserRequest(user_id="jane"))  # the generation is known
+    server.faults.add("POST", memory_path, status=500, times=None)
     with pytest.raises(ServerError):
         client.memory.add_messages("s", _msgs(2))
     server.faults.clear()
     assert client.memory.get_messages("s") == []
-    assert server.count("POST", MEMORY_PATH) == 3
+    assert server.count("POST", memory_path) == 3
 
 
-def test_other_writes_that_landed_are_not_repeated_or_misreported(server, zc):
-    server.faults.add("POST", f"{API}/{'user' if GEN == 'v1' else 'users'}", after=True)
+def test_other_writes_that_landed_are_not_repeated_or_misreported(server, zc, api_root):
+    server.faults.add("POST", f"{api_root}/{'user' if server.api == 'v1' else 'users'}", after=True)
     assert zc.user.add(CreateUserRequest(user_id="jane", email="j@x.io")).email == "j@x.io"
-    server.faults.add("POST", f"{API}/sessions", after=True)
+    server.faults.add("POST", f"{api_root}/sessions", after=True)
     assert zc.memory.add_session(Session(session_id="s", user_id="jane")).user_id == "jane"
-    server.faults.add("DELETE", f"{API}/sessions/s/memory", after=True)
+    server.faults.add("DELETE", f"{api_root}/sessions/s/memory", status=503, after=True)
     zc.memory.delete_memory("s")  # the retry's 404 means the first attempt deleted it
     with pytest.raises(NotFoundError):
         zc.memory.get_session("s")
-    server.faults.add("DELETE", f"{API}/*/jane", after=True)
+    server.faults.add("DELETE", f"{api_root}/*/jane", status=503, after=True)
     zc.user.delete("jane")
     with pytest.raises(NotFoundError):
         zc.user.get("jane")
@@ -259,9 +273,10 @@ def test_other_writes_that_landed_are_not_repeated_or_misreported(server, zc):
 # -- authentication and secrets ----------------------------------------------------------------
 
 
-def test_wrong_api_key_is_an_authentication_error_that_never_shows_the_key(caplog):
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_wrong_api_key_is_an_authentication_error_that_never_shows_the_key(caplog, api):
     caplog.set_level(logging.DEBUG)
-    with ZepTestServer(api_key="the-right-key") as own:
+    with ZepTestServer(api=api, api_key="the-right-key") as own:
         client = make_client(own.url, api_key=SECRET)
         with pytest.raises(AuthenticationError) as info:
             client.user.get("jane")
@@ -270,11 +285,15 @@ def test_wrong_api_key_is_an_authentication_error_that_never_shows_the_key(caplo
         for text in (str(info.value), repr(info.value), repr(client), repr(client.backend)):
             assert SECRET not in text
         assert SECRET not in caplog.text
-        assert own.count("GET", "**") == 1  # 401 is not retried
+        assert own.count("GET", "**") == 2  # the probe, then one 401: it is not retried
         client.close()
-        no_key = make_client(own.url)
-        with pytest.raises(AuthenticationError):
-            no_key.memory.get_session("s")
+        if api == "v1":
+            no_key = make_client(own.url)
+            with pytest.raises(AuthenticationError):
+                no_key.memory.get_session("s")
+        else:
+            with pytest.raises(ConfigurationError, match="requires an API key"):
+                make_client(own.url).memory.get_session("s")
         right = make_client(own.url, api_key="the-right-key")
         right.user.add(CreateUserRequest(user_id="jane"))
         assert right.user.get("jane").user_id == "jane"
@@ -301,11 +320,11 @@ async def test_concurrent_async_calls(zc):
 # -- requests per operation ----------------------------------------------------------------------
 
 
-def test_a_batch_is_one_request(server, zc):
+def test_a_batch_is_one_request(server, zc, memory_path, api_root):
     zc.stats.reset()
     zc.memory.add_messages("s", _msgs(10))
     assert zc.stats.http_requests == 1
-    assert server.count("POST", MEMORY_PATH) == 1
+    assert server.count("POST", memory_path) == 1
 
 
 @pytest.mark.parametrize("n", [0, 1, MESSAGE_PAGE_SIZE, MESSAGE_PAGE_SIZE + 1, 250])
@@ -387,8 +406,9 @@ def test_role_type_round_trips_and_never_leaks_into_metadata(zc):
     assert (last.role_type, last.metadata) == ("assistant", None)
 
 
-@pytest.mark.skipif(GEN != "v1", reason="only 1.x carries role_type in metadata")
-def test_v1_reserved_metadata_key_is_refused(zc):
+def test_v1_reserved_metadata_key_is_refused(zc, server):
+    if server.api != "v1":
+        return  # /api/v2 carries role_type itself: nothing is reserved in message metadata
     from zep_memory_plugins.backends.zep._v1 import ROLE_TYPE_KEY
 
     with pytest.raises(InvalidInputError, match=ROLE_TYPE_KEY):
@@ -399,7 +419,7 @@ def test_v1_reserved_metadata_key_is_refused(zc):
 
 
 def test_close_and_aclose(server):
-    client = make_client(server.url)
+    client = make_client(server.url, api_key=server.api_key)
     client.user.add(CreateUserRequest(user_id="jane"))
 
     async def use_and_close():

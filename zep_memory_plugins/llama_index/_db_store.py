@@ -109,6 +109,9 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
             return []
         summary, stored, _ = split_summary(await self._client.memory.aget_messages(key))
         summary_book(self._client).seen(key, summary)  # for ZepSummaryBlock: no read of its own
+        known = self._known.get(key)
+        if known and known[-1][0].uuid not in {m.uuid for m in stored}:
+            self._guard.lost(key)  # deleted meanwhile (perhaps with its user): check the owner
         rows = [(m, from_zep_message(m), s) for m, s in zip(stored, _statuses(stored), strict=True)]
         self._known[key] = list(rows)
         return rows

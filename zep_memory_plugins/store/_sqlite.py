@@ -646,8 +646,9 @@ class SQLiteStore:
                 (found[0], limit, (page - 1) * limit),
             ).fetchall()
         messages = [self._message(row) for row in rows]
+        # As on the real Zep servers, a page past the end counts nothing.
         return MessagePage.model_construct(
-            messages=messages, total_count=total, row_count=len(messages)
+            messages=messages, total_count=total if messages else 0, row_count=len(messages)
         )
 
     def update_message_metadata(
@@ -672,3 +673,35 @@ class SQLiteStore:
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (row[0],)
             ).fetchone()
         return self._message(out)
+
+    # -- for the Zep CE (/api/v2) test server ----------------------------------------------
+
+    def purge_deleted_session(self, session_id: str) -> bool:
+        """Remove a soft-deleted session and its messages for good; whether there was one.
+
+        A live session is left alone. Zep Community Edition purges what it soft-deletes at
+        once; its test server calls this right after :meth:`delete_session`.
+        """
+        with self._write() as cur:
+            cur.execute(
+                "DELETE FROM sessions WHERE session_id = ? AND deleted_at IS NOT NULL",
+                (session_id,),
+            )
+            return cur.rowcount > 0
+
+    def replace_session_metadata(
+        self, session_id: str, metadata: Mapping[str, Any] | None
+    ) -> Session:
+        """Set a live session's metadata outright (no merge); :class:`NotFoundError` if none."""
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE sessions SET metadata = ?, updated_at = ?"
+                " WHERE session_id = ? AND deleted_at IS NULL",
+                (dumps_metadata(metadata), _now(), session_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"session not found: {session_id}")
+            row = cur.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return self._session(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 from .._errors import MissingDependencyError
 from ..store import MEMORY, SQLiteStore
-from ._app import DEFAULT_MESSAGE_WINDOW, PROBE_HEADER, ZepASGIApp
+from ._app import API_VERSIONS, DEFAULT_WINDOWS, PROBE_HEADER, ApiVersion, ZepASGIApp
 from ._faults import FaultInjector, RequestLog
 
 try:
@@ -61,13 +62,18 @@ def _uvicorn_config(
 class ZepTestServer:
     """A Zep server stand-in on 127.0.0.1 for tests, backed by the embedded :class:`SQLiteStore`.
 
-    Serves ``/api/v1`` (zep-python 1.x) and ``/api/v2`` (zep-python 2.x) at once, from one
-    store. ``port=0`` picks a free port; ``path`` is the store's file (default in memory);
-    ``api_key`` turns on key checking; ``window`` is how many messages a memory read without
-    ``lastn`` returns (the real server's default is 12).
+    One wire generation per server: ``api="v2"`` (default) answers like Zep Community Edition
+    1.0.2 on ``/api/v2`` (zep-python 2.x), ``api="v1"`` like open-source Zep 0.27.2 on
+    ``/api/v1``; the other generation's routes answer 404, as on the real servers.
+
+    ``api_key``: v2 always requires one (``Authorization: Api-Key <key>``); without it a random
+    key is generated, readable as :attr:`api_key`. On v1 a key is optional (``Authorization:
+    Bearer <key>``). ``port=0`` picks a free port; ``path`` is the store's file (default in
+    memory); ``window`` is how many messages a memory read without ``lastn`` returns (the real
+    servers: 12 on v1, 6 on v2).
 
     >>> with ZepTestServer() as server:            # doctest: +SKIP
-    ...     client = ZepMemoryClient(base_url=server.url)
+    ...     client = ZepMemoryClient(base_url=server.url, api_key=server.api_key)
 
     ``faults`` arms injected failures, ``requests`` records every request (method, path),
     ``reset()`` empties everything, ``restart()`` stops and starts again on the same port.
@@ -79,26 +85,51 @@ class ZepTestServer:
         port: int = 0,
         api_key: str | None = None,
         path: str | os.PathLike[str] = MEMORY,
-        window: int = DEFAULT_MESSAGE_WINDOW,
+        window: int | None = None,
         *,
+        api: ApiVersion = "v2",
         log_level: str = "warning",
     ) -> None:
+        if api not in API_VERSIONS:
+            raise ValueError(f"api must be 'v1' or 'v2', not {api!r}")
+        if api == "v2" and api_key is None:
+            api_key = secrets.token_urlsafe(24)
         self.host = host
         self.port = port
+        self.api: ApiVersion = api
+        self._api_key = api_key
+        self.faults = faults_ = FaultInjector()
+        self.requests = requests_ = RequestLog()
         self.store = SQLiteStore(path)
-        self.faults = FaultInjector()
-        self.requests = RequestLog()
-        self.app = ZepASGIApp(
-            self.store, window=window, api_key=api_key, faults=self.faults, requests=self.requests
-        )
+        try:
+            self.app = ZepASGIApp(
+                self.store,
+                api=api,
+                window=window,
+                api_key=api_key,
+                faults=faults_,
+                requests=requests_,
+            )
+        except BaseException:
+            self.store.close()
+            raise
         self._log_level = log_level
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
 
+    @property
+    def api_key(self) -> str | None:
+        """The key clients must send (always set on v2; ``None`` on an open v1 server)."""
+        return self._api_key
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"ZepTestServer(url={self.url!r}, {state}, store={self.store!r})"
+        auth = "key required" if self._api_key else "open"
+        return (
+            f"ZepTestServer(api={self.api!r}, url={self.url!r}, {state}, {auth}, "
+            f"store={self.store!r})"
+        )
 
     @property
     def url(self) -> str:
@@ -225,20 +256,29 @@ def serve(
     port: int = 8000,
     path: str | os.PathLike[str] = MEMORY,
     api_key: str | None = None,
-    window: int = DEFAULT_MESSAGE_WINDOW,
+    window: int | None = None,
+    *,
+    api: ApiVersion = "v2",
 ) -> None:
-    """Serve the Zep-compatible API in the foreground until interrupted (Ctrl-C).
+    """Serve one Zep wire generation in the foreground until interrupted (Ctrl-C).
 
-    ``path`` is the store's file (default: in memory, gone on exit). The API key, if any, is
-    never printed or logged.
+    ``api="v2"`` (Zep CE, ``/api/v2``) needs ``api_key``; ``api="v1"`` (Zep 0.27, ``/api/v1``)
+    takes one optionally. ``path`` is the store's file (default: in memory, gone on exit). The
+    API key is never printed or logged.
     """
     store = SQLiteStore(path)
-    app = ZepASGIApp(store, window=window, api_key=api_key)
+    try:
+        app = ZepASGIApp(store, api=api, window=window, api_key=api_key)
+    except BaseException:
+        store.close()
+        raise
     server = uvicorn.Server(_uvicorn_config(app, host, port, "info", own_logging=True))
     auth = "API key required" if api_key else "no API key"
+    flavour = "Zep CE 1.0.2" if api == "v2" else "Zep 0.27.2"
+    window_size = window or DEFAULT_WINDOWS[api]
     print(
-        f"Zep-compatible server on http://{host}:{port} (/api/v1 and /api/v2, {auth}); "
-        f"store: {store.path}. Ctrl-C to stop."
+        f"Zep-compatible server ({flavour}) on http://{host}:{port}/api/{api} ({auth}, "
+        f"window {window_size}); store: {store.path}. Ctrl-C to stop."
     )
     try:
         server.run()

@@ -1,11 +1,19 @@
-"""The Zep backend: a Zep server through the official zep-python SDK (1.x or 2.x).
+"""The Zep backend: a Zep server of either generation, found by asking it.
 
-``ZepBackend(url, api_key)`` picks the implementation for the installed zep-python generation:
-:class:`ZepV1Backend` (``/api/v1``) or :class:`ZepV2Backend` (``/api/v2``). Usually built for
-you by ``ZepMemoryClient(base_url=...)`` or the ``ZEP_API_URL`` environment variable.
+``ZepBackend(url, api_key)`` talks to open-source Zep (``/api/v1``, up to v0.27) over httpx, or
+to Zep Community Edition (``/api/v2``) through zep-python 2.x; which one is asked of the server
+on first use, unless ``api_version=`` says. Usually built for you by
+``ZepMemoryClient(base_url=...)`` or the ``ZEP_API_URL`` environment variable.
+
+One concern per module: :mod:`._wire` (what a generation is), :mod:`._v1` and :mod:`._v2`
+(one file per generation), :mod:`._plans` (the logic of each operation, paging and batching),
+:mod:`._transport` (the sync and async drivers, connections), :mod:`._failures` (failure
+classification and the library's errors), :mod:`._retry` (when to try again) and
+:mod:`._convert` (answers into models).
 """
 
-from ._common import LIST_PAGE_SIZE, MAX_BATCH_BYTES, MESSAGE_PAGE_SIZE, ZepBackend, zep_generation
+from ._backend import API_VERSIONS, ZepBackend, check_api_key
+from ._plans import LIST_PAGE_SIZE, MAX_BATCH_BYTES, MESSAGE_PAGE_SIZE
 from ._retry import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -16,6 +24,7 @@ from ._retry import (
 )
 
 __all__ = [
+    "API_VERSIONS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "INITIAL_BACKOFF",
@@ -26,20 +35,5 @@ __all__ = [
     "MESSAGE_PAGE_SIZE",
     "RetryPolicy",
     "ZepBackend",
-    "ZepV1Backend",
-    "ZepV2Backend",
-    "zep_generation",
+    "check_api_key",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # The generation classes import their SDK lazily; expose them on demand.
-    if name == "ZepV1Backend":
-        from ._v1 import ZepV1Backend
-
-        return ZepV1Backend
-    if name == "ZepV2Backend":
-        from ._v2 import ZepV2Backend
-
-        return ZepV2Backend
-    raise AttributeError(name)

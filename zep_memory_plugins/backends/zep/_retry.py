@@ -4,16 +4,18 @@ Shared by the sync and async paths (they differ only in how they sleep). Transie
 are retried with exponential backoff and jitter: the server could not be reached, did not
 answer in time, dropped the connection, answered 429 (``Retry-After`` is honoured) or a 5xx.
 Writes are retried too: every write is made idempotent before it is sent (client-chosen
-message uuids, existence checks), see :mod:`._common`.
+message uuids, existence checks), see :mod:`._plans`; a delete or a metadata merge whose
+attempt got no answer is not resent (see :class:`~zep_memory_plugins.OutcomeUnknownError`).
 """
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._failures import Failure
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -21,7 +23,6 @@ __all__ = [
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
     "MAX_RETRY_AFTER",
-    "Failure",
     "RetryPolicy",
 ]
 
@@ -35,67 +36,6 @@ INITIAL_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 #: Longest ``Retry-After`` honoured, in seconds; a longer one is capped to this.
 MAX_RETRY_AFTER = 30.0
-
-
-@dataclass
-class Failure:
-    """What went wrong with one attempt, independent of the SDK generation.
-
-    ``status`` is the HTTP status (``None`` when no answer came back), ``text`` the server's
-    message, ``kind`` one of ``"http"``, ``"connect"`` (nothing was sent: always safe to
-    retry), ``"timeout"``, ``"network"`` (connection lost: the outcome is unknown) or
-    ``"protocol"`` (an answer the SDK could not read).
-    """
-
-    kind: str
-    status: int | None = None
-    text: str = ""
-    retry_after: float | None = None
-    detail: str = ""
-
-    @property
-    def transient(self) -> bool:
-        """Whether another attempt may succeed."""
-        if self.kind in ("connect", "timeout", "network"):
-            return True
-        if self.kind == "http" and self.status is not None:
-            if self.status == 429:
-                return True
-            return self.status >= 500 and not is_duplicate_key(self.text)
-        return False
-
-    @property
-    def outcome_unknown(self) -> bool:
-        """Whether the server may have carried out the request although it failed."""
-        if self.kind == "connect":
-            return False
-        return not (self.kind == "http" and self.status is not None and self.status < 500)
-
-
-def is_duplicate_key(text: str) -> bool:
-    """Whether a server message says a unique key (a message uuid) is already taken.
-
-    The real server passes Postgres' words on (``duplicate key value violates unique
-    constraint``); the test server says ``message uuid ... already exists``.
-    """
-    lowered = text.lower()
-    return any(w in lowered for w in ("duplicate", "unique constraint", "already exists"))
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (number or HTTP date), if any."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
-            return None
-        seconds = email.utils.mktime_tz(parsed) - time.time()
-    return max(0.0, seconds)
 
 
 @dataclass(frozen=True)

@@ -1,177 +1,179 @@
-"""zep-python 1.x (``/api/v1``): which SDK method each call is, and how its arguments are spelled.
+"""``/api/v1``: open-source Zep up to v0.27, spoken over httpx by the library itself.
 
-``ZepClient`` is a thin shell around the SDK's ``UserClient``, ``MemoryClient`` and
-``MessageClient``, each taking an async and a sync httpx client. We build those same SDK
-clients on httpx clients of ours instead of calling ``ZepClient(...)``: its constructor makes a
-blocking ``GET /healthz`` (bad inside an event loop, and outside our timeout and request
-counting) and binds its one async httpx client to the first event loop that uses it, whereas
-we keep one per loop. The wire traffic is otherwise the SDK's own.
-
-1.x has no ``role_type``: a role type that does not follow from the role (``role="Jane"``,
+zep-python 1.x is the SDK of this generation, but it pins ``httpx<0.25`` and ``packaging<24``,
+which no environment holding current LangChain can satisfy; so the library speaks this wire
+itself (the routes and bodies are those of ``shared/zep-api.md``). The wire has no
+``role_type``: a role type that does not follow from the role (``role="Jane"``,
 ``role_type="user"``) travels in the message metadata under :data:`ROLE_TYPE_KEY`, removed
 again on read.
 """
 
 from __future__ import annotations
 
-import importlib
 import uuid as _uuid
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 from typing import Any
 
-import httpx
-
 from ..._errors import InvalidInputError
-from ..._models import CreateUserRequest, Message, Session, User
-from ._common import _LAST_RESPONSE, Call, Plan, ZepBackend, _default_role_type
+from ..._models import CreateUserRequest, Message, Session
+from ._convert import default_role_type, fields_of, listing
+from ._wire import Call, Wire
 
-__all__ = ["ROLE_TYPE_KEY", "ZepV1Backend"]
+__all__ = ["ROLE_TYPE_KEY", "V1Wire"]
 
-_API_PATH = "/api/v1"
-#: Reserved message-metadata key carrying the role type on 1.x servers (stripped on read).
+#: Reserved message-metadata key carrying the role type on ``/api/v1`` (stripped on read).
 ROLE_TYPE_KEY = "_zep_memory_role_type"
 
-
-def _sdk_module(name: str) -> Any:
-    """A zep-python 1.x module (typed ``Any``: type checkers may see the 2.x package)."""
-    return importlib.import_module(f"zep_python.{name}")
+_API = "/api/v1"
 
 
-def _page_total(messages: Any) -> tuple[Any, int]:
-    """The SDK returns only the page's messages; the total is in the same response."""
-    response = _LAST_RESPONSE.get()
-    total = 0
-    if response is not None:
-        total = int(response.json().get("total_count") or 0)
-    return messages, total
+def _page(raw: Any) -> tuple[list[Any], int]:
+    total = fields_of(raw).get("total_count") or 0
+    return listing(raw, "messages"), int(total)
 
 
-class ZepV1Backend(ZepBackend):
-    """The Zep backend on zep-python 1.x (open-source Zep server up to 0.27, ``/api/v1``)."""
-
-    name = "zep-v1"
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-
-    def _sdk(self, aclient: httpx.AsyncClient | None, client: httpx.Client | None) -> Any:
-        return SimpleNamespace(
-            user=_sdk_module("user.client").UserClient(aclient, client),
-            memory=_sdk_module("memory.client").MemoryClient(aclient, client),
-            message=_sdk_module("message.client").MessageClient(aclient, client),
+def _reserved(metadata: Mapping[str, Any] | None) -> None:
+    if metadata is not None and ROLE_TYPE_KEY in metadata:
+        raise InvalidInputError(
+            f"message metadata key {ROLE_TYPE_KEY!r} is reserved", field="metadata"
         )
 
-    def _new_sync_client(self, http: httpx.Client) -> Any:
-        http.base_url = httpx.URL(self.base_url + _API_PATH)
-        return self._sdk(None, http)
 
-    def _new_async_client(self, http: httpx.AsyncClient) -> Any:
-        http.base_url = httpx.URL(self.base_url + _API_PATH)
-        return self._sdk(http, None)
+class V1Wire(Wire):
+    """Open-source Zep (``/api/v1``, v0.27 and earlier)."""
 
-    def _async_path(self, path: str) -> str:
-        namespace, method = path.split(".")
-        return f"{namespace}.a{method}"
+    version = "v1"
+    name = "zep-v1"
+    server = "open-source Zep (/api/v1)"
+    api_path = _API
+    revives_deleted_sessions = True
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """``Authorization: Bearer <key>`` when a key is set."""
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     # users
-    def _call_add_user(self, request: CreateUserRequest) -> Call:
-        sdk = _sdk_module("user").CreateUserRequest(**request.__dict__)
-        return Call("user.add", (sdk,), what=f"user {request.user_id}")
+    def add_user(self, request: CreateUserRequest) -> Call:
+        """``POST /user``."""
+        body = {k: v for k, v in request.__dict__.items() if v is not None}
+        return Call("POST /user", "POST", f"{_API}/user", json=body,
+                    what=f"user {request.user_id}")
 
-    def _call_get_user(self, user_id: str) -> Call:
-        return Call("user.get", (user_id,), what=f"user {user_id}")
+    def get_user(self, user_id: str) -> Call:
+        """``GET /user/{id}``."""
+        return Call("GET /user/{id}", "GET", f"{_API}/user/{user_id}", what=f"user {user_id}")
 
-    def _call_update_user(self, user_id: str, fields: dict[str, Any]) -> Call:
-        sdk = _sdk_module("user").UpdateUserRequest(user_id=user_id, **fields)
-        return Call("user.update", (sdk,), what=f"user {user_id}")
+    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> Call:
+        """``PATCH /user/{id}``."""
+        return Call(
+            "PATCH /user/{id}",
+            "PATCH",
+            f"{_API}/user/{user_id}",
+            json={"user_id": user_id, **fields},
+            what=f"user {user_id}",
+            resend_if_unknown=False,
+        )
 
-    def _call_delete_user(self, user_id: str) -> Call:
-        return Call("user.delete", (user_id,), what=f"user {user_id}")
+    def delete_user(self, user_id: str) -> Call:
+        """``DELETE /user/{id}``."""
+        return Call("DELETE /user/{id}", "DELETE", f"{_API}/user/{user_id}",
+                    what=f"user {user_id}", resend_if_unknown=False)
 
-    def _call_user_sessions(self, user_id: str) -> Call:
-        return Call("user.get_sessions", (user_id,), what=f"user {user_id}")
+    def user_sessions(self, user_id: str) -> Call:
+        """``GET /user/{id}/sessions``."""
+        return Call("GET /user/{id}/sessions", "GET", f"{_API}/user/{user_id}/sessions",
+                    parse=listing, what=f"user {user_id}")
 
-    def _plan_list_users(self, limit: int | None, cursor: int) -> Plan[list[User]]:
-        raw = yield Call("user.list", (limit, cursor))
-        return [self._user(u) for u in raw or []]
+    def list_users(self, limit: int, cursor: int) -> Call:
+        """``GET /user?limit=&cursor=``."""
+        return Call("GET /user", "GET", f"{_API}/user",
+                    params={"limit": limit, "cursor": cursor}, parse=listing)
 
     # sessions
-    def _call_add_session(self, session: Session) -> Call:
-        sdk = _sdk_module("memory").Session(
-            session_id=session.session_id, user_id=session.user_id, metadata=session.metadata
+    def add_session(self, session: Session) -> Call:
+        """``POST /sessions``."""
+        body: dict[str, Any] = {"session_id": session.session_id}
+        if session.user_id is not None:
+            body["user_id"] = session.user_id
+        if session.metadata is not None:
+            body["metadata"] = session.metadata
+        return Call("POST /sessions", "POST", f"{_API}/sessions", json=body,
+                    what=f"session {session.session_id}")
+
+    def get_session(self, session_id: str) -> Call:
+        """``GET /sessions/{id}``."""
+        return Call("GET /sessions/{id}", "GET", f"{_API}/sessions/{session_id}",
+                    what=f"session {session_id}")
+
+    def update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
+        """``PATCH /sessions/{id}``."""
+        return Call(
+            "PATCH /sessions/{id}",
+            "PATCH",
+            f"{_API}/sessions/{session_id}",
+            json={"session_id": session_id, "metadata": dict(metadata)},
+            what=f"session {session_id}",
+            resend_if_unknown=False,
         )
-        return Call("memory.add_session", (sdk,), what=f"session {session.session_id}")
 
-    def _call_get_session(self, session_id: str) -> Call:
-        return Call("memory.get_session", (session_id,), what=f"session {session_id}")
+    def delete_session(self, session_id: str) -> Call:
+        """``DELETE /sessions/{id}/memory``."""
+        return Call("DELETE /sessions/{id}/memory", "DELETE",
+                    f"{_API}/sessions/{session_id}/memory", what=f"session {session_id}",
+                    resend_if_unknown=False)
 
-    def _call_update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
-        sdk = _sdk_module("memory").Session(session_id=session_id, metadata=dict(metadata))
-        return Call("memory.update_session", (sdk,), what=f"session {session_id}")
-
-    def _call_delete_session(self, session_id: str) -> Call:
-        return Call("memory.delete_memory", (session_id,), what=f"session {session_id}")
-
-    def _plan_list_sessions(self, limit: int | None, cursor: int) -> Plan[list[Session]]:
-        raw = yield Call("memory.list_sessions", (limit, cursor))
-        sessions = [self._session(s) for s in raw or []]
-        return [s for s in sessions if s.deleted_at is None]
+    def list_sessions(self, limit: int, cursor: int) -> Call:
+        """``GET /sessions?limit=&cursor=``."""
+        return Call("GET /sessions", "GET", f"{_API}/sessions",
+                    params={"limit": limit, "cursor": cursor}, parse=listing)
 
     # messages
-    def _call_add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
-        sdk_message = _sdk_module("message").Message
-        sdk = []
+    def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
+        """``POST /sessions/{id}/memory``."""
+        wire = []
         for m in messages:
+            _reserved(m.metadata)
             metadata = m.metadata
-            if metadata is not None and ROLE_TYPE_KEY in metadata:
-                raise InvalidInputError(
-                    f"message metadata key {ROLE_TYPE_KEY!r} is reserved", field="metadata"
-                )
-            if m.role_type != _default_role_type(m.role):
+            if m.role_type != default_role_type(m.role):
                 metadata = {**(metadata or {}), ROLE_TYPE_KEY: m.role_type}
-            sdk.append(
-                sdk_message(
-                    role=m.role,  # always a real string: 1.x would send "A role is required"
-                    content=m.content,
-                    uuid=str(m.uuid),
-                    metadata=metadata,
-                    created_at=m.created_at.isoformat() if m.created_at else None,
-                )
-            )
-        memory = _sdk_module("memory").Memory(messages=sdk)
-        return Call("memory.add_memory", (session_id, memory), what=f"session {session_id}")
+            item: dict[str, Any] = {"uuid": str(m.uuid), "role": m.role, "content": m.content}
+            if metadata is not None:
+                item["metadata"] = metadata
+            if m.created_at is not None:
+                item["created_at"] = m.created_at.isoformat()
+            wire.append(item)
+        return Call("POST /sessions/{id}/memory", "POST", f"{_API}/sessions/{session_id}/memory",
+                    json={"messages": wire}, what=f"session {session_id}")
 
-    def _call_last_messages(self, session_id: str, lastn: int) -> Call:
-        return Call(
-            "memory.get_memory",
-            (session_id, lastn),
-            post=lambda r: r.messages,
-            what=f"session {session_id}",
-        )
+    def last_messages(self, session_id: str, lastn: int) -> Call:
+        """``GET /sessions/{id}/memory?lastn=``."""
+        return Call("GET /sessions/{id}/memory", "GET", f"{_API}/sessions/{session_id}/memory",
+                    params={"lastn": lastn}, parse=lambda r: listing(r, "messages"),
+                    what=f"session {session_id}")
 
-    def _call_messages_page(self, session_id: str, limit: int, page: int) -> Call:
-        return Call(
-            "message.get_session_messages",
-            (session_id, limit, page),
-            post=_page_total,
-            what=f"session {session_id}",
-        )
+    def messages_page(self, session_id: str, limit: int, page: int) -> Call:
+        """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number)."""
+        return Call("GET /sessions/{id}/messages", "GET",
+                    f"{_API}/sessions/{session_id}/messages",
+                    params={"limit": limit, "cursor": page}, parse=_page,
+                    what=f"session {session_id}")
 
-    def _call_update_message(
+    def update_message(
         self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Call:
-        if ROLE_TYPE_KEY in metadata:
-            raise InvalidInputError(
-                f"message metadata key {ROLE_TYPE_KEY!r} is reserved", field="metadata"
-            )
+        """``PATCH /sessions/{id}/messages/{uuid}``."""
+        _reserved(metadata)
         return Call(
-            "message.update_message_metadata",
-            (session_id, str(message_uuid), {"metadata": dict(metadata)}),
+            "PATCH /sessions/{id}/messages/{uuid}",
+            "PATCH",
+            f"{_API}/sessions/{session_id}/messages/{message_uuid}",
+            json={"metadata": dict(metadata)},
             what=f"message {message_uuid}",
+            resend_if_unknown=False,
         )
 
-    def _unpack_metadata(self, metadata: Any) -> tuple[dict[str, Any] | None, str | None]:
+    def unpack_metadata(self, metadata: Any) -> tuple[Any, str | None]:
+        """Remove the role type carried in the metadata (see :data:`ROLE_TYPE_KEY`)."""
         if not metadata or ROLE_TYPE_KEY not in metadata:
             return metadata, None
         rest = dict(metadata)

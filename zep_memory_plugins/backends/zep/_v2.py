@@ -1,10 +1,14 @@
-"""zep-python 2.x (``/api/v2``): which SDK method each call is, and how its arguments are spelled.
+"""``/api/v2``: Zep Community Edition 1.x, through zep-python 2.x.
 
-The SDK client is built from zep-python's ``BaseClient`` / ``AsyncBaseClient`` (what ``Zep`` and
-``AsyncZep`` extend) on an httpx client of ours: unlike ``Zep(...)``, they take ``base_url``
-literally instead of letting the ``ZEP_API_URL`` environment variable override it, and our
-httpx client carries the timeout and counts requests. Without an API key the ``Authorization``
-header the SDK insists on is removed before the request leaves.
+The SDK client is zep-python's ``BaseClient`` / ``AsyncBaseClient`` (what ``Zep`` and ``AsyncZep``
+extend) on an httpx client of ours: unlike ``Zep(...)`` they take ``base_url`` literally instead
+of letting ``ZEP_API_URL`` override it, and ours carries the timeout and counts requests. Three
+routes the SDK lacks or cannot read are spoken raw: the ``id > cursor`` listings of users and
+sessions (the SDK has only page numbers, and ``/sessions-ordered`` refuses ordering by id), and
+a user's sessions (zep-python 2.0.2 cannot parse that flat list).
+
+The server's limits, measured on CE 1.0.2: at most 30 messages per add request (more are
+refused *and stored*), at most 2,500 characters of content per message, ``role_type`` required.
 """
 
 from __future__ import annotations
@@ -13,110 +17,115 @@ import uuid as _uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
+from ..._models import CreateUserRequest, Message, Session
+from ._convert import fields_of, listing
+from ._wire import Call, Wire
 
-from ..._models import CreateUserRequest, Message, Session, User
-from ._common import Call, Plan, ZepBackend
+__all__ = ["V2Wire"]
 
-__all__ = ["ZepV2Backend"]
-
-_API_PATH = "/api/v2"
+_API = "/api/v2"
 
 
-class ZepV2Backend(ZepBackend):
-    """The Zep backend on zep-python 2.x (Zep Community Edition 1.x, ``/api/v2``)."""
+def _messages(raw: Any) -> list[Any]:
+    return listing(raw, "messages")
 
+
+def _page(raw: Any) -> tuple[list[Any], int]:
+    return listing(raw, "messages"), int(fields_of(raw).get("total_count") or 0)
+
+
+class V2Wire(Wire):
+    """Zep Community Edition (``/api/v2``) through zep-python 2.x."""
+
+    version = "v2"
     name = "zep-v2"
+    server = "Zep Community Edition (/api/v2)"
+    api_path = _API
+    max_batch = 30
+    max_content = 2500
+    revives_deleted_sessions = False
+    requires_key = True
+    uses_sdk = True
 
-    def _new_sync_client(self, http: httpx.Client) -> Any:
-        from zep_python.base_client import BaseClient
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        """``Authorization: Api-Key <key>``."""
+        return {"Authorization": f"Api-Key {api_key}"} if api_key else {}
 
-        return BaseClient(
-            base_url=self.base_url + _API_PATH,
-            api_key=self._api_key or "",
-            timeout=self.timeout,
-            httpx_client=http,
-        )
+    def new_sdk(self, base_url: str, api_key: str | None, http: Any, timeout: float) -> Any:
+        """zep-python 2.x's base client (sync or async after ``http``) on our httpx client."""
+        import httpx
+        from zep_python.base_client import AsyncBaseClient, BaseClient
 
-    def _new_async_client(self, http: httpx.AsyncClient) -> Any:
-        from zep_python.base_client import AsyncBaseClient
-
-        return AsyncBaseClient(
-            base_url=self.base_url + _API_PATH,
-            api_key=self._api_key or "",
-            timeout=self.timeout,
-            httpx_client=http,
-        )
+        cls = AsyncBaseClient if isinstance(http, httpx.AsyncClient) else BaseClient
+        return cls(base_url=base_url + _API, api_key=api_key or "", timeout=timeout,
+                   httpx_client=http)
 
     # users
-    def _call_add_user(self, request: CreateUserRequest) -> Call:
+    def add_user(self, request: CreateUserRequest) -> Call:
+        """``POST /users``."""
         fields = {k: v for k, v in request.__dict__.items() if v is not None}
-        return Call("user.add", kwargs=fields, what=f"user {request.user_id}")
+        return Call("POST /users", sdk="user.add", kwargs=fields, what=f"user {request.user_id}")
 
-    def _call_get_user(self, user_id: str) -> Call:
-        return Call("user.get", (user_id,), what=f"user {user_id}")
+    def get_user(self, user_id: str) -> Call:
+        """``GET /users/{id}``."""
+        return Call("GET /users/{id}", sdk="user.get", args=(user_id,), what=f"user {user_id}")
 
-    def _call_update_user(self, user_id: str, fields: dict[str, Any]) -> Call:
-        return Call("user.update", (user_id,), fields, what=f"user {user_id}")
+    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> Call:
+        """``PATCH /users/{id}``."""
+        return Call("PATCH /users/{id}", sdk="user.update", args=(user_id,), kwargs=dict(fields),
+                    what=f"user {user_id}", resend_if_unknown=False)
 
-    def _call_delete_user(self, user_id: str) -> Call:
-        return Call("user.delete", (user_id,), what=f"user {user_id}")
+    def delete_user(self, user_id: str) -> Call:
+        """``DELETE /users/{id}``."""
+        return Call("DELETE /users/{id}", sdk="user.delete", args=(user_id,),
+                    what=f"user {user_id}", resend_if_unknown=False)
 
-    def _call_user_sessions(self, user_id: str) -> Call:
-        # zep-python 2.0.2 parses this answer as a list of LISTS of sessions and fails on
-        # any user who has a session; the answer itself is a plain JSON list of sessions.
-        return Call(
-            "user.get_sessions",
-            (user_id,),
-            recover=lambda response: response.json(),
-            what=f"user {user_id}",
-        )
+    def user_sessions(self, user_id: str) -> Call:
+        """``GET /users/{id}/sessions`` (raw: the SDK cannot parse the flat list)."""
+        return Call("GET /users/{id}/sessions", "GET", f"{_API}/users/{user_id}/sessions",
+                    parse=listing, what=f"user {user_id}")
 
-    def _plan_list_users(self, limit: int | None, cursor: int) -> Plan[list[User]]:
-        def page(number: int, size: int) -> Call:
-            return Call(
-                "user.list_ordered",
-                kwargs={"page_number": number, "page_size": size},
-                post=lambda r: (r.users, r.total_count),
-            )
-
-        return self._plan_ordered("users", limit, cursor, page, self._user)
+    def list_users(self, limit: int, cursor: int) -> Call:
+        """``GET /users?limit=&cursor=`` (raw: not in the SDK)."""
+        return Call("GET /users", "GET", f"{_API}/users",
+                    params={"limit": limit, "cursor": cursor}, parse=listing)
 
     # sessions
-    def _call_add_session(self, session: Session) -> Call:
+    def add_session(self, session: Session) -> Call:
+        """``POST /sessions``."""
         fields: dict[str, Any] = {"session_id": session.session_id}
         if session.user_id is not None:
             fields["user_id"] = session.user_id
         if session.metadata is not None:
             fields["metadata"] = session.metadata
-        return Call("memory.add_session", kwargs=fields, what=f"session {session.session_id}")
+        return Call("POST /sessions", sdk="memory.add_session", kwargs=fields,
+                    what=f"session {session.session_id}")
 
-    def _call_get_session(self, session_id: str) -> Call:
-        return Call("memory.get_session", (session_id,), what=f"session {session_id}")
+    def get_session(self, session_id: str) -> Call:
+        """``GET /sessions/{id}``."""
+        return Call("GET /sessions/{id}", sdk="memory.get_session", args=(session_id,),
+                    what=f"session {session_id}")
 
-    def _call_update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
-        return Call(
-            "memory.update_session",
-            (session_id,),
-            {"metadata": dict(metadata)},
-            what=f"session {session_id}",
-        )
+    def update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
+        """``PATCH /sessions/{id}`` (never without metadata: that would wipe it)."""
+        assert metadata, "an empty update would replace the session's metadata with {}"
+        return Call("PATCH /sessions/{id}", sdk="memory.update_session", args=(session_id,),
+                    kwargs={"metadata": dict(metadata)}, what=f"session {session_id}",
+                    resend_if_unknown=False)
 
-    def _call_delete_session(self, session_id: str) -> Call:
-        return Call("memory.delete", (session_id,), what=f"session {session_id}")
+    def delete_session(self, session_id: str) -> Call:
+        """``DELETE /sessions/{id}/memory``."""
+        return Call("DELETE /sessions/{id}/memory", sdk="memory.delete", args=(session_id,),
+                    what=f"session {session_id}", resend_if_unknown=False)
 
-    def _plan_list_sessions(self, limit: int | None, cursor: int) -> Plan[list[Session]]:
-        def page(number: int, size: int) -> Call:
-            return Call(
-                "memory.list_sessions",
-                kwargs={"page_number": number, "page_size": size, "order_by": "id", "asc": True},
-                post=lambda r: (r.sessions, r.total_count),
-            )
-
-        return self._plan_ordered("sessions", limit, cursor, page, self._session)
+    def list_sessions(self, limit: int, cursor: int) -> Call:
+        """``GET /sessions?limit=&cursor=`` (raw: not in the SDK)."""
+        return Call("GET /sessions", "GET", f"{_API}/sessions",
+                    params={"limit": limit, "cursor": cursor}, parse=listing)
 
     # messages
-    def _call_add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
+    def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
+        """``POST /sessions/{id}/memory`` with at most :attr:`max_batch` messages."""
         from zep_python.types import Message as SdkMessage
 
         sdk = []
@@ -130,35 +139,28 @@ class ZepV2Backend(ZepBackend):
             }
             if m.created_at is not None:
                 fields["created_at"] = m.created_at.isoformat()
-            # Our messages are validated already: skip the SDK's second validation (pydantic
-            # v1 ``construct``); the SDK serialises them the same way.
+            # Already validated: skip the SDK's second validation (serialised the same way).
             sdk.append(SdkMessage.construct(**fields))
-        return Call("memory.add", (session_id,), {"messages": sdk}, what=f"session {session_id}")
+        return Call("POST /sessions/{id}/memory", sdk="memory.add", args=(session_id,),
+                    kwargs={"messages": sdk}, what=f"session {session_id}")
 
-    def _call_last_messages(self, session_id: str, lastn: int) -> Call:
-        return Call(
-            "memory.get",
-            (session_id,),
-            {"lastn": lastn},
-            post=lambda r: r.messages,
-            what=f"session {session_id}",
-        )
+    def last_messages(self, session_id: str, lastn: int) -> Call:
+        """``GET /sessions/{id}/memory?lastn=``."""
+        return Call("GET /sessions/{id}/memory", sdk="memory.get", args=(session_id,),
+                    kwargs={"lastn": lastn}, parse=_messages, what=f"session {session_id}")
 
-    def _call_messages_page(self, session_id: str, limit: int, page: int) -> Call:
-        return Call(
-            "memory.get_session_messages",
-            (session_id,),
-            {"limit": limit, "cursor": page},
-            post=lambda r: (r.messages, r.total_count),
-            what=f"session {session_id}",
-        )
+    def messages_page(self, session_id: str, limit: int, page: int) -> Call:
+        """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number)."""
+        return Call("GET /sessions/{id}/messages", sdk="memory.get_session_messages",
+                    args=(session_id,), kwargs={"limit": limit, "cursor": page}, parse=_page,
+                    what=f"session {session_id}")
 
-    def _call_update_message(
+    def update_message(
         self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Call:
-        return Call(
-            "memory.update_message_metadata",
-            (session_id, str(message_uuid)),
-            {"metadata": dict(metadata)},
-            what=f"message {message_uuid}",
-        )
+        """``PATCH /sessions/{id}/messages/{uuid}``."""
+        return Call("PATCH /sessions/{id}/messages/{uuid}",
+                    sdk="memory.update_message_metadata", args=(session_id, str(message_uuid)),
+                    kwargs={"metadata": dict(metadata)}, what=f"message {message_uuid}",
+                    resend_if_unknown=False)
+

@@ -1,0 +1,400 @@
+"""``ZepBackend``: the :class:`~..Backend` interface on a Zep server of either generation.
+
+On first use the backend asks the server which generation it is (one ``GET /healthz``: open-
+source Zep up to v0.27 sends an ``X-Zep-Version`` header, Community Edition does not) and keeps
+the answer; ``api_version="v1"|"v2"`` (or ``ZEP_API_VERSION``) skips the probe. Each operation
+is a plan of :mod:`._plans` run by the :mod:`._transport` driver.
+"""
+
+from __future__ import annotations
+
+import uuid as _uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from ..._errors import BackendError, ConfigurationError, MissingDependencyError
+from ..._models import CreateUserRequest, Message, MessagePage, Session, UpdateUserRequest, User
+from .._base import Backend
+from ._convert import UnreadableAnswerError
+from ._plans import ZepPlans
+from ._retry import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, INITIAL_BACKOFF, RetryPolicy
+from ._transport import Plan, Transport
+from ._wire import GENERATIONS, Call, Wire, wire_class
+
+__all__ = ["API_VERSIONS", "ZepBackend", "check_api_key"]
+
+#: The values ``api_version=`` / ``ZEP_API_VERSION`` take (``None``: found by a probe).
+API_VERSIONS = tuple(GENERATIONS)
+
+_HINTS = {"url": "ZEP_API_URL", "key": "ZEP_API_KEY", "version": "ZEP_API_VERSION"}
+
+
+def check_api_key(api_key: object) -> str | None:
+    """The API key to send: surrounding whitespace (a file's newline) removed.
+
+    A key that is not a string, or holds characters an HTTP header cannot carry, is refused
+    with :class:`ConfigurationError`, which never shows the key.
+    """
+    if api_key is None:
+        return None
+    if not isinstance(api_key, str):
+        raise ConfigurationError(f"the API key must be a str, not {type(api_key).__name__}")
+    key = api_key.strip()
+    if not key:
+        return None
+    if not all(" " < ch <= "~" for ch in key):
+        raise ConfigurationError(
+            "the API key holds a space, a control character or a non-ASCII character, which an "
+            "HTTP header cannot carry: check api_key= or ZEP_API_KEY (the key is not shown)"
+        )
+    return key
+
+
+def _split_url(base_url: object) -> tuple[str, str | None]:
+    """The server's root and the generation its URL names (``.../api/v2``), if any."""
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"the Zep server URL must start with http:// or https:// (base_url= or "
+            f"{_HINTS['url']}), not {base_url!r}"
+        )
+    root = base_url.rstrip("/")
+    for version in API_VERSIONS:
+        if root.endswith(f"/api/{version}"):
+            return root[: -len(f"/api/{version}")], version
+    return root, None
+
+
+def _sdk_generation() -> int | None:
+    """1 or 2: the installed zep-python's generation; ``None`` when it is not installed."""
+    try:
+        import zep_python
+    except ImportError:
+        return None
+    return 1 if hasattr(zep_python, "ZepClient") else 2
+
+
+def _strip_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+class ZepBackend(ZepPlans, Backend):
+    """A Zep server: open-source Zep (``/api/v1``) or Zep Community Edition (``/api/v2``).
+
+    ``api_version`` is ``"v1"``, ``"v2"`` or ``None`` (ask the server on first use). ``timeout``
+    is in seconds per attempt; ``max_retries`` bounds the extra attempts after a transient
+    failure (connection refused or lost, timeout, 429, 5xx); ``backoff`` is the first delay
+    between attempts, doubled each time. ``/api/v1`` is spoken over httpx by the library
+    itself; ``/api/v2`` through zep-python 2.x. The API key never shows in a repr, a log line
+    or an error.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        api_version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff: float | None = None,
+    ) -> None:
+        Backend.__init__(self)
+        ZepPlans.__init__(self)
+        root, named = _split_url(base_url)
+        if api_version is not None and api_version not in API_VERSIONS:
+            raise ConfigurationError(
+                f"api_version must be one of {', '.join(API_VERSIONS)} (or None to ask the "
+                f"server), not {api_version!r}"
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < float("inf")
+        ):
+            raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
+        if max_retries is not None and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int)
+            or not 0 <= max_retries <= 100
+        ):
+            raise ConfigurationError(f"max_retries must be an int from 0 to 100: {max_retries!r}")
+        self.base_url = root
+        self.api_version = api_version or named
+        self._api_key = check_api_key(api_key)
+        self.timeout = float(timeout) if timeout is not None else DEFAULT_TIMEOUT
+        self.retry = RetryPolicy(
+            max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+            initial_backoff=INITIAL_BACKOFF if backoff is None else backoff,
+        )
+        self._transport = Transport(
+            root,
+            self._api_key,
+            timeout=self.timeout,
+            retry=self.retry,
+            count=self._count_request,
+            where=self._where,
+            hints=_HINTS,
+        )
+        if self.api_version is not None:
+            self._use(self.api_version, found=None)
+
+    def _count_request(self) -> None:
+        self.stats.http_requests += 1
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """``"zep-v1"`` or ``"zep-v2"`` once the generation is known, else ``"zep"``."""
+        wire = self._transport.wire
+        return wire.name if wire is not None else "zep"
+
+    @property
+    def wire(self) -> Wire | None:
+        """The server's generation, once known."""
+        return self._transport.wire
+
+    def __repr__(self) -> str:
+        return f"ZepBackend({self.describe()!r})"
+
+    def describe(self) -> str:
+        """``"zep-v2:http://127.0.0.1:8000"`` (never the API key)."""
+        return f"{self.name}:{_strip_userinfo(self.base_url)}"
+
+    def _where(self) -> str:
+        wire = self._transport.wire
+        what = f" ({wire.server})" if wire is not None else ""
+        return f"the Zep server at {_strip_userinfo(self.base_url)}{what}"
+
+    # -- the generation --------------------------------------------------------------------
+
+    def _use(self, version: str, *, found: str | None) -> Wire:
+        """Speak ``version`` from now on, after checking that it can be spoken here."""
+        wire = wire_class(version)()
+        how = f"answers as {wire.server}" if found else f"was set to {wire.server}"
+        at = _strip_userinfo(self.base_url)
+        if wire.uses_sdk:
+            sdk = _sdk_generation()
+            if sdk != 2:
+                error = MissingDependencyError("zep-python 2.x", "zep")
+                found_sdk = "zep-python 1.x is installed" if sdk == 1 else "it is not installed"
+                error.message = (
+                    f"the Zep server at {at} {how}, which this library speaks through "
+                    f"zep-python 2.x, but {found_sdk}: pip install \"zep-python>=2,<3\""
+                )
+                error.args = (error.message,)
+                error.msg = error.message  # what ImportError shows
+                raise error
+        if wire.requires_key and self._api_key is None:
+            raise ConfigurationError(
+                f"the Zep server at {at} {how}, which requires an API key on every request: "
+                f"pass api_key= or set {_HINTS['key']}"
+            )
+        self._transport.wire = wire
+        return wire
+
+    def _wire(self) -> Plan[Wire]:
+        wire = self._transport.wire
+        if wire is not None:
+            return wire
+        response = yield Call("GET /healthz", "GET", "/healthz", raw=True, what="the server")
+        wire = self._transport.wire  # another task may have probed meanwhile
+        if wire is not None:
+            return wire
+        return self._use(self._generation_of(response), found=response)
+
+    def _generation_of(self, response: httpx.Response) -> str:
+        body = response.text.strip() if response.status_code < 400 else ""
+        if response.status_code == 200 and body == ".":
+            return "v1" if "x-zep-version" in response.headers else "v2"
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise ConfigurationError(
+            f"{_strip_userinfo(self.base_url)} does not answer like a Zep server: GET /healthz "
+            f"gave HTTP {response.status_code} ({kind}, {len(response.content)} bytes) where "
+            f"Zep answers 200 \".\". Set base_url= or {_HINTS['url']} to the Zep server's root "
+            f"(for example http://localhost:8000), or set api_version= / {_HINTS['version']} "
+            "if a proxy hides /healthz."
+        )
+
+    def probe(self) -> str:
+        """Find the server's generation now (one request, once) and check it can be spoken.
+
+        Returns ``"v1"`` or ``"v2"``. Every operation does this on first use; calling it at
+        start-up makes a wrong URL, a missing key or a missing SDK fail there.
+        """
+        return self._run(self._wire()).version  # type: ignore[no-any-return]
+
+    async def aprobe(self) -> str:
+        """Async :meth:`probe`."""
+        return (await self._arun(self._wire())).version  # type: ignore[no-any-return]
+
+    # -- running plans ---------------------------------------------------------------------
+
+    def _run(self, plan: Plan[Any]) -> Any:
+        try:
+            return self._transport.run(plan)
+        except UnreadableAnswerError as exc:
+            raise BackendError(f"{self._where()} sent an answer that is not Zep's: {exc}") from None
+
+    async def _arun(self, plan: Plan[Any]) -> Any:
+        try:
+            return await self._transport.arun(plan)
+        except UnreadableAnswerError as exc:
+            raise BackendError(f"{self._where()} sent an answer that is not Zep's: {exc}") from None
+
+    def close(self) -> None:
+        """Close the HTTP connections (the async ones too, when their loop allows)."""
+        self._transport.close()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections, async ones included."""
+        await self._transport.aclose()
+
+    # -- the Backend interface: one plan each, run sync or async ---------------------------
+
+    def add_user(self, request: CreateUserRequest) -> User:
+        """Create a user."""
+        return self._run(self._plan_add_user(request))  # type: ignore[no-any-return]
+
+    def get_user(self, user_id: str) -> User:
+        """Read a user."""
+        return self._run(self._plan_get_user(user_id))  # type: ignore[no-any-return]
+
+    def update_user(self, request: UpdateUserRequest) -> User:
+        """Change a user's fields; metadata is deep-merged."""
+        return self._run(self._plan_update_user(request))  # type: ignore[no-any-return]
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user with everything of theirs."""
+        self._run(self._plan_delete_user(user_id))
+
+    def list_users(self, limit: int | None, cursor: int) -> list[User]:
+        """Users with ``id > cursor``."""
+        return self._run(self._plan_list("users", limit, cursor))  # type: ignore[no-any-return]
+
+    def get_user_sessions(self, user_id: str) -> list[Session]:
+        """A user's live sessions."""
+        return self._run(self._plan_user_sessions(user_id))  # type: ignore[no-any-return]
+
+    def add_session(self, session: Session) -> Session:
+        """Create a session."""
+        return self._run(self._plan_add_session(session))  # type: ignore[no-any-return]
+
+    def get_session(self, session_id: str) -> Session:
+        """Read a live session."""
+        return self._run(self._plan_get_session(session_id))  # type: ignore[no-any-return]
+
+    def update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Session:
+        """Deep-merge metadata into a session."""
+        plan = self._plan_update_session(session_id, metadata)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    def delete_session(self, session_id: str) -> None:
+        """Soft-delete a session and its messages."""
+        self._run(self._plan_delete_session(session_id))
+
+    def list_sessions(self, limit: int | None, cursor: int) -> list[Session]:
+        """Live sessions with ``id > cursor``."""
+        plan = self._plan_list("sessions", limit, cursor)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    def add_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Append messages, in as few requests as the server allows."""
+        plan = self._plan_add_messages(session_id, messages)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    def get_messages(self, session_id: str, lastn: int | None) -> list[Message]:
+        """All messages, or the last ``lastn``."""
+        if lastn is None:
+            return self._run(self._plan_all_messages(session_id))  # type: ignore[no-any-return]
+        plan = self._plan_last_messages(session_id, lastn)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    def get_messages_page(self, session_id: str, limit: int, page: int) -> MessagePage:
+        """One page of messages."""
+        plan = self._plan_messages_page(session_id, limit, page)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    def update_message_metadata(
+        self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
+    ) -> Message:
+        """Deep-merge metadata into one message."""
+        plan = self._plan_update_message(session_id, message_uuid, metadata)
+        return self._run(plan)  # type: ignore[no-any-return]
+
+    async def aadd_user(self, request: CreateUserRequest) -> User:
+        """Async :meth:`add_user`."""
+        return await self._arun(self._plan_add_user(request))  # type: ignore[no-any-return]
+
+    async def aget_user(self, user_id: str) -> User:
+        """Async :meth:`get_user`."""
+        return await self._arun(self._plan_get_user(user_id))  # type: ignore[no-any-return]
+
+    async def aupdate_user(self, request: UpdateUserRequest) -> User:
+        """Async :meth:`update_user`."""
+        return await self._arun(self._plan_update_user(request))  # type: ignore[no-any-return]
+
+    async def adelete_user(self, user_id: str) -> None:
+        """Async :meth:`delete_user`."""
+        await self._arun(self._plan_delete_user(user_id))
+
+    async def alist_users(self, limit: int | None, cursor: int) -> list[User]:
+        """Async :meth:`list_users`."""
+        plan = self._plan_list("users", limit, cursor)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aget_user_sessions(self, user_id: str) -> list[Session]:
+        """Async :meth:`get_user_sessions`."""
+        plan = self._plan_user_sessions(user_id)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aadd_session(self, session: Session) -> Session:
+        """Async :meth:`add_session`."""
+        return await self._arun(self._plan_add_session(session))  # type: ignore[no-any-return]
+
+    async def aget_session(self, session_id: str) -> Session:
+        """Async :meth:`get_session`."""
+        plan = self._plan_get_session(session_id)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aupdate_session(self, session_id: str, metadata: Mapping[str, Any]) -> Session:
+        """Async :meth:`update_session`."""
+        plan = self._plan_update_session(session_id, metadata)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def adelete_session(self, session_id: str) -> None:
+        """Async :meth:`delete_session`."""
+        await self._arun(self._plan_delete_session(session_id))
+
+    async def alist_sessions(self, limit: int | None, cursor: int) -> list[Session]:
+        """Async :meth:`list_sessions`."""
+        plan = self._plan_list("sessions", limit, cursor)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aadd_messages(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Async :meth:`add_messages`."""
+        plan = self._plan_add_messages(session_id, messages)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aget_messages(self, session_id: str, lastn: int | None) -> list[Message]:
+        """Async :meth:`get_messages`."""
+        if lastn is None:
+            plan = self._plan_all_messages(session_id)
+        else:
+            plan = self._plan_last_messages(session_id, lastn)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aget_messages_page(self, session_id: str, limit: int, page: int) -> MessagePage:
+        """Async :meth:`get_messages_page`."""
+        plan = self._plan_messages_page(session_id, limit, page)
+        return await self._arun(plan)  # type: ignore[no-any-return]
+
+    async def aupdate_message_metadata(
+        self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
+    ) -> Message:
+        """Async :meth:`update_message_metadata`."""
+        plan = self._plan_update_message(session_id, message_uuid, metadata)
+        return await self._arun(plan)  # type: ignore[no-any-return]

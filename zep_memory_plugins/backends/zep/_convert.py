@@ -1,0 +1,185 @@
+"""Conversion of what a Zep server answers (JSON, or an SDK model) into the library's models.
+
+An answer that lacks what every Zep server sends (a user without ``user_id``, a message
+without ``uuid``...) is not turned into a half-empty model: :class:`UnreadableAnswerError` is raised
+and the driver reports it as a :class:`~zep_memory_plugins.BackendError`.
+"""
+
+from __future__ import annotations
+
+import uuid as _uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from ..._models import ROLE_TYPES, Message, Session, User, trusted
+
+__all__ = [
+    "DELETED_KEY",
+    "UnreadableAnswerError",
+    "default_role_type",
+    "fields_of",
+    "listing",
+    "to_message",
+    "to_session",
+    "to_user",
+]
+
+
+#: Session-metadata key of a deleted session's stand-in on servers that forget deleted sessions
+#: (Community Edition): its deletion time, or ``null`` once revived. Stripped on read.
+DELETED_KEY = "zep_memory_deleted_at"
+
+
+class UnreadableAnswerError(Exception):
+    """A successful answer that does not hold what a Zep server sends."""
+
+
+def fields_of(raw: Any) -> dict[str, Any]:
+    """The fields of a decoded JSON object or of an SDK model (pydantic v1: ``__dict__``)."""
+    if type(raw) is dict:
+        return raw
+    d = getattr(raw, "__dict__", None)
+    if not isinstance(d, dict):
+        raise UnreadableAnswerError(f"expected an object, got {type(raw).__name__}")
+    return d
+
+
+def listing(raw: Any, key: str | None = None) -> list[Any]:
+    """The list in an answer (``raw[key]`` when ``key`` is given); ``null`` is empty."""
+    if key is not None and raw is not None:
+        raw = fields_of(raw).get(key)
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise UnreadableAnswerError(f"expected a list{f' of {key}' if key else ''}")
+    return raw
+
+
+def _utc(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            raise UnreadableAnswerError(f"not a timestamp: {value[:40]!r}") from None
+    else:
+        raise UnreadableAnswerError(f"not a timestamp: {type(value).__name__}")
+    if dt.year <= 1:  # Go's zero time ("0001-01-01T00:00:00Z"): no value
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+def _uuid_of(value: Any) -> _uuid.UUID | None:
+    if not value:
+        return None
+    if isinstance(value, _uuid.UUID):
+        return value
+    try:
+        return _uuid.UUID(str(value))
+    except ValueError:
+        raise UnreadableAnswerError(f"not a uuid: {str(value)[:40]!r}") from None
+
+
+def _text(d: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = d.get(key)
+    if value is None or value == "":
+        if required:
+            raise UnreadableAnswerError(f"the answer has no {key}")
+        return None
+    if not isinstance(value, str):
+        raise UnreadableAnswerError(f"{key} is not a string")
+    return value
+
+
+def _int(d: dict[str, Any], key: str) -> int | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UnreadableAnswerError(f"{key} is not an integer")
+    return value
+
+
+def _metadata(d: dict[str, Any]) -> dict[str, Any] | None:
+    value = d.get("metadata")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UnreadableAnswerError("metadata is not an object")
+    return value
+
+
+def default_role_type(role: str) -> str:
+    """The role type a message gets when none is given: its role, if that is a role type."""
+    return role if role in ROLE_TYPES else "norole"
+
+
+def to_user(raw: Any) -> User:
+    """A :class:`User` from a wire user."""
+    d = fields_of(raw)
+    return trusted(
+        User,
+        {
+            "user_id": _text(d, "user_id", required=True),
+            "email": _text(d, "email"),
+            "first_name": _text(d, "first_name"),
+            "last_name": _text(d, "last_name"),
+            "metadata": _metadata(d),
+            "id": _int(d, "id"),
+            "uuid": _uuid_of(d.get("uuid_") or d.get("uuid")),
+            "created_at": _utc(d.get("created_at")),
+            "updated_at": _utc(d.get("updated_at")),
+        },
+    )
+
+
+def to_session(raw: Any) -> Session:
+    """A :class:`Session` from a wire session."""
+    d = fields_of(raw)
+    metadata = _metadata(d)
+    deleted_at = _utc(d.get("deleted_at"))
+    if metadata is not None and DELETED_KEY in metadata:
+        metadata = dict(metadata)
+        deleted_at = deleted_at or _utc(metadata.pop(DELETED_KEY))
+        metadata = metadata or None
+    return trusted(
+        Session,
+        {
+            "session_id": _text(d, "session_id", required=True),
+            "user_id": _text(d, "user_id"),
+            "metadata": metadata,
+            "id": _int(d, "id"),
+            "uuid": _uuid_of(d.get("uuid_") or d.get("uuid")),
+            "created_at": _utc(d.get("created_at")),
+            "updated_at": _utc(d.get("updated_at")),
+            "deleted_at": deleted_at,
+        },
+    )
+
+
+def to_message(raw: Any, unpack: Callable[[Any], tuple[Any, str | None]]) -> Message:
+    """A :class:`Message` from a wire message; ``unpack`` separates a carried role type."""
+    d = fields_of(raw)
+    role = _text(d, "role") or ""
+    metadata, carried = unpack(_metadata(d))
+    role_type = carried or d.get("role_type")
+    if role_type not in ROLE_TYPES:
+        role_type = default_role_type(role)
+    uid = _uuid_of(d.get("uuid_") or d.get("uuid"))
+    if uid is None:
+        raise UnreadableAnswerError("a message has no uuid")
+    return trusted(
+        Message,
+        {
+            "role": role,
+            "role_type": role_type,
+            "content": _text(d, "content") or "",
+            "metadata": metadata,
+            "uuid": uid,
+            "created_at": _utc(d.get("created_at")),
+        },
+    )
