@@ -267,7 +267,7 @@ def main() -> None:
             print(f"Zep backend: not measured (backend or test server unavailable: {exc})")
             return
         server = stack.enter_context(ZepTestServer())
-        zep = stack.enter_context(ZepMemoryClient(base_url=server.url))
+        zep = stack.enter_context(ZepMemoryClient(base_url=server.url, api_key=server.api_key))
         print(table(f"Zep backend ({zep.backend.name}, test server on 127.0.0.1)",
                     runs(zep, turns)))
 

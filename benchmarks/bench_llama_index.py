@@ -100,7 +100,7 @@ def backends() -> Iterator[list[tuple[str, Callable[[], ZepMemoryClient]]]]:
 
             def zep() -> ZepMemoryClient:
                 server.reset()
-                return ZepMemoryClient(base_url=server.url)
+                return ZepMemoryClient(base_url=server.url, api_key=server.api_key)
 
             found.append(("zep", zep))
         yield found

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import socket
 import statistics
@@ -41,7 +42,8 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     """The test server in a child process; returns it and its URL once it answers."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zep_memory_plugins.testing", "--port", str(port)],
+        [sys.executable, "-m", "zep_memory_plugins.testing", "--port", str(port), "--api", GEN],
+        env={**os.environ, "ZEP_API_KEY": "bench"},  # a v2 server always requires a key
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -143,7 +145,7 @@ def main() -> None:
 
     proc, url = start_server()
     try:
-        client = ZepMemoryClient(base_url=url)
+        client = ZepMemoryClient(base_url=url, api_key="bench" if GEN == "v2" else None)
         sdk = Sdk(url)
         client.memory.add_messages(
             "full", [Message(role="user", content=f"h{i}") for i in range(500)]

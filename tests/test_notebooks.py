@@ -41,11 +41,17 @@ def test_committed_notebooks_are_clean(path):
 
 
 @pytest.fixture(scope="module")
-def keyed_server():
+def keyed_servers():
+    """A key-checking test server of each generation (v1 checks ``Bearer``, v2 ``Api-Key``)."""
+    import contextlib
+
     from zep_memory_plugins.testing import ZepTestServer
 
-    with ZepTestServer(api_key=SECRET) as server:
-        yield server
+    with contextlib.ExitStack() as stack:
+        yield {
+            api: stack.enter_context(ZepTestServer(api=api, api_key=SECRET))
+            for api in ("v1", "v2")
+        }
 
 
 @pytest.mark.slow
@@ -59,7 +65,8 @@ def test_notebook_runs_top_to_bottom(path, backend_name, request, monkeypatch, t
     monkeypatch.setenv("ZEP_MEMORY_PATH", str(tmp_path / "notebook.sqlite3"))
     if backend_name != "embedded":
         # A server that checks the key: the notebook must authenticate, and print it nowhere.
-        server = request.getfixturevalue("keyed_server")
+        # Only the URL and the key are set: the generation is found by the client's probe.
+        server = request.getfixturevalue("keyed_servers")[backend_name.split("-")[1]]
         server.reset()
         monkeypatch.setenv("ZEP_API_URL", server.url)
         monkeypatch.setenv("ZEP_API_KEY", SECRET)

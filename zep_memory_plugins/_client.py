@@ -265,8 +265,8 @@ class MemoryClient(_Namespace):
     def update_session(self, session: Session) -> Session:
         """Deep-merge ``session.metadata`` into the stored session (reviving it if deleted).
 
-        Empty or missing metadata changes nothing. A top-level ``"system"`` key is dropped, as
-        Zep does.
+        Empty or missing metadata changes nothing. A top-level ``"system"`` key in the update is
+        ignored, as Zep does (adding a session keeps it).
         """
         session_id, metadata = self._update_args(session)
         if not metadata:

@@ -38,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._duplex import Plan, arun, call, run
 from ._models import Message
 
 if TYPE_CHECKING:
@@ -209,25 +210,24 @@ class HistoryCache:
             self._lost(session_id)
         return kept
 
-    def get(self, session_id: str) -> list[Message]:
-        """The session's whole history, oldest first (one tail read once the session is held)."""
+    def plan_get(self, session_id: str) -> Plan[list[Message]]:
+        """The plan of :meth:`get` (to ``yield from`` in other plans)."""
         held = self._held(session_id)
         if held is not None:
-            tail = self._memory.get_messages(session_id, lastn=self.tail_size)
+            tail = yield call(self._memory, "get_messages", session_id, lastn=self.tail_size)
             merged = self._refresh(session_id, held, tail)
             if merged is not None:
                 return merged
-        return self._keep(session_id, self._memory.get_messages(session_id), held)
+        whole = yield call(self._memory, "get_messages", session_id)
+        return self._keep(session_id, whole, held)
+
+    def get(self, session_id: str) -> list[Message]:
+        """The session's whole history, oldest first (one tail read once the session is held)."""
+        return run(self.plan_get(session_id))
 
     async def aget(self, session_id: str) -> list[Message]:
         """Async :meth:`get`."""
-        held = self._held(session_id)
-        if held is not None:
-            tail = await self._memory.aget_messages(session_id, lastn=self.tail_size)
-            merged = self._refresh(session_id, held, tail)
-            if merged is not None:
-                return merged
-        return self._keep(session_id, await self._memory.aget_messages(session_id), held)
+        return await arun(self.plan_get(session_id))
 
     def _windowed(self, session_id: str, messages: list[Message], window: int) -> list[Message]:
         with self._lock:
@@ -239,31 +239,34 @@ class HistoryCache:
             self._lost(session_id)
         return messages
 
+    def plan_read(self, session_id: str, window: int | None = None) -> Plan[list[Message]]:
+        """The plan of :meth:`read`."""
+        if window is None:
+            return (yield from self.plan_get(session_id))
+        messages = yield call(self._memory, "get_messages", session_id, lastn=window)
+        return self._windowed(session_id, messages, window)
+
     def read(self, session_id: str, window: int | None = None) -> list[Message]:
         """The whole history (through the cache), or only the last ``window`` messages."""
-        if window is None:
-            return self.get(session_id)
-        messages = self._memory.get_messages(session_id, lastn=window)
-        return self._windowed(session_id, messages, window)
+        return run(self.plan_read(session_id, window))
 
     async def aread(self, session_id: str, window: int | None = None) -> list[Message]:
         """Async :meth:`read`."""
-        if window is None:
-            return await self.aget(session_id)
-        messages = await self._memory.aget_messages(session_id, lastn=window)
-        return self._windowed(session_id, messages, window)
+        return await arun(self.plan_read(session_id, window))
+
+    def plan_add(self, session_id: str, messages: Sequence[Message]) -> Plan[list[Message]]:
+        """The plan of :meth:`add`."""
+        stored: list[Message] = yield call(self._memory, "add_messages", session_id, messages)
+        self.appended(session_id, stored)
+        return stored
 
     def add(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Append messages in one backend call and record them."""
-        stored = self._memory.add_messages(session_id, messages)
-        self.appended(session_id, stored)
-        return stored
+        return run(self.plan_add(session_id, messages))
 
     async def aadd(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Async :meth:`add`."""
-        stored = await self._memory.aadd_messages(session_id, messages)
-        self.appended(session_id, stored)
-        return stored
+        return await arun(self.plan_add(session_id, messages))
 
     def appended(self, session_id: str, stored: Sequence[Message]) -> None:
         """Record messages this process just added (as returned by ``add_messages``).

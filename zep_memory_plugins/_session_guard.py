@@ -50,6 +50,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._client import ZepMemoryClient
+from ._duplex import Plan, arun, call, run
 from ._errors import AlreadyExistsError, InvalidInputError, NotFoundError, SessionOwnershipError
 from ._history_cache import HistoryCache, history_cache
 from ._models import CreateUserRequest, Message, Session
@@ -154,82 +155,144 @@ class SessionGuard:
             self._verified(session, user_id)
         return [s.session_id for s in sessions if s.session_id is not None]
 
-    # -- sync --------------------------------------------------------------------------------
+    # -- operations: each written once as a plan, run sync or async -------------------------
 
-    def check_read(self, user_id: str, session_id: str) -> bool:
-        """Verify ``user_id`` may read the session; ``False`` if it does not exist (yet)."""
+    def _plan_check_read(self, user_id: str, session_id: str) -> Plan[bool]:
         if self._known(user_id, session_id):
             return True
         try:
-            session = self.client.memory.get_session(session_id)
+            session = yield call(self.client.memory, "get_session", session_id)
         except NotFoundError:
             self.absent.add(session_id)
             return False
         self._verified(session, user_id)
         return True
 
-    def ensure_write(
-        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
-    ) -> None:
-        """Make sure the session exists and belongs to ``user_id``, creating both if needed."""
+    def _plan_ensure_write(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None
+    ) -> Plan[None]:
         if self._known(user_id, session_id):
             return
-        if session_id not in self.absent and self.check_read(user_id, session_id):
+        if session_id not in self.absent and (
+            yield from self._plan_check_read(user_id, session_id)
+        ):
             return
+        memory = self.client.memory
         request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
         new_user = False
         try:
             try:
-                session = self.client.memory.add_session(request)
+                session = yield call(memory, "add_session", request)
             except NotFoundError:  # the user does not exist yet: create it, then the session
-                new_user = self._add_user(user_id)
-                session = self.client.memory.add_session(request)
+                new_user = yield from self._plan_add_user(user_id)
+                session = yield call(memory, "add_session", request)
         except AlreadyExistsError:
             # Created meanwhile by someone else, or soft-deleted (Zep keeps the id taken).
             try:
-                session = self.client.memory.get_session(session_id)
+                session = yield call(memory, "get_session", session_id)
             except NotFoundError:
                 # Only reviving it tells whose it is: revive it unchanged, and someone else's
                 # goes back to deleted exactly as it was.
-                session = self.client.memory.update_session(
-                    Session(session_id=session_id, metadata=dict(_LOOK))
-                )
+                look = Session(session_id=session_id, metadata=dict(_LOOK))
+                session = yield call(memory, "update_session", look)
                 if session.user_id != user_id:
-                    self.client.memory.delete_memory(session_id)
+                    yield call(memory, "delete_memory", session_id)
                 else:
-                    session = self.client.memory.update_session(
-                        Session(session_id=session_id, metadata=dict(metadata or _revival()))
-                    )
+                    mine = Session(session_id=session_id, metadata=dict(metadata or _revival()))
+                    session = yield call(memory, "update_session", mine)
         if session.user_id != user_id and new_user:
-            self.client.user.delete(user_id)  # made by this refused call, and owns nothing
+            yield call(self.client.user, "delete", user_id)  # made by this refused call
             self.users.discard(user_id)
         self._verified(session, user_id)
 
-    def _add_user(self, user_id: str) -> bool:
+    def _plan_add_user(self, user_id: str) -> Plan[bool]:
         """Create the user; ``True`` if this call created it."""
         self.users.add(user_id)
         try:
-            self.client.user.add(CreateUserRequest(user_id=user_id))
+            yield call(self.client.user, "add", CreateUserRequest(user_id=user_id))
         except AlreadyExistsError:
             return False
         return True
+
+    def _plan_delete(self, session_id: str) -> Plan[bool]:
+        self.cache.forget(session_id)
+        try:
+            yield call(self.client.memory, "delete_memory", session_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def _plan_rewrite(
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[Message],
+        keep_session: bool,
+        metadata: Mapping[str, Any] | None,
+    ) -> Plan[None]:
+        if (yield from self._plan_check_read(user_id, session_id)):
+            yield from self._plan_delete(session_id)  # False if already deleted: nothing to drop
+            if messages:
+                yield from self.cache.plan_add(session_id, messages)
+            elif keep_session:
+                revive = Session(session_id=session_id, metadata=_revival())
+                yield call(self.client.memory, "update_session", revive)
+        elif messages or keep_session:
+            yield from self._plan_ensure_write(user_id, session_id, metadata)
+            yield from self.cache.plan_add(session_id, messages)
+
+    def _plan_user_sessions(self, user_id: str) -> Plan[list[str]]:
+        try:
+            sessions = yield call(self.client.user, "get_sessions", user_id)
+        except NotFoundError:
+            return []
+        return self.owned(user_id, sessions)
+
+    # -- the entry points: one line each way -----------------------------------------------
+
+    def check_read(self, user_id: str, session_id: str) -> bool:
+        """Verify ``user_id`` may read the session; ``False`` if it does not exist (yet)."""
+        return run(self._plan_check_read(user_id, session_id))
+
+    async def acheck_read(self, user_id: str, session_id: str) -> bool:
+        """Async :meth:`check_read`."""
+        return await arun(self._plan_check_read(user_id, session_id))
+
+    def ensure_write(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Make sure the session exists and belongs to ``user_id``, creating both if needed."""
+        run(self._plan_ensure_write(user_id, session_id, metadata))
+
+    async def aensure_write(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        """Async :meth:`ensure_write`."""
+        await arun(self._plan_ensure_write(user_id, session_id, metadata))
 
     def history(self, session_id: str) -> list[Message]:
         """The session's whole history (one tail read once this process holds it)."""
         return self.cache.get(session_id)
 
+    async def ahistory(self, session_id: str) -> list[Message]:
+        """Async :meth:`history`."""
+        return await self.cache.aget(session_id)
+
     def append(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Add ``messages`` in one call and remember them as the session's newest."""
         return self.cache.add(session_id, messages)
 
+    async def aappend(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
+        """Async :meth:`append`."""
+        return await self.cache.aadd(session_id, messages)
+
     def delete(self, session_id: str) -> bool:
         """Soft-delete the session; ``False`` if it was not live."""
-        self.cache.forget(session_id)
-        try:
-            self.client.memory.delete_memory(session_id)
-        except NotFoundError:
-            return False
-        return True
+        return run(self._plan_delete(session_id))
+
+    async def adelete(self, session_id: str) -> bool:
+        """Async :meth:`delete`."""
+        return await arun(self._plan_delete(session_id))
 
     def rewrite(
         self,
@@ -245,99 +308,7 @@ class SessionGuard:
         With no messages left the session stays soft-deleted, unless ``keep_session``: then it
         is revived empty, so that it is still listed among the user's sessions.
         """
-        if self.check_read(user_id, session_id):
-            self.delete(session_id)  # False if already soft-deleted: nothing to drop
-            if messages:
-                self.append(session_id, messages)
-            elif keep_session:
-                self.client.memory.update_session(
-                    Session(session_id=session_id, metadata=_revival())
-                )
-        elif messages or keep_session:
-            self.ensure_write(user_id, session_id, metadata)
-            self.append(session_id, messages)
-
-    def user_sessions(self, user_id: str) -> list[str]:
-        """Ids of the user's live sessions, oldest first (none if the user does not exist)."""
-        try:
-            sessions = self.client.user.get_sessions(user_id)
-        except NotFoundError:
-            return []
-        return self.owned(user_id, sessions)
-
-    # -- async -------------------------------------------------------------------------------
-
-    async def acheck_read(self, user_id: str, session_id: str) -> bool:
-        """Async :meth:`check_read`."""
-        if self._known(user_id, session_id):
-            return True
-        try:
-            session = await self.client.memory.aget_session(session_id)
-        except NotFoundError:
-            self.absent.add(session_id)
-            return False
-        self._verified(session, user_id)
-        return True
-
-    async def aensure_write(
-        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
-    ) -> None:
-        """Async :meth:`ensure_write`."""
-        if self._known(user_id, session_id):
-            return
-        if session_id not in self.absent and await self.acheck_read(user_id, session_id):
-            return
-        request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
-        new_user = False
-        try:
-            try:
-                session = await self.client.memory.aadd_session(request)
-            except NotFoundError:
-                new_user = await self._aadd_user(user_id)
-                session = await self.client.memory.aadd_session(request)
-        except AlreadyExistsError:
-            try:
-                session = await self.client.memory.aget_session(session_id)
-            except NotFoundError:
-                session = await self.client.memory.aupdate_session(
-                    Session(session_id=session_id, metadata=dict(_LOOK))
-                )
-                if session.user_id != user_id:
-                    await self.client.memory.adelete_memory(session_id)
-                else:
-                    session = await self.client.memory.aupdate_session(
-                        Session(session_id=session_id, metadata=dict(metadata or _revival()))
-                    )
-        if session.user_id != user_id and new_user:
-            await self.client.user.adelete(user_id)
-            self.users.discard(user_id)
-        self._verified(session, user_id)
-
-    async def _aadd_user(self, user_id: str) -> bool:
-        """Async :meth:`_add_user`."""
-        self.users.add(user_id)
-        try:
-            await self.client.user.aadd(CreateUserRequest(user_id=user_id))
-        except AlreadyExistsError:
-            return False
-        return True
-
-    async def ahistory(self, session_id: str) -> list[Message]:
-        """Async :meth:`history`."""
-        return await self.cache.aget(session_id)
-
-    async def aappend(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        """Async :meth:`append`."""
-        return await self.cache.aadd(session_id, messages)
-
-    async def adelete(self, session_id: str) -> bool:
-        """Async :meth:`delete`."""
-        self.cache.forget(session_id)
-        try:
-            await self.client.memory.adelete_memory(session_id)
-        except NotFoundError:
-            return False
-        return True
+        run(self._plan_rewrite(user_id, session_id, messages, keep_session, metadata))
 
     async def arewrite(
         self,
@@ -349,22 +320,12 @@ class SessionGuard:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Async :meth:`rewrite`."""
-        if await self.acheck_read(user_id, session_id):
-            await self.adelete(session_id)
-            if messages:
-                await self.aappend(session_id, messages)
-            elif keep_session:
-                await self.client.memory.aupdate_session(
-                    Session(session_id=session_id, metadata=_revival())
-                )
-        elif messages or keep_session:
-            await self.aensure_write(user_id, session_id, metadata)
-            await self.aappend(session_id, messages)
+        await arun(self._plan_rewrite(user_id, session_id, messages, keep_session, metadata))
+
+    def user_sessions(self, user_id: str) -> list[str]:
+        """Ids of the user's live sessions, oldest first (none if the user does not exist)."""
+        return run(self._plan_user_sessions(user_id))
 
     async def auser_sessions(self, user_id: str) -> list[str]:
         """Async :meth:`user_sessions`."""
-        try:
-            sessions = await self.client.user.aget_sessions(user_id)
-        except NotFoundError:
-            return []
-        return self.owned(user_id, sessions)
+        return await arun(self._plan_user_sessions(user_id))

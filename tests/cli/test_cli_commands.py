@@ -226,6 +226,10 @@ def test_unset_api_key_variable_is_a_clear_error(
     # serve checks it before starting anything
     code, _, err = run(capsys, "serve", "--api-key-env", "NO_SUCH_KEY_VAR")
     assert code == 1 and "NO_SUCH_KEY_VAR" in err
+    # a v2 server (the default) always needs a key: ZEP_API_KEY unless --api-key-env says
+    monkeypatch.delenv("ZEP_API_KEY", raising=False)
+    code, _, err = run(capsys, "serve", "--api", "v2")
+    assert code == 1 and "ZEP_API_KEY" in err
 
 
 def test_unreachable_server_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

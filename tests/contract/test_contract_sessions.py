@@ -36,12 +36,16 @@ async def test_add_session_without_session_id_gets_a_fresh_one(api):
     assert (await api.memory.get_session(a.session_id)).metadata == {"foo": "bar"}
 
 
-async def test_add_session_drops_top_level_system_metadata(api):
-    added = await api.memory.add_session(
-        Session(session_id="s", metadata={"system": "x", "keep": {"system": "nested stays"}})
+async def test_top_level_system_metadata_is_kept_on_add_and_ignored_on_update(api):
+    # As both real Zep servers do (v0.27.2 and CE 1.0.2 transcripts).
+    metadata = {"system": "x", "keep": {"system": "nested stays"}}
+    added = await api.memory.add_session(Session(session_id="s", metadata=metadata))
+    assert added.metadata == metadata
+    updated = await api.memory.update_session(
+        Session(session_id="s", metadata={"system": "changed", "b": 1})
     )
-    assert added.metadata == {"keep": {"system": "nested stays"}}
-    assert (await api.memory.get_session("s")).metadata == {"keep": {"system": "nested stays"}}
+    assert updated.metadata == {**metadata, "b": 1}
+    assert (await api.memory.get_session("s")).metadata == {**metadata, "b": 1}
 
 
 async def test_add_existing_session_fails_even_when_soft_deleted(api):

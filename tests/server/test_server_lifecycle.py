@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,16 +21,28 @@ from zep_memory_plugins.testing import ZepTestServer
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(scope="module")
+def v2_server() -> Iterator[ZepTestServer]:
+    with ZepTestServer(api="v2") as server:
+        yield server
+
+
 @pytest.fixture
-def server(zep_server: ZepTestServer) -> ZepTestServer:
-    zep_server.reset()
-    return zep_server
+def server(v2_server: ZepTestServer) -> ZepTestServer:
+    v2_server.reset()
+    return v2_server
+
+
+def key(server: ZepTestServer) -> dict[str, str]:
+    """The Authorization header a v2 server wants."""
+    return {"Authorization": f"Api-Key {server.api_key}"}
 
 
 def add(server: ZepTestServer, session_id: str, content: str, **extra: object) -> httpx.Response:
     return httpx.post(
         f"{server.url}/api/v2/sessions/{session_id}/memory",
-        json={"messages": [{"role": "user", "content": content, **extra}]},
+        json={"messages": [{"role": "user", "role_type": "user", "content": content, **extra}]},
+        headers=key(server),
     )
 
 
@@ -50,11 +63,11 @@ def test_start_stop_restart_same_port_same_store() -> None:
         assert server.port > 0
         port = server.port
         add(server, "s1", "before restart")
-        with httpx.Client(base_url=server.url) as http:  # a keep-alive connection
+        with httpx.Client(base_url=server.url, headers=key(server)) as http:  # keep-alive
             assert http.get("/healthz").status_code == 200
             server.restart()
             assert server.port == port
-            memory = http.get("/api/v1/sessions/s1/memory").json()
+            memory = http.get("/api/v2/sessions/s1/memory").json()
         assert [m["content"] for m in memory["messages"]] == ["before restart"]
         server.stop()
         assert not server.running
@@ -83,7 +96,7 @@ def test_fixed_port_and_port_in_use() -> None:
 
 
 def test_reset_empties_everything_and_ids_restart(server: ZepTestServer) -> None:
-    r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "u1"})
+    r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "u1"}, headers=key(server))
     first_id = r.json()["id"]
     add(server, "s1", "x")
     server.faults.add("GET", "/api/v2/users/*", status=500, times=None)
@@ -92,8 +105,9 @@ def test_reset_empties_everything_and_ids_restart(server: ZepTestServer) -> None
     assert server.store.count_sessions() == 0
     assert server.requests == []
     assert len(server.faults) == 0
-    assert httpx.get(f"{server.url}/api/v2/users/u1").status_code == 404  # no fault any more
-    r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "u1"})
+    r = httpx.get(f"{server.url}/api/v2/users/u1", headers=key(server))
+    assert r.status_code == 404  # no fault any more
+    r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "u1"}, headers=key(server))
     assert r.json()["id"] == first_id
 
 
@@ -102,7 +116,7 @@ def test_file_store_survives_servers_and_reset_keeps_the_file(tmp_path: Path) ->
     with ZepTestServer(path=path) as server:
         add(server, "s1", "persisted")
     assert path.exists()
-    with ZepTestServer(path=path) as server:
+    with ZepTestServer(path=path, api="v1") as server:  # one file, either generation
         assert contents(server, "s1") == ["persisted"]
         server.reset()
         assert contents(server, "s1") == []
@@ -112,6 +126,26 @@ def test_file_store_survives_servers_and_reset_keeps_the_file(tmp_path: Path) ->
 def test_constructor_checks() -> None:
     with pytest.raises(ValueError, match="window"):
         ZepTestServer(window=0)
+    with pytest.raises(ValueError, match="api"):
+        ZepTestServer(api="v3")  # type: ignore[arg-type]
+
+
+def test_one_generation_per_server_and_their_defaults() -> None:
+    with ZepTestServer() as v2, ZepTestServer(api="v1") as v1:
+        assert (v2.api, v1.api) == ("v2", "v1")
+        assert (v2.window, v1.window) == (6, 12)
+        # v2 always has a key (a random one unless given); v1 is open unless given one.
+        assert v2.api_key and len(v2.api_key) >= 20
+        assert v1.api_key is None
+        assert ZepTestServer().api_key != v2.api_key
+        r = httpx.get(f"{v2.url}/api/v1/user/u1")
+        assert (r.status_code, r.text) == (404, "404 page not found\n")
+        r = httpx.get(f"{v1.url}/api/v2/users/u1", headers=key(v2))
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("text/html")
+        assert "<html" in r.text
+    with ZepTestServer(api_key="given") as given:
+        assert given.api_key == "given"
 
 
 def test_repr_never_shows_the_key() -> None:
@@ -129,7 +163,7 @@ def test_repr_never_shows_the_key() -> None:
 def test_requests_are_recorded_in_order(server: ZepTestServer) -> None:
     add(server, "s1", "a")
     add(server, "s2", "b")
-    httpx.get(f"{server.url}/api/v1/sessions/s1/memory", params={"lastn": 1})
+    httpx.get(f"{server.url}/api/v1/sessions/s1/memory", params={"lastn": 1})  # 404, recorded
     assert server.requests == [
         ("POST", "/api/v2/sessions/s1/memory"),
         ("POST", "/api/v2/sessions/s2/memory"),
@@ -154,20 +188,21 @@ def test_fault_before_answers_instead_of_handling(server: ZepTestServer) -> None
     assert contents(server, "s1") == []
     assert fault.hits == 1
     assert fault.remaining == 0
-    assert add(server, "s1", "kept").status_code == 200
+    assert add(server, "s1", "kept").status_code == 201
     assert contents(server, "s1") == ["kept"]
 
 
-def test_fault_after_lets_the_write_land(server: ZepTestServer) -> None:
-    server.faults.add("POST", "/api/v1/sessions/*/memory", status=503, after=True)
-    r = httpx.post(
-        f"{server.url}/api/v1/sessions/s1/memory",
-        json={"messages": [{"role": "user", "content": "landed"}]},
-    )
-    assert r.status_code == 503
-    assert r.text == "injected fault: 503"  # v1: plain text
-    assert r.headers["Retry-After"] == "0"
-    assert contents(server, "s1") == ["landed"]
+def test_fault_after_lets_the_write_land() -> None:
+    with ZepTestServer(api="v1") as v1:
+        v1.faults.add("POST", "/api/v1/sessions/*/memory", status=503, after=True)
+        r = httpx.post(
+            f"{v1.url}/api/v1/sessions/s1/memory",
+            json={"messages": [{"role": "user", "content": "landed"}]},
+        )
+        assert r.status_code == 503
+        assert r.text == "injected fault: 503\n"  # v1: plain text, as Go's http.Error
+        assert r.headers["Retry-After"] == "0"
+        assert contents(v1, "s1") == ["landed"]
 
 
 def test_fault_times_none_and_counting(server: ZepTestServer) -> None:
@@ -184,13 +219,15 @@ def test_fault_times_and_order(server: ZepTestServer) -> None:
     server.faults.add("GET", "/api/v2/sessions/*", status=502, times=2)
     server.faults.add("GET", "/api/v2/**", status=504, times=1)
     url = f"{server.url}/api/v2/sessions/s1"
-    assert [httpx.get(url).status_code for _ in range(4)] == [502, 502, 504, 404]
+    codes = [httpx.get(url, headers=key(server)).status_code for _ in range(4)]
+    assert codes == [502, 502, 504, 404]
 
 
 def test_fault_path_star_is_one_segment(server: ZepTestServer) -> None:
     server.faults.add("*", "/api/v2/sessions/*", status=500, times=None)
-    assert httpx.get(f"{server.url}/api/v2/sessions/s1").status_code == 500
-    assert httpx.get(f"{server.url}/api/v2/sessions/s1/memory").status_code == 200
+    assert httpx.get(f"{server.url}/api/v2/sessions/s1").status_code == 500  # before the key
+    r = httpx.get(f"{server.url}/api/v2/sessions/s1/memory", headers=key(server))
+    assert r.status_code == 200
     assert httpx.delete(f"{server.url}/api/v2/sessions/s1").status_code == 500  # any method
 
 
@@ -212,8 +249,8 @@ def test_fault_drop_before_and_after(server: ZepTestServer) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         add(server, "s1", "dropped after", uuid=mine)
     assert contents(server, "s1") == ["dropped after"]
-    # The client's retry of the unknown outcome: duplicate key, nothing doubled.
-    assert add(server, "s1", "dropped after", uuid=mine).status_code == 500
+    # The client's retry of the unknown outcome: duplicate uuid (CE: 400), nothing doubled.
+    assert add(server, "s1", "dropped after", uuid=mine).status_code == 400
     assert contents(server, "s1") == ["dropped after"]
 
 
@@ -221,11 +258,11 @@ def test_fault_delay_past_a_timeout(server: ZepTestServer) -> None:
     server.faults.add("GET", "/api/v2/sessions/*/memory", status=None, delay=0.5)
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
-        httpx.get(f"{server.url}/api/v2/sessions/s1/memory", timeout=0.1)
+        httpx.get(f"{server.url}/api/v2/sessions/s1/memory", timeout=0.1, headers=key(server))
     assert time.monotonic() - started < 0.4
     # A slowed request that is waited for gets its normal answer.
     server.faults.add("GET", "/api/v2/sessions/*/memory", status=None, delay=0.2)
-    r = httpx.get(f"{server.url}/api/v2/sessions/s1/memory", timeout=5)
+    r = httpx.get(f"{server.url}/api/v2/sessions/s1/memory", timeout=5, headers=key(server))
     assert r.status_code == 200
 
 
@@ -239,35 +276,60 @@ def test_fault_arguments_are_checked(server: ZepTestServer) -> None:
 # -- auth --------------------------------------------------------------------------------------
 
 
-def test_api_key_required_everywhere_but_healthz(caplog: pytest.LogCaptureFixture) -> None:
-    key = "k3y-" + uuid.uuid4().hex
+def test_v2_key_required_everywhere_but_healthz(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "k3y-" + uuid.uuid4().hex
     caplog.set_level(logging.DEBUG)
-    with ZepTestServer(api_key=key) as server:
+    with ZepTestServer(api_key=secret) as server:
         assert httpx.get(f"{server.url}/healthz").status_code == 200
-        v1 = {"Authorization": f"Bearer {key}"}
-        v2 = {"Authorization": f"Api-Key {key}"}
-        assert httpx.post(f"{server.url}/api/v1/user", json={"user_id": "a"}).status_code == 401
-        r = httpx.get(f"{server.url}/api/v2/users/a", headers={"Authorization": "Api-Key nope"})
-        assert r.status_code == 401
-        assert r.json() == {"message": "unauthorized"}
-        r = httpx.post(f"{server.url}/api/v1/user", json={"user_id": "a"}, headers=v1)
+        good = {"Authorization": f"Api-Key {secret}"}
+        for headers in (
+            {},
+            {"Authorization": "Api-Key nope"},
+            {"Authorization": secret},
+            {"Authorization": f"Bearer {secret}"},
+        ):
+            r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "a"}, headers=headers)
+            # Zep CE: plain text from its auth middleware, before any route (even an unknown one)
+            assert (r.status_code, r.text) == (401, "unauthorized\n")
+        assert httpx.get(f"{server.url}/api/v2/no-such-route").status_code == 401
+        assert httpx.get(f"{server.url}/api/v2/no-such-route", headers=good).status_code == 404
+        r = httpx.post(f"{server.url}/api/v2/users", json={"user_id": "a"}, headers=good)
         assert r.status_code == 201
-        assert httpx.get(f"{server.url}/api/v2/users/a", headers=v2).status_code == 200
-        assert httpx.get(f"{server.url}/api/v1/user/a", headers=v2).status_code == 401
         assert server.store.count_users() == 1
-    assert key not in caplog.text
+    assert secret not in caplog.text
+
+
+def test_v1_is_open_unless_given_a_bearer_key() -> None:
+    with ZepTestServer(api="v1") as open_server:
+        r = httpx.post(f"{open_server.url}/api/v1/user", json={"user_id": "a"})
+        assert r.status_code == 201
+    secret = "k3y-" + uuid.uuid4().hex
+    with ZepTestServer(api="v1", api_key=secret) as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        r = httpx.post(f"{server.url}/api/v1/user", json={"user_id": "a"})
+        assert r.status_code == 401
+        wrong = {"Authorization": f"Api-Key {secret}"}
+        assert httpx.get(f"{server.url}/api/v1/user/a", headers=wrong).status_code == 401
+        good = {"Authorization": f"Bearer {secret}"}
+        r = httpx.post(f"{server.url}/api/v1/user", json={"user_id": "a"}, headers=good)
+        assert r.status_code == 201
+        assert "k3y" not in repr(server)
 
 
 # -- command line, plugin, missing extra -------------------------------------------------------
 
 
-def test_command_line_serves_until_interrupted() -> None:
+@pytest.mark.parametrize("variable", ["ZEP_API_KEY", "ZEP_TEST_KEY"])
+def test_command_line_serves_until_interrupted(variable: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    key = "cli-" + uuid.uuid4().hex
-    env = {**os.environ, "ZEP_TEST_KEY": key}
-    args = ["--port", str(port), "--api-key-env", "ZEP_TEST_KEY"]
+    secret = "cli-" + uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
+    env[variable] = secret
+    args = ["--port", str(port)]
+    if variable != "ZEP_API_KEY":  # ZEP_API_KEY is where a v2 server looks by default
+        args += ["--api-key-env", variable]
     proc = subprocess.Popen(
         [sys.executable, "-m", "zep_memory_plugins.testing", *args],
         env=env,
@@ -287,7 +349,7 @@ def test_command_line_serves_until_interrupted() -> None:
                     raise
                 time.sleep(0.1)
         assert httpx.get(f"{url}/api/v2/users/u").status_code == 401
-        r = httpx.get(f"{url}/api/v2/users/u", headers={"Authorization": f"Api-Key {key}"})
+        r = httpx.get(f"{url}/api/v2/users/u", headers={"Authorization": f"Api-Key {secret}"})
         assert r.status_code == 404
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=20)
@@ -296,8 +358,66 @@ def test_command_line_serves_until_interrupted() -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0
-    assert f"http://127.0.0.1:{port}" in output
-    assert key not in output
+    assert f"http://127.0.0.1:{port}/api/v2" in output
+    assert secret not in output
+
+
+def test_zep_memory_serve_api_v1_is_an_open_v1_server() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zep_memory_plugins", "serve", "--api", "v1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"{url}/healthz")
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert health.headers["X-Zep-Version"].startswith("0.27")
+        assert httpx.post(f"{url}/api/v1/user", json={"user_id": "u"}).status_code == 201
+        assert httpx.get(f"{url}/api/v2/users/u").status_code == 404
+        # the window of a v1 server is 12
+        messages = [{"role": "user", "content": f"m{i}"} for i in range(15)]
+        httpx.post(f"{url}/api/v1/sessions/s/memory", json={"messages": messages})
+        assert len(httpx.get(f"{url}/api/v1/sessions/s/memory").json()["messages"]) == 12
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert f"http://127.0.0.1:{port}/api/v1" in output and "no API key" in output
+
+
+def test_command_line_v2_needs_a_key_and_api_is_checked() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "zep_memory_plugins.testing", "--api", "v2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "ZEP_API_KEY" in proc.stderr and "always requires an API key" in proc.stderr
+    from zep_memory_plugins.testing.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--api", "v3"])
+    assert exc.value.code == 2
 
 
 def test_command_line_refuses_an_unset_key_variable() -> None:
@@ -335,7 +455,9 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
         import httpx
 
         def test_one(zep_server):
-            httpx.post(zep_server.url + "/api/v2/users", json={"user_id": "u1"})
+            assert zep_server.api == "v2"
+            headers = {"Authorization": "Api-Key " + zep_server.api_key}
+            httpx.post(zep_server.url + "/api/v2/users", json={"user_id": "u1"}, headers=headers)
             assert zep_server.store.count_users() == 1
 
         def test_two(fresh_zep_server, zep_server):
@@ -348,3 +470,21 @@ def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
         "-p", "zep_memory_plugins.testing.pytest_plugin", "-q", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=2)
+
+
+def test_pytest_plugin_api_option(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\nzep_api = v1\n")
+    pytester.makepyfile(
+        """
+        import httpx
+
+        def test_v1(zep_server):
+            assert zep_server.api == "v1" and zep_server.api_key is None
+            r = httpx.post(zep_server.url + "/api/v1/user", json={"user_id": "u1"})
+            assert r.status_code == 201
+        """
+    )
+    args = ["-p", "zep_memory_plugins.testing.pytest_plugin", "-q", "-p", "no:cacheprovider"]
+    pytester.runpytest_inprocess(*args).assert_outcomes(passed=1)
+    # the command line wins over the ini file
+    pytester.runpytest_inprocess(*args, "--zep-api", "v2").assert_outcomes(failed=1)

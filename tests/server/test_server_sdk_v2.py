@@ -31,7 +31,7 @@ KEY = "v2-secret-key"
 
 @pytest.fixture(scope="module")
 def keyed() -> Iterator[ZepTestServer]:
-    with ZepTestServer(api_key=KEY) as server:
+    with ZepTestServer(api="v2", api_key=KEY) as server:
         yield server
 
 
@@ -60,7 +60,7 @@ def test_users_round_trip(zep: Zep) -> None:
     zep.user.add(user_id="u2")
     page = zep.user.list_ordered(page_number=1, page_size=1)
     assert page.total_count == 2
-    assert [u.user_id for u in page.users] == ["u1"]
+    assert [u.user_id for u in page.users] == ["u2"]  # CE: newest first
     assert zep.user.delete("u1").message == "OK"
     with pytest.raises(NotFoundError) as info:
         zep.user.get("u1")
@@ -91,7 +91,7 @@ def test_sessions_and_memory(zep: Zep, server: ZepTestServer) -> None:
     ]
     assert zep.memory.add("s1", messages=messages).message == "OK"
     window = zep.memory.get("s1")
-    assert [m.content for m in window.messages] == [f"m{i}" for i in range(3, 15)]
+    assert [m.content for m in window.messages] == [f"m{i}" for i in range(9, 15)]  # 6 on CE
     assert all(m.role == "Jane" and m.role_type == "user" for m in window.messages)
     assert [m.content for m in zep.memory.get("s1", lastn=2).messages] == ["m13", "m14"]
     page = zep.memory.get_session_messages("s1", limit=10, cursor=1)
@@ -103,10 +103,11 @@ def test_sessions_and_memory(zep: Zep, server: ZepTestServer) -> None:
     assert server.count("POST", "/api/v2/sessions/*/memory") == 1
 
 
-def test_duplicate_uuid_is_internal_server_error_and_nothing_stored(zep: Zep) -> None:
+def test_duplicate_uuid_is_bad_request_and_nothing_stored(zep: Zep) -> None:
     mine = str(uuid.uuid4())
     zep.memory.add("s1", messages=[Message(role="user", role_type="user", content="a", uuid_=mine)])
-    with pytest.raises(InternalServerError):
+    # memory.add maps only 500 to a class of its own: a 400 is the base ApiError
+    with pytest.raises(ApiError) as info:
         zep.memory.add(
             "s1",
             messages=[
@@ -114,7 +115,14 @@ def test_duplicate_uuid_is_internal_server_error_and_nothing_stored(zep: Zep) ->
                 Message(role="user", role_type="user", content="c", uuid_=mine),
             ],
         )
+    assert info.value.status_code == 400
+    assert info.value.body == {"message": "bad request: message_uuid already exists"}
     assert [m.content for m in zep.memory.get("s1").messages] == ["a"]
+
+
+def test_role_type_unknown_is_internal_server_error(zep: Zep) -> None:
+    with pytest.raises(InternalServerError):
+        zep.memory.add("s1", messages=[Message(role="u", role_type="wizard", content="a")])
 
 
 def test_soft_delete_through_the_sdk(zep: Zep) -> None:
@@ -126,11 +134,30 @@ def test_soft_delete_through_the_sdk(zep: Zep) -> None:
     with pytest.raises(NotFoundError):
         zep.memory.delete("s1")
     assert zep.memory.get("s1").messages == []
-    with pytest.raises(BadRequestError):
-        zep.memory.add_session(session_id="s1")
+    with pytest.raises(NotFoundError):
+        zep.memory.update_session("s1", metadata={"revive": True})  # CE: no revive by update
+    # Writing again makes a NEW session: no metadata, only the new message.
     zep.memory.add("s1", messages=[Message(role="user", role_type="user", content="new")])
-    assert zep.memory.get_session("s1").metadata == {"keep": 1}
+    assert zep.memory.get_session("s1").metadata is None
     assert [m.content for m in zep.memory.get("s1").messages] == ["new"]
+    # And add_session over a deleted session is a fresh session.
+    zep.memory.delete("s1")
+    assert zep.memory.add_session(session_id="s1", metadata={"n": 1}).metadata == {"n": 1}
+
+
+def test_limits_through_the_sdk(zep: Zep, server: ZepTestServer) -> None:
+    many = [Message(role="u", role_type="user", content=f"x{i}") for i in range(31)]
+    with pytest.raises(ApiError) as info:
+        zep.memory.add("s1", messages=many)
+    # two JSON objects in one body (the error, then "OK"): the SDK keeps it as text
+    assert info.value.status_code == 400 and isinstance(info.value.body, str)
+    assert len(server.store.get_messages("s1")) == 31  # stored anyway, as on Zep CE
+    with pytest.raises(ApiError) as info:
+        zep.memory.add("s2", messages=[Message(role="u", role_type="user", content="y" * 2501)])
+    assert info.value.body == {"message": "message content exceeds 2500 characters"}
+    assert server.store.get_messages("s2") == []
+    zep.memory.add("s3", messages=many[:20])
+    assert len(zep.memory.get("s3").messages) == 6  # the CE window without lastn
 
 
 def test_user_sessions_wire_is_a_flat_list(zep: Zep, server: ZepTestServer) -> None:
@@ -168,14 +195,15 @@ def test_sdk_retries_injected_faults(zep: Zep, server: ZepTestServer) -> None:
 
 
 def test_sdk_retry_after_a_landed_write_sees_duplicate(zep: Zep, server: ZepTestServer) -> None:
-    # The write lands, the answer is an error: a retry with the same uuid gets 500.
+    # The write lands, the answer is an error: a retry with the same uuid gets 400.
     server.faults.add("POST", "/api/v2/sessions/*/memory", status=502, after=True)
     message = Message(role="user", role_type="user", content="once", uuid_=str(uuid.uuid4()))
     with pytest.raises(ApiError) as info:
         zep.memory.add("s1", messages=[message])
     assert info.value.status_code == 502
-    with pytest.raises(InternalServerError):
+    with pytest.raises(ApiError) as info:
         zep.memory.add("s1", messages=[message])
+    assert info.value.status_code == 400
     assert [m.content for m in zep.memory.get("s1").messages] == ["once"]
 
 

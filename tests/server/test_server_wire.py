@@ -1,31 +1,47 @@
-"""The test server's wire behaviour on /api/v1 and /api/v2, driven with raw httpx."""
+"""The test server's wire behaviour, one server per generation, driven with raw httpx.
+
+``v1`` answers like open-source Zep 0.27.2 on ``/api/v1``; ``v2`` like Zep CE 1.0.2 on
+``/api/v2``. The golden transcripts (``test_golden_wire.py``) pin the common scenario; these
+tests cover each route's details, the CE limits and where the two generations differ.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from zep_memory_plugins.testing import ZepTestServer
 
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
 
 class Api:
-    """One API generation seen through raw httpx."""
+    """One server seen through raw httpx, with its key if it has one."""
 
-    def __init__(self, server: ZepTestServer, gen: str) -> None:
-        self.gen = gen
+    def __init__(self, server: ZepTestServer) -> None:
+        self.gen = server.api
         self.server = server
-        self.http = httpx.Client(base_url=f"{server.url}/api/{gen}", timeout=10)
-        self.users = "/user" if gen == "v1" else "/users"
+        headers = {"Authorization": f"Api-Key {server.api_key}"} if server.api_key else {}
+        self.http = httpx.Client(
+            base_url=f"{server.url}/api/{self.gen}", timeout=10, headers=headers
+        )
+        self.users = "/user" if self.gen == "v1" else "/users"
+        self.ok_status = 200 if self.gen == "v1" else 201
 
     def error(self, response: httpx.Response) -> str:
         """The error text: plain text on v1, ``{"message": ...}`` on v2."""
         if self.gen == "v1":
             assert response.headers["content-type"].startswith("text/plain")
-            return response.text
+            assert response.text.endswith("\n")
+            return response.text[:-1]
+        assert response.headers["content-type"].startswith("application/json")
         return str(response.json()["message"])
 
     def add_user(self, user_id: str, **fields: Any) -> httpx.Response:
@@ -42,60 +58,103 @@ class Api:
         assert r.status_code == 200, r.text
         return list(r.json()["messages"])
 
-
-@pytest.fixture
-def server(zep_server: ZepTestServer) -> ZepTestServer:
-    zep_server.reset()
-    return zep_server
+    def contents(self, session_id: str) -> list[str]:
+        return [m.content for m in self.server.store.get_messages(session_id)]
 
 
-@pytest.fixture
-def make_api(server: ZepTestServer) -> Iterator[Callable[[str], Api]]:
-    made: list[Api] = []
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, ZepTestServer]]:
+    with ZepTestServer(api="v1") as v1, ZepTestServer(api="v2") as v2:
+        yield {"v1": v1, "v2": v2}
 
-    def make(gen: str) -> Api:
-        made.append(Api(server, gen))
-        return made[-1]
 
-    yield make
-    for a in made:
-        a.http.close()
+def _api(servers: dict[str, ZepTestServer], gen: str) -> Iterator[Api]:
+    servers[gen].reset()
+    a = Api(servers[gen])
+    yield a
+    a.http.close()
 
 
 @pytest.fixture(params=["v1", "v2"])
-def api(make_api: Callable[[str], Api], request: pytest.FixtureRequest) -> Api:
-    return make_api(request.param)
+def api(servers: dict[str, ZepTestServer], request: pytest.FixtureRequest) -> Iterator[Api]:
+    yield from _api(servers, request.param)
+
+
+@pytest.fixture
+def v1(servers: dict[str, ZepTestServer]) -> Iterator[Api]:
+    yield from _api(servers, "v1")
+
+
+@pytest.fixture
+def v2(servers: dict[str, ZepTestServer]) -> Iterator[Api]:
+    yield from _api(servers, "v2")
 
 
 def msg(content: str, role: str = "user", **extra: Any) -> dict[str, Any]:
+    """A message; ``role_type`` defaults to the role when that is a role type (v2 needs one)."""
+    if "role_type" not in extra and role in ("user", "assistant", "system", "tool"):
+        extra["role_type"] = role
     return {"role": role, "content": content, **extra}
 
 
-# -- health ------------------------------------------------------------------------------------
+# -- health, routes of the other generation ----------------------------------------------------
 
 
-def test_healthz(server: ZepTestServer) -> None:
-    r = httpx.get(f"{server.url}/healthz")
+def test_healthz(api: Api) -> None:
+    r = httpx.get(f"{api.server.url}/healthz")
     assert r.status_code == 200
     assert r.text == "."
-    assert r.headers["X-Zep-Version"].startswith("0.27")
+    if api.gen == "v1":
+        assert r.headers["X-Zep-Version"].startswith("0.27")
+    else:
+        assert "X-Zep-Version" not in r.headers
+
+
+def test_the_other_generation_is_not_there(v1: Api, v2: Api) -> None:
+    r = httpx.post(f"{v1.server.url}/api/v2/users", json={"user_id": "u"})
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")  # v0.27's web UI 404 page
+    r = httpx.post(f"{v2.server.url}/api/v1/user", json={"user_id": "u"})
+    assert (r.status_code, r.text) == (404, "404 page not found\n")
+    assert v1.server.store.count_users() == v2.server.store.count_users() == 0
+    # and neither answers a route it does not have inside its own prefix
+    assert v1.http.get("/users-ordered").status_code == 404
+    assert v2.http.get("/user/u").status_code == 404
+
+
+def test_v1_responses_carry_the_version_header(v1: Api) -> None:
+    assert v1.add_user("u1").headers["X-Zep-Version"].startswith("0.27")
+    assert v1.http.get("/user/nobody").headers["X-Zep-Version"].startswith("0.27")
 
 
 # -- users -------------------------------------------------------------------------------------
 
 
-def test_user_add_get_and_wire_shape(api: Api) -> None:
+def test_user_wire_shape_omits_empty_fields(api: Api) -> None:
     r = api.add_user("u1", email="a@b.c", first_name="Ann", metadata={"a": 1})
     assert r.status_code == 201
     body = r.json()
-    assert body["user_id"] == "u1"
-    assert body["email"] == "a@b.c"
-    assert body["metadata"] == {"a": 1}
-    assert isinstance(body["id"], int)
+    expected = {"uuid", "id", "created_at", "updated_at", "deleted_at", "user_id", "email"}
+    expected |= {"first_name", "metadata"} | ({"project_uuid"} if api.gen == "v2" else set())
+    assert set(body) == expected  # no last_name: Go's omitempty
+    assert (body["user_id"], body["email"], body["metadata"]) == ("u1", "a@b.c", {"a": 1})
+    assert isinstance(body["id"], int) and body["deleted_at"] is None
     uuid.UUID(body["uuid"])
     assert body["created_at"].endswith("Z")
-    got = api.http.get(f"{api.users}/u1").json()
-    assert got == body
+    assert api.http.get(f"{api.users}/u1").json() == body
+    bare = api.add_user("u2").json()
+    assert "metadata" not in bare and "email" not in bare
+
+
+def test_v2_user_reads_count_live_sessions(v2: Api) -> None:
+    v2.add_user("u1")
+    assert "session_count" not in v2.http.get("/users/u1").json()
+    v2.add_session("s1", user_id="u1")
+    v2.add_session("s2", user_id="u1")
+    assert v2.http.get("/users/u1").json()["session_count"] == 2
+    assert v2.http.get("/users").json()[0]["session_count"] == 2
+    v2.http.delete("/sessions/s1/memory")
+    assert v2.http.get("/users/u1").json()["session_count"] == 1
 
 
 def test_user_duplicate_is_400_with_real_server_text(api: Api) -> None:
@@ -103,6 +162,8 @@ def test_user_duplicate_is_400_with_real_server_text(api: Api) -> None:
     r = api.add_user("u1")
     assert r.status_code == 400
     assert api.error(r) == "bad request: user already exists with user_id: u1"
+    r = api.http.post(api.users, json={"email": "no-id@x.y"})
+    assert (r.status_code, api.error(r)) == (400, "bad request: UserID cannot be empty")
 
 
 def test_user_missing_is_404_not_found(api: Api) -> None:
@@ -113,23 +174,39 @@ def test_user_missing_is_404_not_found(api: Api) -> None:
     assert api.http.patch(f"{api.users}/nobody", json={"email": "x"}).status_code == 404
 
 
-def test_user_update_deep_merges_and_keeps_other_fields(api: Api) -> None:
-    api.add_user("u1", email="a@b.c", metadata={"a": 1, "n": {"x": 1}, "system": 1})
-    r = api.http.patch(f"{api.users}/u1", json={"metadata": {"b": 2, "n": {"y": 2}}})
+def test_user_update_deep_merges_keeps_system_and_other_fields(api: Api) -> None:
+    api.add_user("u1", email="a@b.c", metadata={"a": 1, "n": {"x": 1}})
+    r = api.http.patch(f"{api.users}/u1", json={"metadata": {"n": {"y": 2}, "system": 1}})
     assert r.status_code == 200
-    assert r.json()["metadata"] == {"a": 1, "b": 2, "n": {"x": 1, "y": 2}, "system": 1}
+    assert r.json()["metadata"] == {"a": 1, "n": {"x": 1, "y": 2}, "system": 1}
     assert r.json()["email"] == "a@b.c"
     r = api.http.patch(f"{api.users}/u1", json={"first_name": "Bo"})
     assert r.json()["first_name"] == "Bo"
-    assert r.json()["metadata"]["b"] == 2
+    assert r.json()["metadata"]["system"] == 1
 
 
-def test_empty_metadata_update_is_500_like_the_real_server(api: Api) -> None:
+def test_empty_metadata_update(api: Api) -> None:
     api.add_user("u1", metadata={"a": 1})
     api.add_session("s1", metadata={"a": 1})
-    assert api.http.patch(f"{api.users}/u1", json={"metadata": {}}).status_code == 500
-    assert api.http.patch("/sessions/s1", json={"metadata": {}}).status_code == 500
+    user = api.http.patch(f"{api.users}/u1", json={"metadata": {}})
+    session = api.http.patch("/sessions/s1", json={"metadata": {}})
+    if api.gen == "v1":
+        # v0.27 merges whatever is not null, and refuses to merge nothing
+        assert (user.status_code, session.status_code) == (500, 500)
+        assert api.error(session) == "failed to merge session metadata: metadata cannot be empty"
+        assert api.server.store.get_session("s1").metadata == {"a": 1}
+    else:
+        # CE: an empty user update changes nothing; an empty session update REPLACES with {}
+        assert user.status_code == 200 and user.json()["metadata"] == {"a": 1}
+        assert session.status_code == 200 and session.json()["metadata"] == {}
     assert api.server.store.get_user("u1").metadata == {"a": 1}
+
+
+def test_session_update_without_metadata(api: Api) -> None:
+    api.add_session("s1", metadata={"a": 1})
+    r = api.http.patch("/sessions/s1", json={"session_id": "s1"})
+    assert r.status_code == 200
+    assert r.json()["metadata"] == ({"a": 1} if api.gen == "v1" else {})
 
 
 def test_user_delete_cascades_and_id_can_be_reused(api: Api) -> None:
@@ -145,7 +222,7 @@ def test_user_delete_cascades_and_id_can_be_reused(api: Api) -> None:
     assert api.add_session("s1", user_id="u1").status_code == 201
 
 
-def test_user_sessions_lists_live_sessions_only(api: Api) -> None:
+def test_user_sessions_is_a_flat_list_of_live_sessions_with_id_0(api: Api) -> None:
     api.add_user("u1")
     for sid in ("s1", "s2", "s3"):
         api.add_session(sid, user_id="u1")
@@ -154,52 +231,75 @@ def test_user_sessions_lists_live_sessions_only(api: Api) -> None:
     r = api.http.get(f"{api.users}/u1/sessions")
     assert r.status_code == 200
     assert [s["session_id"] for s in r.json()] == ["s1", "s3"]
-    assert api.http.get(f"{api.users}/nobody/sessions").status_code == 404
+    assert {s["id"] for s in r.json()} == {0}
+    # Both servers join sessions to users: an unknown user simply has none.
+    r = api.http.get(f"{api.users}/nobody/sessions")
+    assert (r.status_code, r.json()) == (200, [])
 
 
-def test_v1_user_cursor_listing_is_id_greater_than(make_api: Callable[[str], Api]) -> None:
-    a = make_api("v1")
+def test_cursor_listings_are_id_greater_than(api: Api) -> None:
     for i in range(5):
-        a.add_user(f"u{i}")
-    a.add_user("u0")  # a failed insert
-    everyone = a.http.get("/user").json()
+        api.add_user(f"u{i}")
+    api.add_user("u0")  # a failed insert
+    everyone = api.http.get(api.users).json()
     assert [u["user_id"] for u in everyone] == [f"u{i}" for i in range(5)]
     ids = [u["id"] for u in everyone]
-    page = a.http.get("/user", params={"limit": 2, "cursor": ids[1]}).json()
+    page = api.http.get(api.users, params={"limit": 2, "cursor": ids[1]}).json()
     assert [u["user_id"] for u in page] == ["u2", "u3"]
     # httpx 0.24 (zep-python 1.x) sends ``limit=&cursor=`` for None: means "all".
-    assert len(a.http.get("/user?limit=&cursor=").json()) == 5
-    assert a.http.get("/user", params={"limit": "x"}).status_code == 400
+    assert len(api.http.get(f"{api.users}?limit=&cursor=").json()) == 5
+    r = api.http.get(api.users, params={"limit": "x"})
+    assert (r.status_code, api.error(r)) == (400, 'strconv.ParseInt: parsing "x": invalid syntax')
+    for i in range(4):
+        api.add_session(f"s{i}")
+    api.http.delete("/sessions/s1/memory")
+    listed = api.http.get("/sessions").json()
+    assert [s["session_id"] for s in listed] == ["s0", "s2", "s3"]
+    page = api.http.get("/sessions", params={"limit": 1, "cursor": listed[0]["id"]}).json()
+    assert [s["session_id"] for s in page] == ["s2"]
 
 
-def test_v2_users_ordered_pages(make_api: Callable[[str], Api]) -> None:
-    a = make_api("v2")
+def test_v2_users_ordered_is_newest_first(v2: Api) -> None:
     for i in range(5):
-        a.add_user(f"u{i}")
-    r = a.http.get("/users-ordered", params={"pageNumber": 2, "pageSize": 2})
+        v2.add_user(f"u{i}")
+    r = v2.http.get("/users-ordered", params={"pageNumber": 2, "pageSize": 2})
     assert r.status_code == 200
     body = r.json()
-    assert [u["user_id"] for u in body["users"]] == ["u2", "u3"]
-    assert body["total_count"] == 5
-    assert body["row_count"] == 2
-    last = a.http.get("/users-ordered", params={"pageNumber": 3, "pageSize": 2}).json()
-    assert [u["user_id"] for u in last["users"]] == ["u4"]
-    assert len(a.http.get("/users-ordered").json()["users"]) == 5
+    assert [u["user_id"] for u in body["users"]] == ["u2", "u1"]
+    assert (body["total_count"], body["row_count"]) == (5, 2)
+    last = v2.http.get("/users-ordered", params={"pageNumber": 3, "pageSize": 2}).json()
+    assert [u["user_id"] for u in last["users"]] == ["u0"]
+    assert len(v2.http.get("/users-ordered").json()["users"]) == 5
+    r = v2.http.get("/users-ordered", params={"pageSize": 2})  # page 0: a negative OFFSET
+    assert r.status_code == 500
 
 
 # -- sessions ----------------------------------------------------------------------------------
 
 
-def test_session_add_get_update(api: Api) -> None:
+def test_session_wire_shape(api: Api) -> None:
     api.add_user("u1")
-    r = api.add_session("s1", user_id="u1", metadata={"a": 1, "n": {"x": 1}, "system": "drop"})
+    r = api.add_session("s1", user_id="u1", metadata={"a": 1})
     assert r.status_code == 201
-    assert r.json()["metadata"] == {"a": 1, "n": {"x": 1}}
-    assert r.json()["user_id"] == "u1"
-    assert isinstance(r.json()["id"], int)
-    r = api.http.patch("/sessions/s1", json={"metadata": {"n": {"y": 2}, "system": 1}})
+    body = r.json()
+    expected = {"uuid", "id", "created_at", "updated_at", "deleted_at", "session_id"}
+    expected |= {"metadata", "user_id"}
+    if api.gen == "v2":
+        expected |= {"ended_at", "project_uuid"}
+        assert body["project_uuid"] == NIL_UUID and body["ended_at"] is None
+    assert set(body) == expected
+    bare = api.add_session("s2").json()
+    assert bare["metadata"] is None and bare["user_id"] is None  # not omitted
+
+
+def test_session_add_keeps_system_update_ignores_it(api: Api) -> None:
+    api.add_user("u1")
+    r = api.add_session("s1", user_id="u1", metadata={"a": 1, "n": {"x": 1}, "system": "kept"})
+    assert r.status_code == 201
+    assert r.json()["metadata"] == {"a": 1, "n": {"x": 1}, "system": "kept"}
+    r = api.http.patch("/sessions/s1", json={"metadata": {"n": {"y": 2}, "system": "new"}})
     assert r.status_code == 200
-    assert r.json()["metadata"] == {"a": 1, "n": {"x": 1, "y": 2}}
+    assert r.json()["metadata"] == {"a": 1, "n": {"x": 1, "y": 2}, "system": "kept"}
     assert api.http.get("/sessions/s1").json()["metadata"] == r.json()["metadata"]
 
 
@@ -210,63 +310,99 @@ def test_session_errors(api: Api) -> None:
     assert api.error(r) == "bad request: session already exists with session_id: s1"
     r = api.add_session("s2", user_id="ghost")
     assert r.status_code == 400
-    assert api.error(r) == "bad request: user does not exist with user_id: ghost"
+    if api.gen == "v1":
+        assert api.error(r) == "bad request: user does not exist with user_id: ghost"
+    else:
+        assert api.error(r) == "user not found"
     assert api.http.get("/sessions/s2").status_code == 404
     r = api.http.patch("/sessions/nope", json={"metadata": {"a": 1}})
     assert r.status_code == 404
-    assert api.http.post("/sessions", json={"metadata": {}}).status_code == 400
+    r = api.http.post("/sessions", json={"metadata": {}})
+    # v0.27 answers 500 to a session without an id; CE a 400
+    assert r.status_code == (500 if api.gen == "v1" else 400)
 
 
-def test_soft_delete_and_undelete(api: Api) -> None:
-    api.add_session("s1", metadata={"keep": True})
-    api.add_messages("s1", msg("old"))
-    r = api.http.delete("/sessions/s1/memory")
+def test_v1_soft_delete_and_revive(v1: Api) -> None:
+    v1.add_user("u1")
+    v1.add_session("s1", user_id="u1", metadata={"keep": True})
+    v1.add_messages("s1", msg("old"))
+    assert v1.http.delete("/sessions/s1/memory").status_code == 200
+    assert v1.http.get("/sessions/s1").status_code == 404
+    assert v1.memory("s1") == []
+    r = v1.http.delete("/sessions/s1/memory")
+    assert (r.status_code, v1.error(r)) == (404, "not found")
+    r = v1.add_session("s1")
+    assert r.status_code == 400 and "already exists" in v1.error(r)
+    # Writing revives the session with its owner and metadata; the old messages stay deleted.
+    assert v1.add_messages("s1", msg("new")).status_code == 200
+    revived = v1.http.get("/sessions/s1").json()
+    assert (revived["user_id"], revived["metadata"]) == ("u1", {"keep": True})
+    assert [m["content"] for m in v1.memory("s1")] == ["new"]
+    # An update revives too.
+    v1.http.delete("/sessions/s1/memory")
+    r = v1.http.patch("/sessions/s1", json={"metadata": {"b": 2}})
     assert r.status_code == 200
-    assert api.http.get("/sessions/s1").status_code == 404
-    assert api.memory("s1") == []
-    r = api.http.delete("/sessions/s1/memory")
-    assert r.status_code == 404
-    assert api.error(r) == "not found"
-    r = api.add_session("s1")
-    assert r.status_code == 400
-    assert "already exists" in api.error(r)
-    # Writing revives the session with its metadata; the old messages stay deleted.
-    assert api.add_messages("s1", msg("new")).status_code == 200
-    assert api.http.get("/sessions/s1").json()["metadata"] == {"keep": True}
-    assert [m["content"] for m in api.memory("s1")] == ["new"]
+    assert r.json()["metadata"] == {"keep": True, "b": 2}
 
 
-def test_update_revives_a_deleted_session(api: Api) -> None:
-    api.add_session("s1", metadata={"a": 1})
-    api.http.delete("/sessions/s1/memory")
-    r = api.http.patch("/sessions/s1", json={"metadata": {"b": 2}})
-    assert r.status_code == 200
-    assert r.json()["metadata"] == {"a": 1, "b": 2}
-    assert api.http.get("/sessions/s1").status_code == 200
+def test_v2_deleted_session_is_gone_for_good(v2: Api) -> None:
+    v2.add_user("u1")
+    v2.add_session("s1", user_id="u1", metadata={"keep": True})
+    old = str(uuid.uuid4())
+    v2.add_messages("s1", msg("old", uuid=old))
+    assert v2.http.delete("/sessions/s1/memory").json() == {"message": "OK"}
+    assert v2.http.get("/sessions/s1").status_code == 404
+    assert v2.http.delete("/sessions/s1/memory").status_code == 404
+    # PATCH does not revive it
+    assert v2.http.patch("/sessions/s1", json={"metadata": {"b": 2}}).status_code == 404
+    # A write creates a NEW session: no owner, no metadata, only the new message
+    assert v2.add_messages("s1", msg("new")).status_code == 201
+    fresh = v2.http.get("/sessions/s1").json()
+    assert (fresh["user_id"], fresh["metadata"]) == (None, None)
+    assert [m["content"] for m in v2.memory("s1")] == ["new"]
+    assert v2.http.get("/users/u1/sessions").json() == []
+    # The purged message's uuid is free again (CE purges soft-deleted rows at once)
+    assert v2.add_messages("s1", msg("again", uuid=old)).status_code == 201
 
 
-def test_v1_session_cursor_listing_skips_deleted(make_api: Callable[[str], Api]) -> None:
-    a = make_api("v1")
-    for i in range(4):
-        a.add_session(f"s{i}")
-    a.http.delete("/sessions/s1/memory")
-    listed = a.http.get("/sessions").json()
-    assert [s["session_id"] for s in listed] == ["s0", "s2", "s3"]
-    page = a.http.get("/sessions", params={"limit": 1, "cursor": listed[0]["id"]}).json()
-    assert [s["session_id"] for s in page] == ["s2"]
+def test_v2_add_session_over_a_deleted_one_is_a_fresh_session(v2: Api) -> None:
+    v2.add_user("u1")
+    v2.add_session("s1", metadata={"old": True})
+    v2.add_messages("s1", msg("old"))
+    v2.http.delete("/sessions/s1/memory")
+    r = v2.add_session("s1", user_id="u1")
+    assert r.status_code == 201
+    assert (r.json()["user_id"], r.json()["metadata"]) == ("u1", None)
+    assert v2.memory("s1") == []
+    assert [s["session_id"] for s in v2.http.get("/users/u1/sessions").json()] == ["s1"]
 
 
-def test_v2_sessions_ordered(make_api: Callable[[str], Api]) -> None:
-    a = make_api("v2")
-    for sid in ("b", "a", "c"):
-        a.add_session(sid)
-    body = a.http.get("/sessions-ordered", params={"page_number": 1, "page_size": 2}).json()
-    assert [s["session_id"] for s in body["sessions"]] == ["b", "a"]
-    assert body["total_count"] == 3
-    assert body["response_count"] == 2
-    by_id = a.http.get("/sessions-ordered", params={"order_by": "session_id", "asc": "false"})
-    assert [s["session_id"] for s in by_id.json()["sessions"]] == ["c", "b", "a"]
-    assert a.http.get("/sessions-ordered", params={"order_by": "bogus"}).status_code == 400
+def test_v2_sessions_ordered(v2: Api) -> None:
+    v2.add_user("ua")
+    v2.add_user("ub")
+    v2.add_session("b", user_id="ub")
+    v2.add_session("a")
+    v2.add_session("c", user_id="ua")
+    body = v2.http.get("/sessions-ordered").json()
+    # default: by id, newest first
+    assert [s["session_id"] for s in body["sessions"]] == ["c", "a", "b"]
+    assert (body["total_count"], body["response_count"]) == (3, 3)
+    paged = v2.http.get("/sessions-ordered", params={"pageNumber": 1, "pageSize": 2}).json()
+    assert [s["session_id"] for s in paged["sessions"]] == ["c", "a"]
+    # zep-python 2.0.2 sends page_number / page_size, which CE does not read: all on one page
+    ignored = v2.http.get("/sessions-ordered", params={"page_number": 2, "page_size": 1})
+    assert len(ignored.json()["sessions"]) == 3
+    asc = v2.http.get("/sessions-ordered", params={"order_by": "created_at", "asc": "true"})
+    assert [s["session_id"] for s in asc.json()["sessions"]] == ["b", "a", "c"]
+    by_sid = v2.http.get("/sessions-ordered", params={"order_by": "session_id", "asc": "false"})
+    assert [s["session_id"] for s in by_sid.json()["sessions"]] == ["c", "b", "a"]
+    # user_id: NULL sorts as the largest value, as in Postgres
+    by_user = v2.http.get("/sessions-ordered", params={"order_by": "user_id", "asc": "true"})
+    assert [s["session_id"] for s in by_user.json()["sessions"]] == ["c", "b", "a"]
+    for bad in ("id", "bogus"):
+        r = v2.http.get("/sessions-ordered", params={"order_by": bad})
+        assert (r.status_code, v2.error(r)) == (400, "invalid value for order_by")
+    assert v2.http.get("/sessions-ordered", params={"asc": "maybe"}).status_code == 400
 
 
 # -- memory and messages -----------------------------------------------------------------------
@@ -274,7 +410,7 @@ def test_v2_sessions_ordered(make_api: Callable[[str], Api]) -> None:
 
 def test_add_memory_creates_session_and_answers_ok(api: Api) -> None:
     r = api.add_messages("fresh", msg("hi"), msg("yo", role="assistant"))
-    assert r.status_code == 200
+    assert r.status_code == api.ok_status
     assert (r.text if api.gen == "v1" else r.json()["message"]) == "OK"
     session = api.http.get("/sessions/fresh").json()
     assert session["user_id"] is None
@@ -283,40 +419,92 @@ def test_add_memory_creates_session_and_answers_ok(api: Api) -> None:
     for m in messages:
         uuid.UUID(m["uuid"])
         assert m["created_at"].endswith("Z")
+        assert m["updated_at"] == "0001-01-01T00:00:00Z"  # Go's zero time, as both servers
+        assert m["token_count"] == 0
+        assert "metadata" not in m  # omitempty
     if api.gen == "v1":
         assert "role_type" not in messages[0]
     else:
         assert [m["role_type"] for m in messages] == ["user", "assistant"]
 
 
-def test_role_type_on_each_generation(
-    server: ZepTestServer, make_api: Callable[[str], Api]
-) -> None:
-    v1, v2 = make_api("v1"), make_api("v2")
+def test_memory_read_shape(api: Api) -> None:
+    api.add_messages("s1", msg("a"))
+    body = api.http.get("/sessions/s1/memory").json()
+    if api.gen == "v1":
+        assert set(body) == {"messages", "summary"}
+        assert body["summary"]["content"] == "" and body["summary"]["uuid"] == NIL_UUID
+    else:
+        assert body == {"messages": body["messages"], "relevant_facts": []}
+
+
+def test_v1_role_type_is_derived_from_the_role(v1: Api) -> None:
     v1.add_messages("s1", msg("a", role="Jane"), msg("b", role="tool", role_type="user"))
-    stored = server.store.get_messages("s1")
     # v1 has no role_type on the wire: derived from the role, anything else is ignored.
-    assert [m.role_type for m in stored] == ["norole", "tool"]
-    v2.add_messages("s2", msg("c", role="Jane", role_type="assistant"), msg("d", role="system"))
-    assert [m["role_type"] for m in v2.memory("s2")] == ["assistant", "system"]
-    r = v2.add_messages("s2", msg("e", role_type="wizard"))
+    assert [m.role_type for m in v1.server.store.get_messages("s1")] == ["norole", "tool"]
+
+
+def test_v2_role_type_is_required_and_checked(v2: Api) -> None:
+    ok = v2.add_messages("s1", msg("c", role="Jane", role_type="assistant"), msg("d", "system"))
+    assert ok.status_code == 201
+    assert [m["role_type"] for m in v2.memory("s1")] == ["assistant", "system"]
+    r = v2.add_messages("s2", {"role": "Jane", "content": "no type"})
+    assert (r.status_code, v2.error(r)) == (400, "messages are required to have a RoleType")
+    assert v2.http.get("/sessions/s2").status_code == 404  # refused before anything happened
+    r = v2.add_messages("s3", msg("e", role_type="wizard"))
+    assert r.status_code == 500
+    assert 'role_type_enum: "wizard"' in v2.error(r)
+    # CE creates the session before inserting the messages, and does not roll it back
+    assert v2.http.get("/sessions/s3").status_code == 200
+    assert v2.contents("s3") == []
+
+
+def test_v2_at_most_30_messages_but_31_are_stored_anyway(v2: Api) -> None:
+    batch = [msg(f"x{i}") for i in range(31)]
+    r = v2.add_messages("s1", *batch)
     assert r.status_code == 400
-    assert "role type" in v2.error(r)
+    assert r.text.splitlines() == [
+        '{"message":"max messages per memory of 30 exceeded. reduce the number of messages in '
+        'your request"}',
+        '{"message":"OK"}',
+    ]
+    assert len(v2.contents("s1")) == 31
+    assert v2.add_messages("s2", *batch[:30]).status_code == 201
+    assert len(v2.contents("s2")) == 30
+    # over the count AND too long: both errors, nothing stored
+    r = v2.add_messages("s3", *batch[:30], msg("y" * 2501))
+    assert r.status_code == 400 and len(r.text.splitlines()) == 2
+    assert v2.contents("s3") == []
 
 
-def test_window_of_twelve_without_lastn(api: Api) -> None:
+def test_v2_content_limit_is_2500_characters(v2: Api) -> None:
+    assert v2.add_messages("s1", msg("é" * 2500)).status_code == 201  # characters, not bytes
+    r = v2.add_messages("s1", msg("ok"), msg("y" * 2501))
+    assert (r.status_code, v2.error(r)) == (400, "message content exceeds 2500 characters")
+    assert v2.contents("s1") == ["é" * 2500]
+
+
+def test_v1_has_no_batch_or_content_limit(v1: Api) -> None:
+    assert v1.add_messages("s1", *[msg(f"x{i}") for i in range(40)]).status_code == 200
+    assert v1.add_messages("s1", msg("y" * 10_000)).status_code == 200
+    assert len(v1.contents("s1")) == 41
+
+
+def test_windows_without_lastn_are_12_on_v1_and_6_on_v2(api: Api) -> None:
     api.add_messages("s1", *[msg(f"m{i}") for i in range(20)])
-    window = api.memory("s1")
-    assert [m["content"] for m in window] == [f"m{i}" for i in range(8, 20)]
+    window = 12 if api.gen == "v1" else 6
+    assert [m["content"] for m in api.memory("s1")] == [f"m{i}" for i in range(20 - window, 20)]
+    assert len(api.memory("s1", lastn=0)) == window
     assert [m["content"] for m in api.memory("s1", lastn=3)] == ["m17", "m18", "m19"]
     assert len(api.memory("s1", lastn=100)) == 20
-    assert len(api.memory("s1", lastn=0)) == 12
-    assert api.http.get("/sessions/s1/memory", params={"lastn": -1}).status_code == 400
+    r = api.http.get("/sessions/s1/memory", params={"lastn": -1})
+    assert r.status_code == (500 if api.gen == "v1" else 400)
+    assert api.http.get("/sessions/s1/memory", params={"lastn": "x"}).status_code == 400
 
 
 def test_window_is_a_constructor_argument() -> None:
     with ZepTestServer(window=3) as server:
-        a = Api(server, "v2")
+        a = Api(server)
         a.add_messages("s1", *[msg(f"m{i}") for i in range(5)])
         assert [m["content"] for m in a.memory("s1")] == ["m2", "m3", "m4"]
         a.http.close()
@@ -329,32 +517,49 @@ def test_unknown_session_memory_is_empty_200(api: Api) -> None:
 
 def test_client_uuids_kept_and_duplicates_reject_whole_batch(api: Api) -> None:
     u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
-    assert api.add_messages("s1", msg("a", uuid=u1)).status_code == 200
+    assert api.add_messages("s1", msg("a", uuid=u1)).status_code == api.ok_status
     assert api.memory("s1")[0]["uuid"] == u1
+    dup_status = 500 if api.gen == "v1" else 400
     r = api.add_messages("s1", msg("b", uuid=u2), msg("c", uuid=u1))
-    assert r.status_code == 500
+    assert r.status_code == dup_status
+    if api.gen == "v2":
+        assert api.error(r) == "bad request: message_uuid already exists"
+    else:
+        assert "duplicate key value violates unique constraint" in api.error(r)
     assert [m["content"] for m in api.memory("s1")] == ["a"]
-    # A retry of the same write after an unknown outcome: duplicate key, nothing doubled.
-    assert api.add_messages("s1", msg("a", uuid=u1)).status_code == 500
+    # A retry of the same write after an unknown outcome: duplicate, nothing doubled.
+    assert api.add_messages("s1", msg("a", uuid=u1)).status_code == dup_status
     r = api.add_messages("s1", msg("x", uuid=u2), msg("y", uuid=u2))
-    assert r.status_code == 500
+    assert r.status_code == dup_status
     assert len(api.memory("s1")) == 1
+    # the nil uuid means "let the server choose"
+    assert api.add_messages("s1", msg("n", uuid=NIL_UUID)).status_code == api.ok_status
+    assert api.memory("s1")[-1]["uuid"] != NIL_UUID
 
 
 def test_invalid_uuid_is_400(api: Api) -> None:
     r = api.add_messages("s1", msg("a", uuid="not-a-uuid"))
     assert r.status_code == 400
-    assert api.error(r).startswith("bad request: ")
     assert api.memory("s1") == []
+    assert api.http.get("/sessions/s1").status_code == 404
 
 
-def test_empty_batch_and_missing_role(api: Api) -> None:
-    assert api.http.post("/sessions/s1/memory", json={"messages": []}).status_code == 200
+def test_empty_batch_creates_the_session_and_missing_role_is_empty(api: Api) -> None:
+    r = api.http.post("/sessions/s1/memory", json={"messages": []})
+    assert r.status_code == api.ok_status
+    assert api.http.get("/sessions/s1").status_code == 200  # both servers create it first
     assert api.server.store.get_messages("s1") == []
-    assert api.add_messages("s1", {"content": "no role"}).status_code == 200
+    r = api.add_messages("s1", {"content": "no role", "role_type": "norole"})
+    assert r.status_code == api.ok_status
     [m] = api.memory("s1")
-    assert m["role"] == ""
-    assert m["content"] == "no role"
+    assert (m["role"], m["content"]) == ("", "no role")
+
+
+def test_v2_memory_body_without_messages_is_400(v2: Api) -> None:
+    r = v2.http.post("/sessions/s1/memory", json={})
+    assert r.status_code == 400
+    assert "'required' tag" in v2.error(r)
+    assert v2.http.get("/sessions/s1").status_code == 404
 
 
 def test_malformed_json_is_400(api: Api) -> None:
@@ -362,15 +567,23 @@ def test_malformed_json_is_400(api: Api) -> None:
     for path in ("/sessions/s1/memory", api.users, "/sessions"):
         r = api.http.post(path, content=b"{not json", headers=headers)
         assert r.status_code == 400, path
-        assert api.error(r).startswith("bad request")
-    r = api.http.post("/sessions/s1/memory", json={"messages": "nope"})
-    assert r.status_code == 400
-    r = api.http.post("/sessions/s1/memory", json=[1, 2])
-    assert r.status_code == 400
+        api.error(r)  # in the generation's error format
+    assert api.http.post("/sessions/s1/memory", json={"messages": "nope"}).status_code == 400
+    assert api.http.post("/sessions/s1/memory", json=[1, 2]).status_code == 400
+    assert api.http.post(api.users, json={"user_id": 5}).status_code == 400
     assert api.server.store.get_messages("s1") == []
+    assert api.server.store.count_users() == 0
+
+
+def test_lone_surrogates_become_replacement_characters_as_in_go(api: Api) -> None:
+    body = b'{"user_id": "u1", "first_name": "a\\ud800b"}'
+    r = api.http.post(api.users, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 201
+    assert r.json()["first_name"] == "a\ufffdb"
 
 
 def test_bad_ids_are_400(api: Api) -> None:
+    # A choice of the test server: ids the library itself never sends are refused.
     assert api.add_user("a/b").status_code == 400
     assert api.add_user(" ").status_code == 400
     assert api.add_session("x\ny").status_code == 400
@@ -384,12 +597,17 @@ def test_messages_pages(api: Api) -> None:
     assert r.status_code == 200
     body = r.json()
     assert [m["content"] for m in body["messages"]] == ["m3", "m4", "m5"]
-    assert body["total_count"] == 7
-    assert body["row_count"] == 3
+    assert (body["total_count"], body["row_count"]) == (7, 3)
     last = api.http.get("/sessions/s1/messages", params={"limit": 3, "cursor": 3}).json()
     assert [m["content"] for m in last["messages"]] == ["m6"]
-    everything = api.http.get("/sessions/s1/messages").json()
-    assert everything["row_count"] == 7
+    past = api.http.get("/sessions/s1/messages", params={"limit": 3, "cursor": 4}).json()
+    assert past == {"messages": [], "total_count": 0, "row_count": 0}
+    assert api.http.get("/sessions/s1/messages").json()["row_count"] == 7  # no limit: all
+    # a limit without a cursor is OFFSET -limit: Postgres refuses, the server answers 500
+    assert api.http.get("/sessions/s1/messages", params={"limit": 3}).status_code == 500
+    # a cursor that does not parse means page 1
+    odd = api.http.get("/sessions/s1/messages", params={"limit": 2, "cursor": "x"}).json()
+    assert [m["content"] for m in odd["messages"]] == ["m0", "m1"]
 
 
 def test_message_metadata_get_and_patch(api: Api) -> None:
@@ -407,11 +625,114 @@ def test_message_metadata_get_and_patch(api: Api) -> None:
     assert api.http.get("/sessions/s1/messages/nope").status_code == 400
 
 
-def test_both_generations_share_one_store(
-    server: ZepTestServer, make_api: Callable[[str], Api]
+# -- created_at (issue 11, item 12) ------------------------------------------------------------
+
+
+def test_client_created_at_is_kept_in_utc(api: Api) -> None:
+    r = api.add_messages("s1", msg("a", created_at="2020-01-02T03:04:05.5+02:00"))
+    assert r.status_code == api.ok_status
+    assert api.memory("s1")[0]["created_at"] == "2020-01-02T01:04:05.5Z"
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "9999-12-31T23:00:00-05:00",  # UTC would be year 10000
+        "0001-01-01T01:00:00+05:00",  # UTC would be year 0
+        "2020-13-01T00:00:00Z",  # no such month
+        "2020-01-02T03:04:05",  # no offset: Go's RFC 3339 parser refuses it
+        "yesterday",
+        12345,
+    ],
+)
+def test_a_created_at_that_cannot_be_served_back_is_refused(api: Api, created_at: Any) -> None:
+    api.add_messages("s1", msg("before"))
+    r = api.add_messages("s1", msg("ok"), msg("bad", created_at=created_at))
+    assert r.status_code == 400
+    assert api.contents("s1") == ["before"]  # nothing of the batch stored
+    # and every read of the session still works
+    assert [m["content"] for m in api.memory("s1")] == ["before"]
+    assert api.http.get("/sessions/s1/messages").status_code == 200
+
+
+def test_the_latest_servable_created_at_is_accepted(api: Api) -> None:
+    assert api.add_messages("s1", msg("a", created_at="9999-12-31T23:59:59Z")).status_code in (
+        200,
+        201,
+    )
+    assert api.memory("s1")[0]["created_at"] == "9999-12-31T23:59:59Z"
+
+
+# -- properties --------------------------------------------------------------------------------
+
+
+OFFSETS = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
+    | st.sampled_from([datetime(1, 1, 1, 0, 30), datetime(9999, 12, 31, 23, 30)]),
+    offset=OFFSETS,
+)
+def test_any_created_at_is_served_back_exactly_or_refused(
+    servers: dict[str, ZepTestServer], moment: datetime, offset: timezone
 ) -> None:
-    v1, v2 = make_api("v1"), make_api("v2")
-    v1.add_user("u1", metadata={"from": "v1"})
-    assert v2.http.get("/users/u1").json()["metadata"] == {"from": "v1"}
-    v2.add_messages("s1", msg("hello"))
-    assert [m["content"] for m in v1.memory("s1")] == ["hello"]
+    server = servers["v2"]
+    server.reset()
+    stamp = moment.replace(tzinfo=offset)
+    with httpx.Client(
+        base_url=f"{server.url}/api/v2", headers={"Authorization": f"Api-Key {server.api_key}"}
+    ) as http:
+        r = http.post(
+            "/sessions/s1/memory", json={"messages": [msg("x", created_at=stamp.isoformat())]}
+        )
+        try:
+            utc = stamp.astimezone(timezone.utc)
+        except OverflowError:
+            utc = None
+        read = http.get("/sessions/s1/messages")
+        assert read.status_code == 200  # a read never breaks, whatever was sent
+        if utc is None:
+            assert r.status_code == 400
+            assert read.json()["messages"] == []
+        else:
+            assert r.status_code == 201, r.text
+            [m] = read.json()["messages"]
+            assert datetime.fromisoformat(m["created_at"].replace("Z", "+00:00")) == utc
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=st.text(max_size=40),
+    role=st.text(max_size=10),
+    metadata=st.none()
+    | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_any_text_message_is_stored_and_read_back_never_a_500(
+    servers: dict[str, ZepTestServer], content: str, role: str, metadata: dict[str, Any] | None
+) -> None:
+    server = servers["v2"]
+    server.reset()
+    with httpx.Client(
+        base_url=f"{server.url}/api/v2", headers={"Authorization": f"Api-Key {server.api_key}"}
+    ) as http:
+        body = {
+            "messages": [
+                {"role": role, "role_type": "user", "content": content, "metadata": metadata}
+            ]
+        }
+        r = http.post("/sessions/s1/memory", json=body)
+        assert r.status_code == 201, r.text
+        [m] = http.get("/sessions/s1/memory").json()["messages"]
+        assert (m["role"], m["content"], m.get("metadata") or None) == (
+            role,
+            content,
+            metadata or None,
+        )

@@ -455,3 +455,37 @@ def test_an_answer_that_does_not_parse_is_an_error_not_an_empty_model(server):
 @pytest.fixture(params=["sync", "async"])
 def api_mode(request):
     return request.param
+
+
+# -- more than one request per batch on /api/v1 too (bodies over 1 MB) --------------------------
+
+
+def test_a_v1_batch_over_a_megabyte_that_stops_part_way_says_so_and_completes(v1):
+    client = client_of(v1, max_retries=0)
+    big = [Message(role="user", content=f"{i}" + "x" * 600_000) for i in range(3)]
+    path = "/api/v1/sessions/s/memory"
+    v1.faults.add("POST", path, status=None, delay=0.0001, times=1)  # the first goes through
+    v1.faults.add("POST", path, status=500, times=None)
+    with pytest.raises(PartialWriteError) as info:
+        client.memory.add_messages("s", big)
+    assert [m.uuid for m in info.value.stored] == [big[0].uuid]
+    assert [m.uuid for m in info.value.pending] == [big[1].uuid, big[2].uuid]
+    assert [m.uuid for m in client.memory.get_messages("s")] == [big[0].uuid]
+    v1.faults.clear()
+    client.memory.add_messages("s", big)
+    assert [m.uuid for m in client.memory.get_messages("s")] == [m.uuid for m in big]
+
+
+# -- the command line shows no key either -------------------------------------------------------
+
+
+def test_the_cli_takes_a_key_with_a_newline_and_never_prints_a_bad_one(v2, monkeypatch, capsys):
+    from zep_memory_plugins.cli import main
+
+    monkeypatch.setenv("ZEP_API_KEY", v2.api_key + "\n")
+    assert main(["users", "list", "--url", v2.url]) == 0
+    monkeypatch.setenv("ZEP_API_KEY", f"{SECRET}\nX-Evil: 1")
+    code = main(["users", "list", "--url", v2.url])
+    out, err = capsys.readouterr()
+    assert code != 0 and "API key" in err
+    assert SECRET not in out + err

@@ -96,7 +96,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    api_key = _read_key(args.api_key_env, required=True)
+    # A v2 (Zep CE) server always requires a key: ZEP_API_KEY unless --api-key-env says.
+    key_env = args.api_key_env or ("ZEP_API_KEY" if args.api == "v2" else None)
+    api_key = _read_key(key_env, required=True)
     try:
         from ..testing import serve
     except MissingDependencyError:
@@ -110,6 +112,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             path=args.path or ":memory:",
             api_key=api_key,
             window=args.window,
+            api=args.api,
         )
     return 0
 
@@ -396,17 +399,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     serve = commands.add_parser("serve", help="run the Zep-compatible test server")
+    serve.add_argument(
+        "--api",
+        choices=("v1", "v2"),
+        default="v2",
+        help="v2: /api/v2 like Zep CE 1.0.2 (default, key required); v1: /api/v1 like Zep 0.27.2",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--path", metavar="FILE", help="store file (default: in memory)")
     serve.add_argument(
-        "--api-key-env", metavar="VAR", help="require the API key held in this variable"
+        "--api-key-env",
+        metavar="VAR",
+        help="require the API key held in this variable (v2 default: ZEP_API_KEY)",
     )
     serve.add_argument(
         "--window",
         type=_positive,
-        default=12,
-        help="messages returned by get_memory without lastn (Zep's default: 12)",
+        default=None,
+        help="messages returned by get_memory without lastn (real servers: 12 on v1, 6 on v2)",
     )
     serve.set_defaults(func=_cmd_serve)
 

@@ -123,7 +123,7 @@ def _loads(value: str | None) -> dict[str, Any] | None:
 
 
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Zep silently drops a top-level ``"system"`` key from session metadata."""
+    """Zep ignores a top-level ``"system"`` key in a session UPDATE (adding one keeps it)."""
     if metadata is None:
         return None
     return {k: v for k, v in metadata.items() if k != "system"}
@@ -437,7 +437,7 @@ class SQLiteStore:
                         session.session_id,
                         session.user_id,
                         str(_uuid.uuid4()),
-                        dumps_metadata(_strip_system(session.metadata)),
+                        dumps_metadata(session.metadata),  # Zep keeps "system" here
                         now,
                         now,
                     ),

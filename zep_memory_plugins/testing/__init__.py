@@ -1,79 +1,107 @@
 """A Zep-compatible HTTP server for tests, backed by the embedded store.
 
-The real ``zep-python`` SDK (1.x on ``/api/v1``, 2.x on ``/api/v2``) talks to it over real HTTP;
-the behaviour is the embedded :class:`~zep_memory_plugins.store.SQLiteStore`'s (metadata merge,
-soft delete and undelete, user-delete cascade, ``id > cursor`` listing, client-chosen message
-uuids, one transaction per batch). Needs the ``server`` extra (starlette and uvicorn).
+One server speaks one wire generation, as the real servers do: ``api="v2"`` (default) answers
+like Zep Community Edition 1.0.2 on ``/api/v2`` (zep-python 2.x), ``api="v1"`` like open-source
+Zep 0.27.2 on ``/api/v1`` (zep-python 1.x, or any client of that API). The other generation's
+routes answer 404. Data lives in the embedded :class:`~zep_memory_plugins.store.SQLiteStore`.
+Needs the ``server`` extra (starlette and uvicorn).
 
 ::
 
     from zep_memory_plugins.testing import ZepTestServer
 
-    with ZepTestServer() as server:                    # 127.0.0.1, a free port, in memory
-        client = ZepMemoryClient(base_url=server.url)  # or zep_python.ZepClient / Zep(...)
+    with ZepTestServer() as server:                    # v2, 127.0.0.1, a free port, in memory
+        client = ZepMemoryClient(base_url=server.url, api_key=server.api_key)
         server.faults.add("POST", "/api/v2/sessions/*/memory", status=500, times=1)
         ...
         assert server.count("POST", "/api/v2/sessions/*/memory") == 2
 
-``ZepTestServer(host="127.0.0.1", port=0, api_key=None, path=":memory:", window=12)``:
-``start()`` / ``stop()`` / ``restart()`` (same port, same store) / ``close()`` (also closes the
-store) / context manager; ``url``, ``port``, ``store``, ``faults``, ``requests``,
-``count(method, path)``, ``reset()`` (empties the store, ids restart at 1, disarms faults, forgets
-requests). ``serve(host, port, path, api_key, window)`` runs in the foreground (also
-``python -m zep_memory_plugins.testing --port 8000 [--path FILE] [--api-key-env VAR]``).
+``ZepTestServer(host="127.0.0.1", port=0, api_key=None, path=":memory:", window=None, *,
+api="v2")``: ``start()`` / ``stop()`` / ``restart()`` (same port, same store) / ``close()``
+(also closes the store) / context manager; ``url``, ``port``, ``api``, ``api_key``, ``window``,
+``store``, ``faults``, ``requests``, ``count(method, path)``, ``reset()`` (empties the store,
+ids restart at 1, disarms faults, forgets requests). ``serve(host, port, path, api_key,
+window, *, api)`` runs in the foreground (also ``python -m zep_memory_plugins.testing [--api
+v1|v2] [--port 8000] [--path FILE] [--api-key-env VAR] [--window N]`` and ``zep-memory
+serve``).
 
-Routes
-------
-``{p}`` is ``/api/v1`` or ``/api/v2``; users live under ``{p}/user`` on v1, ``{p}/users`` on v2.
+Auth: a v2 server ALWAYS requires ``Authorization: Api-Key <key>`` (like CE): without
+``api_key`` a random key is generated, read it from ``server.api_key``; a missing or wrong key
+is 401 ``unauthorized`` (plain text), on every ``/api/v2`` path. A v1 server is open (v0.27
+with auth off) unless given ``api_key``, then it wants ``Authorization: Bearer <key>``.
+``/healthz`` is always open and answers ``.``; only v1 adds ``X-Zep-Version`` (to every
+response). The key is never logged or shown in a repr.
 
-- ``GET /healthz``: body ``.``, header ``X-Zep-Version``; never needs a key.
-- ``POST {p}/user[s]``: 201 + user. Duplicate → 400 ``bad request: user already exists with
-  user_id: X``; no user_id → 400.
-- ``GET | PATCH | DELETE {p}/user[s]/{id}``: unknown → 404 ``not found``. PATCH changes the
-  fields given and deep-merges metadata; ``"metadata": {}`` → 500. DELETE cascades to the
-  user's sessions and messages and answers ``OK``.
-- ``GET {p}/user[s]/{id}/sessions``: flat JSON list of the user's live sessions (404 if no
-  such user). zep-python 2.0.2 declares ``List[List[Session]]`` here and cannot parse the real
-  server's flat list: read this route's JSON yourself.
-- ``GET /api/v1/user?limit=&cursor=``: JSON list of users with ``id > cursor``, by id;
-  limit empty or 0 → all.
-- ``GET /api/v2/users-ordered?pageNumber=&pageSize=``: ``{users, total_count, row_count}``;
-  by id, 1-based pages, no pageSize → all.
-- ``POST {p}/sessions``: body ``session_id``, ``user_id?``, ``metadata?`` → 201 + session.
-  Duplicate (even soft-deleted) → 400 ``bad request: session already exists with
-  session_id: X``; unknown user → 400 ``bad request: user does not exist with user_id: X``.
-- ``GET | PATCH {p}/sessions/{id}``: missing or soft-deleted → 404. PATCH body
-  ``{"metadata": {...}}`` deep-merges (a top-level ``"system"`` key is dropped) and undeletes;
-  ``"metadata": {}`` → 500.
-- ``GET /api/v1/sessions?limit=&cursor=``: JSON list of live sessions with ``id > cursor``.
-- ``GET /api/v2/sessions-ordered?page_number=&page_size=&order_by=&asc=``:
-  ``{sessions, total_count, response_count}``; ``order_by`` is ``created_at`` (default),
-  ``updated_at``, ``id``, ``session_id`` or ``user_id``; ``asc`` defaults to true.
-- ``POST {p}/sessions/{id}/memory``: body ``{"messages": [{role, content, metadata?, uuid?,
-  role_type? (v2 only)}]}`` → 200 ``OK`` (v1: text; v2: ``{"message": "OK"}``). Creates or
-  undeletes the session; one transaction. A uuid already stored (or repeated in the batch)
-  → 500 ``... duplicate key value violates unique constraint ...: message uuid X already
-  exists`` and nothing of the batch is stored. Invalid uuid or role_type → 400. ``[]`` →
-  200, nothing stored. No role → empty role. On v1, role_type is the role if that is a role
-  type, else ``norole``; on v2 a missing role_type defaults the same way.
-- ``GET {p}/sessions/{id}/memory?lastn=``: ``{messages, summary: null, metadata: {}}``,
-  oldest first; no lastn (or 0) → the last ``window`` (12) messages; unknown or deleted
-  session → 200 with no messages.
-- ``DELETE {p}/sessions/{id}/memory``: soft delete of the session and its messages → ``OK``;
-  again → 404.
-- ``GET {p}/sessions/{id}/messages?limit=&cursor=``: ``{messages, total_count, row_count}``;
-  cursor is a 1-based page number; no limit → all.
-- ``GET | PATCH {p}/sessions/{id}/messages/{uuid}``: one message; PATCH body
-  ``{"metadata": {...}}`` deep-merges; bad uuid → 400, unknown → 404.
+Matched by the golden transcripts
+---------------------------------
+``tests/server/test_golden_wire.py`` replays the scenarios recorded against the real servers
+(``tests/server/golden/``) and compares every step: 55/55 on v1 (Zep 0.27.2), 70/70 on v2 (CE
+1.0.2): status codes, JSON bodies field by field (Go's ``omitempty``: a user without email or
+metadata has no such key; sessions always carry ``metadata`` and ``user_id``, null if unset; v2
+adds ``project_uuid`` and ``ended_at``), error texts on v2, ``id`` 0 in a user's session list,
+``total_count`` 0 past the last page, the ``X-Zep-Version`` header. In particular:
 
-Wire details: ``created_at``/``updated_at`` are ISO-8601 UTC (``...Z``); users and sessions carry
-their integer ``id``; messages carry ``uuid``, ``token_count`` and (v2 only) ``role_type``.
-Errors are plain text on ``/api/v1`` and ``{"message": "<same text>"}`` JSON on ``/api/v2``
-(zep-python 2.x parses every error body as JSON). Malformed JSON → 400; an id with ``/`` or
-control characters → 400; anything unexpected → 500.
+- users: ``POST {p}/user`` (v1) / ``{p}/users`` (v2) → 201; duplicate → 400 ``bad request:
+  user already exists with user_id: X``; unknown → 404 ``not found``; PATCH deep-merges
+  metadata (a ``"system"`` key is kept); DELETE cascades to sessions and messages;
+  ``GET ...?limit=&cursor=`` lists ``id > cursor`` by id.
+- sessions: add → 201; duplicate → 400; unknown user → 400 (v1 ``bad request: user does not
+  exist with user_id: X``, v2 ``user not found``); PATCH deep-merges and ignores a top-level
+  ``"system"``; v1 answers 500 to ``"metadata": {}``, v2 REPLACES the metadata with ``{}``.
+- memory: POST answers 200 ``OK`` (v1, text) / 201 ``{"message":"OK"}`` (v2) and creates an
+  unknown session (no user, no metadata); GET without ``lastn`` (or 0) returns the last 12 (v1)
+  / 6 (v2) messages, oldest first, as ``{messages, summary}`` (v1, an all-zero summary) /
+  ``{messages, relevant_facts: []}`` (v2); an unknown session → 200, no messages.
+- soft delete: ``DELETE {p}/sessions/{id}/memory`` → the session 404s, its memory is empty,
+  deleting again → 404. v1: ``add_session`` with that id → 400, a write or a PATCH revives it
+  with its owner and metadata (old messages stay deleted). v2: the session is purged at once,
+  as CE does, so ``add_session`` → 201 (a fresh session), PATCH → 404, and a write creates a
+  NEW session without owner or metadata.
+- v2 limits: more than 30 messages in one POST → 400 and ALL are stored anyway (the body is
+  the error then ``{"message":"OK"}``); a message over 2,500 characters → 400, nothing stored;
+  no ``role_type`` → 400; an unknown one → 500 (after the session was created).
+- v2 listings: ``GET /users-ordered?pageNumber=&pageSize=`` newest first (``ORDER BY id
+  DESC``; the ``{users, total_count, row_count}`` shape); ``GET /sessions-ordered`` with
+  ``order_by`` in ``created_at|updated_at|user_id|session_id`` (else 400 ``invalid value for
+  order_by``), newest first unless ``asc=true``; ``GET /sessions?limit=&cursor=``.
 
-Auth: with ``api_key`` set, every route but ``/healthz`` needs ``Authorization: Bearer <key>``
-(``/api/v1``) or ``Authorization: Api-Key <key>`` (``/api/v2``); otherwise 401 ``unauthorized``.
+Read from the real servers' Go handlers (where the transcripts are silent)
+--------------------------------------------------------------------------
+- A duplicate message uuid rejects the whole batch: v1 500 (``duplicate key value violates
+  unique constraint``), v2 400 ``bad request: message_uuid already exists``; the session is
+  created first either way (no rollback), as is one whose batch has an unknown role type.
+- ``GET {p}/sessions/{id}/messages?limit=&cursor=``: ``cursor`` is a 1-based page; no limit →
+  every message; a limit without a cursor (page 0) → 500 (a negative OFFSET in Postgres); a
+  limit or cursor that does not parse → 100 / page 1.
+- ``/sessions-ordered`` and ``/users-ordered`` read only ``pageNumber`` / ``pageSize``:
+  zep-python 2.0.2's ``memory.list_sessions`` sends ``page_number`` / ``page_size``, which CE
+  ignores (every session on one page). pageSize without pageNumber → 500.
+- ``GET {p}/user[s]/{id}/sessions`` of an unknown user → 200 ``[]``; v2 user reads carry
+  ``session_count`` (live sessions) when not zero; message ``updated_at`` is Go's zero time
+  ``0001-01-01T00:00:00Z``; v2 empty user-metadata update → 200, unchanged; ``lastn`` < 0 →
+  500 (v1) / 400 (v2); an empty ``messages`` list → 200/201 and the session is created; v2
+  without ``messages`` → 400; a v1 session without ``session_id`` → 500, v2 → 400; strings
+  with lone surrogates are stored with U+FFFD, like Go's JSON decoder; unknown routes → v0.27's
+  HTML 404 page (v1) or ``404 page not found`` (v2). Success JSON is Go's (compact, one
+  newline, served as ``text/plain`` since Go does not set a type); errors are plain text plus a
+  newline (v1) or ``{"message": ...}`` (v2, ``application/json``).
+
+Still a choice of this server (no real server to copy)
+------------------------------------------------------
+- A message's ``created_at`` sent by the client is KEPT (so exported conversations re-import
+  with their times); the real servers parse it and stamp the message themselves. It must be RFC
+  3339 with an offset and representable in UTC (years 1 to 9999): otherwise 400, nothing of the
+  batch stored (``9999-12-31T23:00:00-05:00`` would make every later read fail).
+- A v2 PATCH WITHOUT ``metadata`` replaces the metadata with ``{}`` (the reading of the
+  transcript in ``zep-api.md``; the CE 1.0.2 source suggests it may leave it unchanged: a
+  client that always sends metadata is safe either way).
+- Ids the library itself refuses (empty, ``/``, control characters, over 1,024 characters)
+  → 400; the real servers store them. Metadata must be a JSON object.
+- v1: an empty batch or a PATCH without metadata does not revive a soft-deleted session (v0.27
+  does); orderings tie-break by id and compare strings by code point (Postgres: collation).
+- Adding messages leaves a live session's ``updated_at`` as it was (both real servers touch
+  it); a PATCH of an unknown message is a 404 (CE 1.0.2 fails the request outright).
+- No facts, summaries, search, ended sessions or documents; ``token_count`` is always 0.
 
 Fault injection (``server.faults``)
 -----------------------------------
@@ -84,24 +112,40 @@ get ``status`` instead of being handled. ``after=True`` handles the request firs
 lands) and then answers ``status`` anyway. ``drop=True`` closes the connection mid-response
 (client: ``httpx.RemoteProtocolError``) instead of answering. ``delay=s`` waits ``s`` seconds
 first (past a client's timeout; with ``status=None`` it only slows the request). 429 and 503
-carry ``Retry-After: 0`` unless ``retry_after`` says otherwise. ``fault.hits`` counts the
-requests it answered; ``server.faults.clear()`` disarms all. Faults are checked before the API key.
+carry ``Retry-After: 0`` unless ``retry_after`` says otherwise. The body is the generation's
+error format. ``fault.hits`` counts the requests it answered; ``server.faults.clear()`` disarms
+all. Faults are checked before the API key.
 
 Request log: ``server.requests`` is a list of ``(method, path)`` tuples (every request, the
 start-up probe excepted); ``server.requests.matching(method, path)`` filters it and
 ``server.count(method, path)`` counts.
 
 Pytest: ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` gives the fixtures
-``zep_server`` (session-scoped, started) and ``fresh_zep_server`` (the same server, reset).
+``zep_server`` (session-scoped, started; ``--zep-api v1`` or ini ``zep_api = v1`` for a v1
+server) and ``fresh_zep_server`` (the same server, reset).
 """
 
-from ._app import DEFAULT_MESSAGE_WINDOW, ZEP_SERVER_VERSION, ZepASGIApp
+from ._app import (
+    API_VERSIONS,
+    DEFAULT_MESSAGE_WINDOW,
+    DEFAULT_WINDOWS,
+    MAX_CONTENT_CHARS,
+    MAX_MESSAGES_PER_REQUEST,
+    ZEP_SERVER_VERSION,
+    ApiVersion,
+    ZepASGIApp,
+)
 from ._faults import Fault, FaultInjector, RecordedRequest, RequestLog
 from ._server import ZepTestServer, serve
 
 __all__ = [
+    "API_VERSIONS",
     "DEFAULT_MESSAGE_WINDOW",
+    "DEFAULT_WINDOWS",
+    "MAX_CONTENT_CHARS",
+    "MAX_MESSAGES_PER_REQUEST",
     "ZEP_SERVER_VERSION",
+    "ApiVersion",
     "Fault",
     "FaultInjector",
     "RecordedRequest",

@@ -11,6 +11,7 @@ fast and thread-safe).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -82,9 +83,7 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _TEXT = "text/plain; charset=utf-8"
 _JSON = "application/json; charset=utf-8"
 _INT = re.compile(r"^[+-]?[0-9]+$")
-_RFC3339 = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE
-)
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
 _BOOLS = {
     **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
     **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
@@ -200,27 +199,27 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise _HTTPError(400, "EOF")
     try:
         body = json.loads(text)
-    except ValueError as exc:
-        raise _HTTPError(400, f"invalid character in JSON body: {exc}") from None
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise _HTTPError(
-            400, f"json: cannot unmarshal {type(body).__name__} into Go value of type object"
-        )
-    converted: dict[str, Any] = _go_json(body)
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise _HTTPError(
+                400, f"json: cannot unmarshal {type(body).__name__} into Go value of type object"
+            )
+        converted: dict[str, Any] = _go_json(body)
+    except (ValueError, RecursionError) as exc:
+        raise _HTTPError(400, f"invalid JSON body: {exc}") from None
     return converted
 
 
 def _field(body: Mapping[str, Any], name: str, kind: type, go_type: str) -> Any:
     """A body field of the expected JSON type (``None`` if absent or null), else Go's 400."""
     value = body.get(name)
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) is not (
-        kind is bool
-    )):
+    wrong_type = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+    if value is not None and wrong_type:
         raise _HTTPError(
-            400, f"json: cannot unmarshal {type(value).__name__} into Go struct field {name} "
-            f"of type {go_type}"
+            400,
+            f"json: cannot unmarshal {type(value).__name__} into Go struct field {name} "
+            f"of type {go_type}",
         )
     return value
 
@@ -274,8 +273,11 @@ def _parse_uuid(value: object, field: str) -> _uuid.UUID | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _HTTPError(400, f"json: cannot unmarshal {type(value).__name__} into Go struct "
-                         f"field {field} of type uuid.UUID")
+        raise _HTTPError(
+            400,
+            f"json: cannot unmarshal {type(value).__name__} into Go struct "
+            f"field {field} of type uuid.UUID",
+        )
     try:
         parsed = _uuid.UUID(value)
     except ValueError:
@@ -295,13 +297,22 @@ def _parse_created_at(value: object, field: str) -> datetime | None:
         return None
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise _HTTPError(
-            400, f"parsing time {json.dumps(value)} as \"2006-01-02T15:04:05Z07:00\": "
-            f"cannot parse {field}"
+            400,
+            f'parsing time {json.dumps(value)} as "2006-01-02T15:04:05Z07:00": '
+            f"cannot parse {field}",
         )
+    text = value.upper().replace("Z", "+00:00")
+    head, _, rest = text.partition(".")
+    if rest:  # the fraction, to microseconds (what every supported Python parses)
+        digits = rest[: len(rest) - 6]
+        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"
     try:
-        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad_request(f"{field} {value!r} is not a valid RFC 3339 time") from None
+    try:
         return parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError):
+    except OverflowError:
         raise _bad_request(
             f"{field} {value!r} is out of range: its time in UTC must fall in years 1 to 9999"
         ) from None
@@ -323,8 +334,11 @@ class _MessageIn:
     def __init__(self, raw: object, index: int) -> None:
         field = f"messages[{index}]"
         if not isinstance(raw, dict):
-            raise _HTTPError(400, f"json: cannot unmarshal {type(raw).__name__} into Go value "
-                             f"of type Message ({field})")
+            raise _HTTPError(
+                400,
+                f"json: cannot unmarshal {type(raw).__name__} into Go value "
+                f"of type Message ({field})",
+            )
         self.role: str = _str_field(raw, "role") or ""
         self.role_type: str = _str_field(raw, "role_type") or ""
         self.content: str = _str_field(raw, "content") or ""
@@ -397,8 +411,7 @@ class ZepASGIApp:
     def __repr__(self) -> str:
         auth = "on" if self._api_key else "off"
         return (
-            f"ZepASGIApp(api={self.api!r}, store={self.store!r}, window={self.window}, "
-            f"auth={auth})"
+            f"ZepASGIApp(api={self.api!r}, store={self.store!r}, window={self.window}, auth={auth})"
         )
 
     # -- ASGI entry ------------------------------------------------------------------------------
@@ -575,9 +588,7 @@ class ZepASGIApp:
         fields.append(("metadata", user.metadata, True))
         if self.api == "v2" and count_sessions:
             # CE counts the user's live sessions on every read (not on create).
-            fields.append(
-                ("session_count", len(self.store.get_user_sessions(user.user_id)), True)
-            )
+            fields.append(("session_count", len(self.store.get_user_sessions(user.user_id)), True))
         return _pick(fields)
 
     def _session_json(self, session: Session, *, with_id: bool = True) -> dict[str, Any]:
@@ -642,8 +653,8 @@ class ZepASGIApp:
         body = await _json_body(request)
         metadata = _metadata_field(body)
         if metadata == {} and self.api == "v1":
-            # v0.27 merges any non-null metadata, and refuses to merge nothing.
-            self.store.get_user(user_id)
+            # v0.27 merges any non-null metadata, and refuses to merge nothing (before it even
+            # looks the user up).
             raise _HTTPError(500, "failed to merge metadata: metadata cannot be empty")
         update = UpdateUserRequest(
             user_id=user_id,
@@ -718,6 +729,10 @@ class ZepASGIApp:
             stored = self.store.add_session(session)
         except (AlreadyExistsError, NotFoundError) as exc:
             raise _bad_request(exc.message) from None
+        if metadata and "system" in metadata:
+            # Both servers store a new session's metadata as given; only an update drops a
+            # top-level "system" key (the embedded store drops it on creation too).
+            stored = self.store.replace_session_metadata(session_id, metadata)
         return self._json(self._session_json(stored), 201)
 
     async def _get_session(self, request: Request) -> Response:
@@ -738,7 +753,6 @@ class ZepASGIApp:
                 stored = self.store.update_session(session_id, metadata)
             return self._json(self._session_json(stored))
         if metadata == {}:
-            self.store.get_session(session_id)
             raise _HTTPError(500, "failed to merge session metadata: metadata cannot be empty")
         return self._json(self._session_json(self.store.update_session(session_id, metadata)))
 
@@ -776,8 +790,9 @@ class ZepASGIApp:
         raw = body.get("messages")
         if raw is not None and not isinstance(raw, list):
             raise _HTTPError(
-                400, f"json: cannot unmarshal {type(raw).__name__} into Go struct field "
-                "messages of type []Message"
+                400,
+                f"json: cannot unmarshal {type(raw).__name__} into Go struct field "
+                "messages of type []Message",
             )
         parsed = [_MessageIn(m, i) for i, m in enumerate(raw or [])]
         if self.api == "v1":
@@ -789,15 +804,12 @@ class ZepASGIApp:
         try:
             self.store.get_session(session_id)
         except NotFoundError:
-            try:
+            # A soft-deleted session (v1) already exists: add_messages revives it.
+            with contextlib.suppress(AlreadyExistsError):
                 self.store.add_session(Session(session_id=session_id))
-            except AlreadyExistsError:  # soft-deleted (v1): add_messages revives it
-                pass
 
     def _add_memory_v1(self, session_id: str, parsed: list[_MessageIn]) -> Response:
-        messages = [
-            m.model(m.role if m.role in ROLE_TYPES else "norole") for m in parsed
-        ]
+        messages = [m.model(m.role if m.role in ROLE_TYPES else "norole") for m in parsed]
         self._ensure_session(session_id)
         try:
             self.store.add_messages(session_id, messages)
@@ -898,11 +910,13 @@ class ZepASGIApp:
         limit = _query_int_or(request, "limit", 100)
         page = _query_int_or(request, "cursor", 1)
         if limit < 0:
-            raise _HTTPError(500, "failed to get messages ERROR: LIMIT must not be negative "
-                             "(SQLSTATE=2201W)")
+            raise _HTTPError(
+                500, "failed to get messages ERROR: LIMIT must not be negative (SQLSTATE=2201W)"
+            )
         if limit and page < 1:
-            raise _HTTPError(500, "failed to get messages ERROR: OFFSET must not be negative "
-                             "(SQLSTATE=2201X)")
+            raise _HTTPError(
+                500, "failed to get messages ERROR: OFFSET must not be negative (SQLSTATE=2201X)"
+            )
         if not limit:
             messages = self.store.get_messages(session_id)
             total = len(messages)

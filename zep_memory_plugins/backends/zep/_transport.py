@@ -18,12 +18,13 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from ..._duplex import Plan, Step, arun, run
 from ..._errors import ZepMemoryError
 from ._failures import Failure, classify, to_error
 from ._retry import RetryPolicy
@@ -34,8 +35,6 @@ __all__ = ["Plan", "Transport"]
 logger = logging.getLogger("zep_memory_plugins.zep")
 
 _T = TypeVar("_T")
-#: An operation: yields :class:`Call` objects (or lists of them), receives their results.
-Plan = Generator[Any, Any, _T]
 
 #: The answer to the latest request of the current thread or task (set by the httpx hook).
 _LAST_RESPONSE: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
@@ -168,79 +167,70 @@ class Transport:
             await pair[0].aclose()
         self.close()
 
-    # -- drivers ---------------------------------------------------------------------------
+    # -- drivers: the only place sync and async differ ---------------------------------------
 
     def run(self, plan: Plan[_T]) -> _T:
         """Carry out a plan with blocking requests."""
-        try:
-            step = next(plan)
-            while True:
-                try:
-                    if isinstance(step, list):
-                        result: Any = [self._execute(call) for call in step]
-                    else:
-                        result = self._execute(step)
-                except ZepMemoryError as error:
-                    step = plan.throw(error)
-                else:
-                    step = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return run(plan, self._execute)
 
     async def arun(self, plan: Plan[_T]) -> _T:
         """Carry out a plan with the running event loop's pool; lists of calls run together."""
-        try:
-            step = next(plan)
-            while True:
-                try:
-                    if isinstance(step, list):
-                        result: Any = await asyncio.gather(*(self._aexecute(c) for c in step))
-                    else:
-                        result = await self._aexecute(step)
-                except ZepMemoryError as error:
-                    step = plan.throw(error)
-                else:
-                    step = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return await arun(plan, self._aexecute)
+
+    def _execute(self, call: Call) -> Any:
+        return run(self._attempts(call))
+
+    async def _aexecute(self, call: Call) -> Any:
+        return await arun(self._attempts(call))
+
+    def _send(self, call: Call) -> Any:
+        """One attempt, blocking: the SDK method's result, or the raw httpx response."""
+        if call.sdk is None:
+            return self._sync_client().request(
+                call.method, call.path, params=call.params, json=call.json, headers=self._headers()
+            )
+        if self._sync_sdk is None:
+            self._sync_sdk = self._sdk(self._sync_client())
+        return _resolve(self._sync_sdk, call.sdk)(*call.args, **call.kwargs)
+
+    async def _asend(self, call: Call) -> Any:
+        """One attempt on the running loop's pool."""
+        http, sdks = self._async_client()
+        if call.sdk is None:
+            return await http.request(
+                call.method, call.path, params=call.params, json=call.json, headers=self._headers()
+            )
+        if not sdks:
+            sdks.append(self._sdk(http))
+        assert self.wire is not None
+        return await _resolve(sdks[0], self.wire.async_sdk_method(call.sdk))(
+            *call.args, **call.kwargs
+        )
 
     def _headers(self) -> dict[str, str]:
         return self.wire.auth_headers(self._api_key) if self.wire is not None else {}
 
-    def _finish(self, call: Call, result: Any) -> Any:
-        return call.parse(result) if call.parse is not None else result
-
-    def _once(self, call: Call) -> Any:
-        if call.sdk is not None:
-            sdk = self._sync_sdk
-            if sdk is None:
-                sdk = self._sync_sdk = self._sdk(self._sync_client())
-            return self._finish(call, _resolve(sdk, call.sdk)(*call.args, **call.kwargs))
-        response = self._sync_client().request(
-            call.method, call.path, params=call.params, json=call.json, headers=self._headers()
-        )
-        if call.raw:
-            return self._finish(call, response)
-        if response.status_code >= 400:
-            raise _ErrorStatusError
-        return self._finish(call, _decode(response))
-
-    async def _aonce(self, call: Call) -> Any:
-        http, sdks = self._async_client()
-        if call.sdk is not None:
-            if not sdks:
-                sdks.append(self._sdk(http))
-            assert self.wire is not None
-            method = _resolve(sdks[0], self.wire.async_sdk_method(call.sdk))
-            return self._finish(call, await method(*call.args, **call.kwargs))
-        response = await http.request(
-            call.method, call.path, params=call.params, json=call.json, headers=self._headers()
-        )
-        if call.raw:
-            return self._finish(call, response)
-        if response.status_code >= 400:
-            raise _ErrorStatusError
-        return self._finish(call, _decode(response))
+    def _attempts(self, call: Call) -> Plan[Any]:
+        """One call with its retries: sends, and sleeps between attempts."""
+        attempt = 0
+        while True:
+            _LAST_RESPONSE.set(None)
+            try:
+                answer = yield Step(self._send, self._asend, (call,))
+                if call.sdk is None and not call.raw:
+                    if answer.status_code >= 400:
+                        raise _ErrorStatusError
+                    answer = _decode(answer)
+                return call.parse(answer) if call.parse is not None else answer
+            except Exception as exc:
+                failure, recovered = self._failure(call, exc)
+                if recovered is not None:
+                    return recovered[0]
+            delay = self._next_delay(call, failure, attempt)
+            if delay is None:
+                raise self._error(call, failure, attempt + 1)
+            yield Step(time.sleep, asyncio.sleep, (delay,))
+            attempt += 1
 
     def _failure(self, call: Call, exc: Exception) -> tuple[Failure, Any]:
         """The failure of an attempt, or (``None``-kind) a value recovered from its answer."""
@@ -257,38 +247,6 @@ class Transport:
             except Exception as again:  # the answer is unreadable after all
                 failure = classify(again, None, self.scrub)
         return failure, None
-
-    def _execute(self, call: Call) -> Any:
-        attempt = 0
-        while True:
-            _LAST_RESPONSE.set(None)
-            try:
-                return self._once(call)
-            except Exception as exc:
-                failure, recovered = self._failure(call, exc)
-                if recovered is not None:
-                    return recovered[0]
-            delay = self._next_delay(call, failure, attempt)
-            if delay is None:
-                raise self._error(call, failure, attempt + 1)
-            time.sleep(delay)
-            attempt += 1
-
-    async def _aexecute(self, call: Call) -> Any:
-        attempt = 0
-        while True:
-            _LAST_RESPONSE.set(None)
-            try:
-                return await self._aonce(call)
-            except Exception as exc:
-                failure, recovered = self._failure(call, exc)
-                if recovered is not None:
-                    return recovered[0]
-            delay = self._next_delay(call, failure, attempt)
-            if delay is None:
-                raise self._error(call, failure, attempt + 1)
-            await asyncio.sleep(delay)
-            attempt += 1
 
     def _next_delay(self, call: Call, failure: Failure, attempt: int) -> float | None:
         if failure.in_flight and not call.resend_if_unknown:
