@@ -144,7 +144,9 @@ def main() -> None:
         else:
 
             def zep() -> ZepMemoryClient:
-                return stack.enter_context(ZepMemoryClient(base_url=server.url))
+                return stack.enter_context(
+                    ZepMemoryClient(base_url=server.url, api_key=server.api_key)
+                )
 
             results[f"zep ({zep().backend.name}, test server)"] = run(zep, args.turns)
     names = list(results)
