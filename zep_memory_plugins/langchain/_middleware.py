@@ -6,6 +6,7 @@ Needs ``langchain`` (1.x) besides langchain-core.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -63,6 +64,9 @@ from ._history import TokenCounter, check_counter, check_window, shape_of
 __all__ = ["SUMMARY_HEADER", "ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
 
 _AGENT_KEY = "langchain-agent"
+
+#: Sessions whose newest summary the middleware remembers (for the rest of a run).
+_LATEST_KEPT = 256
 
 #: The line introducing the rolling summary where it is shown to the model.
 SUMMARY_HEADER = "Summary of the earlier conversation:"
@@ -264,7 +268,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         self._history = history_cache(self.client)
         self._book = summary_book(self.client)
         #: summaries made by this middleware during runs: session id -> newest
-        self._latest: dict[str, Summary] = {}
+        self._latest: OrderedDict[str, Summary] = OrderedDict()
         self._lock = threading.Lock()
         #: figures for benchmarks: model calls made to summarise, and summaries stored
         self.summary_calls = 0
@@ -465,6 +469,9 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         summary = Summary(text, job.through)
         with self._lock:
             self._latest[job.session_id] = summary
+            self._latest.move_to_end(job.session_id)
+            while len(self._latest) > _LATEST_KEPT:  # only the current runs need them
+                self._latest.popitem(last=False)
         self._book.seen(job.session_id, summary)
         self.summaries_stored += 1
         return summary_message(summary)
