@@ -126,3 +126,16 @@ def test_summary_block_under_memory(open_client: Callable[[], ZepMemoryClient]) 
     # a cleared session has no summary
     memory.reset()
     assert all("4471" not in str(m.content) for m in memory_on(open_client()).get())
+
+
+def test_bad_arguments_are_refused(client: ZepMemoryClient) -> None:
+    llm, _ = scripted_llm()
+    for kwargs in ({"keep_ratio": 2}, {"summary_max_tokens": 0}, {"token_limit": -5}):
+        with pytest.raises(InvalidInputError):
+            ZepMemory(client, "u", "s", llm=llm, **kwargs)
+    with pytest.raises(InvalidInputError, match="llm"):
+        ZepSummaryBlock(client, "u", llm="gpt")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        ZepSummaryBlock(client, "u", llm=llm, max_tokens=0)
+    with pytest.raises(InvalidInputError):
+        ZepSummaryBlock(client, "", llm=llm)

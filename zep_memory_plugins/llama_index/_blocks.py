@@ -25,7 +25,7 @@ from .._context import (
     window_start,
     zep_shape,
 )
-from .._errors import NotFoundError
+from .._errors import InvalidInputError, NotFoundError
 from .._models import check_id
 from .._session_guard import check_client, guard_for
 from ._memory import chat_text
@@ -120,7 +120,16 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
     def __init__(self, client: ZepMemoryClient, user_id: str, llm: LLM, **kwargs: Any) -> None:
         """Bind the block to ``client``, ``user_id`` and the summarising ``llm``."""
         client = check_client(client)
-        super().__init__(user_id=check_id(user_id, "user_id"), llm=llm, **kwargs)
+        if not isinstance(llm, LLM):
+            raise InvalidInputError(
+                f"llm must be a LlamaIndex LLM, not {type(llm).__name__}", field="llm"
+            )
+        try:
+            super().__init__(user_id=check_id(user_id, "user_id"), llm=llm, **kwargs)
+        except ValueError as exc:
+            if isinstance(exc, InvalidInputError):
+                raise
+            raise InvalidInputError(f"invalid ZepSummaryBlock: {exc}") from None
         self._client = client
 
     async def _summary(self, session_id: str) -> Summary | None:
