@@ -263,6 +263,92 @@ LANGCHAIN: Cells = [
     (
         "md",
         """
+        ## A long conversation within a token budget
+
+        `ZepMemoryMiddleware(max_tokens=..., summarize=True)` keeps every request to the model
+        within the budget: the oldest whole turns (a tool call always with its results) leave
+        the request, and are first folded into a **rolling summary** by the agent's own model.
+        The summary extends the previous one, is stored in the session (so a restart or another
+        process reuses it) and is shown at the front, in the system message.
+
+        Here a scripted model plays both parts, so 120 turns cost nothing: it answers every
+        question and, when asked to summarise, keeps the old summary and adds the lines where
+        the user says something about themselves.
+        """,
+    ),
+    (
+        "py",
+        """
+        from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+        from langchain_core.messages.utils import count_tokens_approximately
+        from langchain_core.outputs import ChatGeneration, ChatResult
+        from pydantic import Field
+
+
+        class NotebookModel(GenericFakeChatModel):
+            \"\"\"Answers every question; as a summariser, keeps facts the user gave.\"\"\"
+
+            messages: object = Field(default_factory=lambda: iter(()))
+            seen: list = Field(default_factory=list)  # the requests it answered
+
+            def bind_tools(self, tools, **kwargs):
+                return self
+
+            def _generate(self, messages, *args, **kwargs):
+                if messages[0].text.startswith("You maintain the running summary"):
+                    current, _, new = messages[-1].text.partition("New part of the conversation:\\n")
+                    old = current.removeprefix("Current summary:\\n").strip()
+                    facts = [old] if old and old != "(none yet)" else []
+                    facts += [line for line in new.splitlines() if " my " in line]
+                    reply = " | ".join(facts)
+                else:
+                    self.seen.append(messages)
+                    reply = f"Noted. ({len(messages)} messages in view)"
+                return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+        budget = 600
+        long_llm = NotebookModel()
+        memory_mw = ZepMemoryMiddleware(client, max_tokens=budget, summarize=True)
+        long_agent = create_agent(
+            long_llm,
+            tools=[weather],
+            middleware=[memory_mw],
+            context_schema=ZepMemoryContext,
+            system_prompt="Be brief.",
+        )
+        talk = ZepMemoryContext(user_id=ann, session_id=f"{ann}-long")
+        long_agent.invoke(
+            {"messages": [("user", "Hi! my name is Ann and my favourite colour is teal.")]},
+            context=talk,
+        )
+        for n in range(2, 121):
+            question = f"Question {n}: tell me one more thing about the ocean, please."
+            long_agent.invoke({"messages": [("user", question)]}, context=talk)
+
+        sizes = [count_tokens_approximately(request) for request in long_llm.seen]
+        stored = client.memory.get_messages(talk.session_id)
+        print(f"120 turns, {len(stored)} messages stored, {memory_mw.summaries_stored} summaries")
+        print(f"largest request: {max(sizes)} tokens (budget {budget})")
+        assert max(sizes) <= budget
+        """,
+    ),
+    (
+        "py",
+        """
+        # The last request: the system prompt with the summary, then the newest whole turns.
+        last = long_llm.seen[-1]
+        print(last[0].content)
+        print([m.type for m in last[1:]])
+        assert "teal" in last[0].content  # turn 1's fact, 119 turns later
+
+        # The summary is a marked message of the session: a clear or a user delete removes it.
+        [m.content for m in stored if m.role == "zep_memory_summary"][-1]
+        """,
+    ),
+    (
+        "md",
+        """
         ## Clean up
 
         Deleting a user deletes their sessions and messages.
@@ -523,6 +609,57 @@ LLAMA_INDEX: Cells = [
             "user",
             "assistant",
         ]
+        """,
+    ),
+    (
+        "md",
+        """
+        ## A long conversation within a token budget
+
+        `ZepMemory(..., token_limit=..., llm=...)` hands the engine only the newest whole turns
+        that fit `token_limit` (counted with LlamaIndex's tokenizer, system prompt included);
+        what falls out is folded by `llm` into a **rolling summary** kept in the session and
+        given first, as a system message. (`ZepSummaryBlock` does the same for `Memory`.)
+        A scripted LLM plays both parts here, so 100 turns cost nothing.
+        """,
+    ),
+    (
+        "py",
+        """
+        from llama_index.core.utils import get_tokenizer
+
+        seen = []
+
+
+        def script(messages, **kwargs):
+            if str(messages[0].content).startswith("You maintain the running summary"):
+                current, _, new = str(messages[-1].content).partition(
+                    "New part of the conversation:\\n"
+                )
+                old = current.removeprefix("Current summary:\\n").strip()
+                facts = [old] if old and old != "(none yet)" else []
+                facts += [line for line in new.splitlines() if " my " in line]
+                return ChatMessage(role="assistant", content=" | ".join(facts))
+            seen.append(list(messages))
+            return ChatMessage(role="assistant", content="Noted, thank you.")
+
+
+        long_llm = MockFunctionCallingLLM(response_generator=script, is_chat_model=True)
+        budget = 400
+        long_memory = ZepMemory(client, ann, f"{ann}-long", token_limit=budget, llm=long_llm)
+        long_chat = SimpleChatEngine.from_defaults(
+            llm=long_llm, memory=long_memory, system_prompt="Be brief."
+        )
+        long_chat.chat("Hi! my name is Ann and my favourite colour is teal.")
+        for n in range(2, 101):
+            long_chat.chat(f"Question {n}: tell me one more thing about the ocean, please.")
+
+        tokenize = get_tokenizer()
+        sizes = [sum(len(tokenize(str(m.content))) for m in request) for request in seen]
+        print(f"100 turns; largest request {max(sizes)} tokens (budget {budget})")
+        assert max(sizes) <= budget
+        print(seen[-1][1].content)  # the summary, right after the engine's system prompt
+        assert "teal" in str(seen[-1][1].content)
         """,
     ),
     (

@@ -151,11 +151,11 @@ async def test_get_window_token_limit_and_initial_tokens(
     assert len(fewer) < len(got) and fewer == history[-len(fewer) :]
     with pytest.raises(InvalidInputError):
         await get(memory, initial_token_count=61)
-    # one message longer than the limit: the most recent message still comes back
-    assert await get(ZepMemory(client, "jane", "s", token_limit=1)) == history[-1:]
-    # a last-N window reads only N messages from the store
+    # no whole turn fits: nothing rather than a lone assistant reply (issue 12)
+    assert await get(ZepMemory(client, "jane", "s", token_limit=1)) == []
+    # a last-N window reads only N messages from the store, and starts on a user message
     windowed = ZepMemory(client, "jane", "s", token_limit=100_000, last_n=3)
-    assert await get(windowed) == history[-3:]
+    assert await get(windowed) == history[-2:]
     windowed.put(ChatMessage(role="user", content="held"))
     assert await get(windowed) == [*history[-2:], ChatMessage(role="user", content="held")]
     # get_all ignores the limits

@@ -3,22 +3,128 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 # BaseChatMessageHistory is deprecated since langchain-core 1.6.4, but only direct instances
 # warn: subclasses such as ours do not.
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
+from langchain_core.messages.utils import count_tokens_approximately
 
 from .._client import ZepMemoryClient
+from .._context import (
+    Kind,
+    Shape,
+    check_budget,
+    fit_start,
+    is_summary,
+    safe_starts,
+    summary_book,
+    window_start,
+)
 from .._errors import InvalidInputError, NotFoundError
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 
-__all__ = ["ZepChatMessageHistory"]
+__all__ = ["TokenCounter", "ZepChatMessageHistory", "cut_messages", "shape_of"]
+
+#: Counts the tokens of a list of messages (LangChain's ``count_tokens_approximately`` by
+#: default; ``chat_model.get_num_tokens_from_messages`` or any function of that shape works).
+TokenCounter = Callable[[Sequence[BaseMessage]], int]
+
+_KINDS: dict[str, Kind] = {
+    "human": "user",
+    "HumanMessageChunk": "user",
+    "ai": "assistant",
+    "AIMessageChunk": "assistant",
+    "system": "system",
+    "SystemMessageChunk": "system",
+    "developer": "system",
+    "tool": "tool",
+    "ToolMessageChunk": "tool",
+    "function": "tool",
+    "FunctionMessageChunk": "tool",
+}
+_CHAT_KINDS: dict[str, Kind] = {
+    "human": "user",
+    "user": "user",
+    "ai": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "developer": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def shape_of(message: BaseMessage) -> Shape:
+    """What cutting needs to know of a LangChain message (see ``zep_memory_plugins._context``)."""
+    if message.type in ("chat", "ChatMessageChunk"):
+        kind = _CHAT_KINDS.get(str(getattr(message, "role", "")), "other")
+    else:
+        kind = _KINDS.get(message.type, "other")
+    if kind == "assistant":
+        calls = tuple(
+            str(c["id"]) for c in getattr(message, "tool_calls", None) or [] if c.get("id")
+        ) + tuple(
+            str(c["id"]) for c in getattr(message, "invalid_tool_calls", None) or [] if c.get("id")
+        )
+        return Shape("assistant", calls=calls)
+    if kind == "tool":
+        answers = getattr(message, "tool_call_id", None)
+        return Shape("tool", answers=str(answers) if answers else None)
+    return Shape(kind)
+
+
+def check_counter(counter: object) -> TokenCounter:
+    """Validate a token counter (``None``: ``count_tokens_approximately``)."""
+    if counter is None:
+        return count_tokens_approximately
+    if not callable(counter):
+        raise InvalidInputError(
+            f"token_counter must be a function of a list of messages, not {counter!r}",
+            field="token_counter",
+        )
+    return counter
+
+
+def cut_messages(
+    messages: Sequence[BaseMessage],
+    *,
+    window: int | None = None,
+    max_tokens: int | None = None,
+    token_counter: TokenCounter = count_tokens_approximately,
+    whole: bool = True,
+) -> list[BaseMessage]:
+    """The newest whole turns of ``messages`` within ``window`` and ``max_tokens``.
+
+    At most ``window`` messages costing at most ``max_tokens`` (as counted by
+    ``token_counter``).
+
+    Never starts on an assistant message or a tool result and never separates a tool call from
+    its results, so a provider accepts what is returned; it is shorter than asked only to stay
+    whole (possibly empty). ``whole=False``: ``messages`` are only the newest of the
+    conversation (a window read), so their first message may itself be a cut.
+    """
+    shapes = [shape_of(m) for m in messages]
+    start = window_start(shapes, window, whole=whole)
+    if max_tokens is None:
+        return list(messages[start:])
+    ok = safe_starts(shapes, whole=whole)
+    ok[start] = True
+    costs = [token_counter([m]) for m in messages]
+    found = fit_start(
+        ok,
+        costs,
+        max_tokens,
+        lo=start,
+        total=lambda i: token_counter(list(messages[i:])) if i < len(messages) else 0,
+        budget=max_tokens,
+    )
+    return [] if found is None else list(messages[found:])
 
 
 def check_window(window: object) -> int | None:
@@ -51,7 +157,12 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
             :class:`~zep_memory_plugins.SessionOwnershipError` on the first read or write.
         client: The client to use; by default a new :class:`~zep_memory_plugins.ZepMemoryClient`
             (embedded store, or Zep when ``ZEP_API_URL`` is set).
-        window: Return only the last ``window`` messages (default: the whole history).
+        window: Return at most the last ``window`` messages (default: the whole history),
+            fewer where the oldest would start on an assistant message or cut a tool call from
+            its results.
+        max_tokens: Return only the newest whole turns that fit this many tokens.
+        token_counter: Counts the tokens of a list of messages (default LangChain's
+            ``count_tokens_approximately``).
         session_metadata: Metadata of the session when this history creates it.
 
     Every LangChain message type round-trips: what :attr:`messages` returns compares equal to
@@ -70,12 +181,16 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         client: ZepMemoryClient | None = None,
         window: int | None = None,
         session_metadata: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        token_counter: TokenCounter | None = None,
         _guard: SessionGuard | None = None,
     ) -> None:
         super().__init__()
         self.session_id = check_id(session_id, "session_id")
         self.user_id = check_id(user_id, "user_id")
         self.window = check_window(window)
+        self.max_tokens = check_budget(max_tokens)
+        self.token_counter = check_counter(token_counter)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
         self._owns_client = client is None
         self.client = check_client(client) if client is not None else ZepMemoryClient()
@@ -86,14 +201,14 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
     def __repr__(self) -> str:
         return (
             f"ZepChatMessageHistory(session_id={self.session_id!r}, user_id={self.user_id!r}, "
-            f"window={self.window!r}, client={self.client!r})"
+            f"window={self.window!r}, max_tokens={self.max_tokens!r}, client={self.client!r})"
         )
 
     # -- reading -------------------------------------------------------------------------------
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        """The session's messages, oldest first (the last ``window`` if one is set)."""
+        """The session's messages, oldest first (cut to ``window`` / ``max_tokens`` if set)."""
         if self._cache is None:
             stored: list[Message] = []
             if self._guard.check_read(self.user_id, self.session_id):
@@ -113,8 +228,16 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
     def _decode(self, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across reads. LangGraph assigns missing message ids in place:
         # id-less messages go out as shallow copies, so the cache keeps what was stored.
+        conversation = [m for m in stored if not is_summary(m)]
         decoded = self._history.decode(
-            self.session_id, stored, LANGCHAIN_MESSAGE_KEY, from_zep_message
+            self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
+        )
+        decoded = cut_messages(
+            decoded,
+            window=self.window,
+            max_tokens=self.max_tokens,
+            token_counter=self.token_counter,
+            whole=self.window is None or len(stored) < self.window,
         )
         return [m if m.id is not None else m.model_copy() for m in decoded]
 
@@ -150,6 +273,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         """Soft-delete the session and its messages, as Zep does (a new write revives it)."""
         self._cache = None
         self._history.forget(self.session_id)
+        summary_book(self.client).forget(self.session_id)
         if not self._guard.check_read(self.user_id, self.session_id):
             return
         with contextlib.suppress(NotFoundError):  # already deleted
@@ -159,6 +283,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         """Async :meth:`clear`."""
         self._cache = None
         self._history.forget(self.session_id)
+        summary_book(self.client).forget(self.session_id)
         if not await self._guard.acheck_read(self.user_id, self.session_id):
             return
         with contextlib.suppress(NotFoundError):

@@ -5,9 +5,11 @@ Needs ``langchain`` (1.x) besides langchain-core.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from .._errors import InvalidInputError, MissingDependencyError
 
@@ -15,6 +17,8 @@ try:
     from langchain.agents.middleware.types import (
         AgentMiddleware,
         AgentState,
+        ModelRequest,
+        ModelResponse,
         PrivateStateAttr,
     )
     from langgraph.channels.untracked_value import UntrackedValue
@@ -24,19 +28,48 @@ try:
 except ImportError:  # pragma: no cover - exercised only without langchain
     raise MissingDependencyError("langchain", "langchain") from None
 
-from langchain_core.messages import BaseMessage, RemoveMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+)
+from langchain_core.messages.utils import count_tokens_approximately
 from typing_extensions import NotRequired
 
 from .._client import ZepMemoryClient
+from .._context import (
+    DEFAULT_KEEP_RATIO,
+    Summary,
+    asummarise,
+    check_budget,
+    fit_start,
+    fold_point,
+    safe_starts,
+    split_summary,
+    summarise,
+    summary_book,
+    summary_message,
+    transcript_line,
+    truncate_to,
+    window_start,
+)
 from .._history_cache import history_cache
 from .._models import Message, check_id, check_metadata
 from .._session_guard import check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
-from ._history import check_window
+from ._history import TokenCounter, check_counter, check_window, shape_of
 
-__all__ = ["ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
+__all__ = ["SUMMARY_HEADER", "ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
 
 _AGENT_KEY = "langchain-agent"
+
+#: Sessions whose newest summary the middleware remembers (for the rest of a run).
+_LATEST_KEPT = 256
+
+#: The line introducing the rolling summary where it is shown to the model.
+SUMMARY_HEADER = "Summary of the earlier conversation:"
 
 
 def _with_id(message: Message) -> BaseMessage:
@@ -71,6 +104,54 @@ class ZepMemoryState(AgentState[Any]):
 
     #: How many leading messages of ``messages`` are already stored in Zep during this run.
     zep_memory_stored: NotRequired[Annotated[int, UntrackedValue, PrivateStateAttr]]
+    #: Zep uuids of those stored messages, in order.
+    zep_memory_uuids: NotRequired[Annotated[list[str], UntrackedValue, PrivateStateAttr]]
+    #: The session's rolling summary when the run started (covers what precedes the history).
+    zep_memory_summary: NotRequired[Annotated[str | None, UntrackedValue, PrivateStateAttr]]
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
+
+    session_id: str
+    user_id: str
+    previous: str | None
+    lines: list[str]
+    through: str
+
+
+def _speaker(message: BaseMessage) -> str:
+    if message.type in ("chat", "ChatMessageChunk"):
+        return str(getattr(message, "role", "chat"))
+    return message.name or message.type
+
+
+def _line(message: BaseMessage) -> str:
+    text = str(message.text)
+    calls = getattr(message, "tool_calls", None) or []
+    if calls:
+        text += " " + " ".join(f"[calls {c.get('name')}({c.get('args')})]" for c in calls)
+    return transcript_line(_speaker(message), text)
+
+
+def _with_summary(
+    system: SystemMessage | None, messages: list[Any], text: str | None, position: str
+) -> tuple[SystemMessage | None, list[Any]]:
+    """The summary at the front: in the system message, or as the first user message."""
+    if not text:
+        return system, messages
+    block = f"{SUMMARY_HEADER}\n{text}"
+    if position == "user":
+        return system, [HumanMessage(content=block), *messages]
+    if system is None:
+        return SystemMessage(content=block), messages
+    content = system.content
+    if isinstance(content, str):
+        merged: Any = f"{content}\n\n{block}" if content else block
+    else:
+        merged = [*content, {"type": "text", "text": block}]
+    return system.model_copy(update={"content": merged}), messages
 
 
 def _lookup(source: object, key: str) -> object:
@@ -97,10 +178,34 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
     ``window``, history messages already in the state are recognised by id and not duplicated;
     with a ``window``, checkpointed messages older than the window would be stored again.)
 
+    **Budget and summary.** With ``max_tokens``, every request to the model (system prompt,
+    summary, history, the new input and this run's tool calls and results, and, with the
+    default counter, the tools' schemas) is kept within ``max_tokens`` by dropping the oldest
+    whole turns. With ``summarize=True`` the turns that fall out are first folded into a
+    rolling summary by the agent's own model (or ``summary_model``), extending the previous
+    summary, and stored in the session as a marked message (see ``zep_memory_plugins.
+    _context``): every later run and every process reuses it, at no extra read. The summary is
+    shown at the front of the request (in the system message, or as the first user message with
+    ``summary_position="user"``). A summary already in the session is shown (in place of the
+    messages it covers) even when this middleware does not summarise. Summarising keeps only
+    ``keep_ratio`` of the room for the unsummarised history, so it happens once per batch of
+    turns, not every turn; a summarising turn costs one more write (and the model calls it
+    makes).
+
     Args:
         client: The client to use (default: a new :class:`~zep_memory_plugins.ZepMemoryClient`).
-        window: Load only the last ``window`` messages (default: all).
+        window: Load at most the last ``window`` messages (default: all), fewer where the
+            oldest would start on an assistant message or cut a tool call from its results.
         session_metadata: Metadata given to sessions this middleware creates.
+        max_tokens: Token budget of every model request (default: none).
+        token_counter: Counts a list of messages (default LangChain's
+            ``count_tokens_approximately``, with the tools' schemas).
+        summarize: Keep a rolling summary of what falls out of the budget (needs
+            ``max_tokens``).
+        summary_model: The chat model that summarises (default: the agent's model).
+        summary_max_tokens: Longest summary kept, in tokens (default ``max_tokens // 4``).
+        summary_position: ``"system"`` (default) or ``"user"``.
+        keep_ratio: Share of the history's room left after summarising (default 0.5).
     """
 
     state_schema = ZepMemoryState
@@ -111,16 +216,69 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         *,
         window: int | None = None,
         session_metadata: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        token_counter: TokenCounter | None = None,
+        summarize: bool = False,
+        summary_model: Any = None,
+        summary_max_tokens: int | None = None,
+        summary_position: Literal["system", "user"] = "system",
+        keep_ratio: float = DEFAULT_KEEP_RATIO,
     ) -> None:
         super().__init__()
         self.client = check_client(client) if client is not None else ZepMemoryClient()
         self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
+        self.max_tokens = check_budget(max_tokens)
+        self._default_counter = token_counter is None
+        self.token_counter = check_counter(token_counter)
+        if not isinstance(summarize, bool):
+            raise InvalidInputError("summarize must be True or False", field="summarize")
+        if summarize and self.max_tokens is None:
+            raise InvalidInputError(
+                "summarize=True needs max_tokens: the summary is made of what falls out of it",
+                field="summarize",
+            )
+        self.summarize = summarize
+        if summary_model is not None and not hasattr(summary_model, "invoke"):
+            raise InvalidInputError(
+                f"summary_model must be a LangChain chat model, not {type(summary_model).__name__}",
+                field="summary_model",
+            )
+        self.summary_model = summary_model
+        self.summary_max_tokens = check_budget(summary_max_tokens, "summary_max_tokens") or (
+            max(self.max_tokens // 4, 1) if self.max_tokens else None
+        )
+        if summary_position not in ("system", "user"):
+            raise InvalidInputError(
+                f"summary_position must be 'system' or 'user', not {summary_position!r}",
+                field="summary_position",
+            )
+        self.summary_position = summary_position
+        if (
+            isinstance(keep_ratio, bool)
+            or not isinstance(keep_ratio, (int, float))
+            or not 0 < keep_ratio < 1
+        ):
+            raise InvalidInputError(
+                f"keep_ratio must be a number between 0 and 1, not {keep_ratio!r}",
+                field="keep_ratio",
+            )
+        self.keep_ratio = float(keep_ratio)
         self._guard = guard_for(self.client)
         self._history = history_cache(self.client)
+        self._book = summary_book(self.client)
+        #: summaries made by this middleware during runs: session id -> newest
+        self._latest: OrderedDict[str, Summary] = OrderedDict()
+        self._lock = threading.Lock()
+        #: figures for benchmarks: model calls made to summarise, and summaries stored
+        self.summary_calls = 0
+        self.summaries_stored = 0
 
     def __repr__(self) -> str:
-        return f"ZepMemoryMiddleware(client={self.client!r}, window={self.window!r})"
+        return (
+            f"ZepMemoryMiddleware(client={self.client!r}, window={self.window!r}, "
+            f"max_tokens={self.max_tokens!r}, summarize={self.summarize!r})"
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -146,16 +304,28 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             )
         return check_id(user_id, "user_id"), check_id(session_id, "session_id")
 
-    @staticmethod
-    def _merge(history: list[BaseMessage], state: Mapping[str, Any]) -> dict[str, Any]:
+    def _load(
+        self, session_id: str, stored: list[Message], state: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The state update putting the session's history (after its summary) before the input."""
+        summary, conversation, lo = split_summary(stored)
+        self._book.seen(session_id, summary)
+        whole = self._read_window is None or len(stored) < self._read_window
+        kept = conversation[lo:] if whole else conversation
+        history = self._decode(session_id, kept)
+        start = window_start([shape_of(m) for m in history], self.window, whole=whole)
+        history, kept = history[start:], kept[start:]
         current: Sequence[BaseMessage] = state.get("messages") or []
         known = {m.id for m in history if m.id is not None}
         fresh = [m for m in current if m.id is None or m.id not in known]
+        text = summary.text if summary is not None else None
         if not history:
-            return {"zep_memory_stored": 0}
+            return {"zep_memory_stored": 0, "zep_memory_uuids": [], "zep_memory_summary": text}
         return {
             "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *history, *fresh],
             "zep_memory_stored": len(history),
+            "zep_memory_uuids": [str(m.uuid) for m in kept],
+            "zep_memory_summary": text,
         }
 
     @staticmethod
@@ -171,8 +341,8 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         user_id, session_id = self._ids(runtime)
         stored: list[Message] = []
         if self._guard.check_read(user_id, session_id):
-            stored = self._history.read(session_id, self.window)
-        return self._merge(self._decode(session_id, stored), state)
+            stored = self._history.read(session_id, self._read_window)
+        return self._load(session_id, stored, state)
 
     async def abefore_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
@@ -181,8 +351,13 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         user_id, session_id = self._ids(runtime)
         stored: list[Message] = []
         if await self._guard.acheck_read(user_id, session_id):
-            stored = await self._history.aread(session_id, self.window)
-        return self._merge(self._decode(session_id, stored), state)
+            stored = await self._history.aread(session_id, self._read_window)
+        return self._load(session_id, stored, state)
+
+    @property
+    def _read_window(self) -> int | None:
+        # The summary needs the whole session (held by the history cache: one tail read).
+        return None if self.summarize else self.window
 
     def _decode(self, session_id: str, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across turns. Every message gets an id (its Zep uuid if it had
@@ -208,3 +383,146 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             await self._guard.aensure_write(user_id, session_id, self.session_metadata)
             await self._history.aadd(session_id, batch)
         return {"zep_memory_stored": len(state.get("messages") or [])}
+
+    # -- the model call: budget and summary ------------------------------------------------------
+
+    def _count(self, messages: list[BaseMessage], tools: Sequence[Any] | None = None) -> int:
+        if self._default_counter:
+            return count_tokens_approximately(messages, tools=list(tools) if tools else None)
+        return int(self.token_counter(messages))
+
+    def _view(
+        self, request: ModelRequest[Any], *, may_fold: bool
+    ) -> tuple[ModelRequest[Any], _Fold | None]:
+        """The request cut to the budget with the summary in front, or a summary to make first."""
+        state: Mapping[str, Any] = request.state or {}
+        messages = list(request.messages)
+        stored = min(state.get("zep_memory_stored") or 0, len(messages))
+        uuids: list[str] = list(state.get("zep_memory_uuids") or [])[:stored]
+        text: str | None = state.get("zep_memory_summary")
+        lo = 0
+        user_id = session_id = None
+        if self.summarize and uuids:
+            user_id, session_id = self._ids(request.runtime)
+            with self._lock:
+                latest = self._latest.get(session_id)
+            if latest is not None and latest.through in uuids:
+                text, lo = latest.text, uuids.index(latest.through) + 1
+
+        def build(start: int) -> tuple[SystemMessage | None, list[Any]]:
+            return _with_summary(
+                request.system_message, messages[start:], text, self.summary_position
+            )
+
+        def total(start: int) -> int:
+            system, rest = build(start)
+            return self._count([*([system] if system else []), *rest], request.tools)
+
+        def done(start: int) -> ModelRequest[Any]:
+            system, rest = build(start)
+            return request.override(messages=rest, system_message=system)
+
+        if self.max_tokens is None:
+            return done(0), None
+        budget = self.max_tokens
+        if total(lo) <= budget:
+            return done(lo), None
+        ok = safe_starts([shape_of(m) for m in messages])
+        costs = [self._count([m]) for m in messages]
+        if may_fold and self.summarize and session_id is not None and user_id is not None:
+            fixed = total(stored) - sum(costs[stored:])
+            keep = int(max(budget - fixed - self._summary_room(text), 0) * self.keep_ratio)
+            k = fold_point(ok, costs, keep, lo=lo, hi=stored)
+            if k > lo:
+                lines = [_line(m) for m in messages[lo:k]]
+                return request, _Fold(session_id, user_id, text, lines, uuids[k - 1])
+        start = fit_start(ok, costs, budget, lo=lo, hi=stored, total=total, budget=budget)
+        if start is None:
+            raise InvalidInputError(
+                f"the model request does not fit max_tokens={budget}: the system prompt, "
+                f"summary, new input and this run's messages alone take {total(stored)} tokens",
+                field="max_tokens",
+            )
+        return done(start), None
+
+    def _summary_room(self, text: str | None) -> int:
+        # Room reserved for the summary's growth, so the kept history still fits afterwards.
+        cap = self.summary_max_tokens or 0
+        now = self._count([SystemMessage(content=text)]) if text else 0
+        return max(cap - now, 0)
+
+    def _fits(self, instructions: str) -> Callable[[str | None, list[str]], bool]:
+        from .._context import summary_request
+
+        assert self.max_tokens is not None
+        budget = self.max_tokens
+
+        def fits(previous: str | None, lines: list[str]) -> bool:
+            request = [SystemMessage(instructions), HumanMessage(summary_request(previous, lines))]
+            return self._count(request) <= budget
+
+        return fits
+
+    def _finish(self, job: _Fold, text: str) -> Message:
+        cap = self.summary_max_tokens or 1
+        text = truncate_to(text, lambda t: self._count([SystemMessage(content=t)]) <= cap)
+        summary = Summary(text, job.through)
+        with self._lock:
+            self._latest[job.session_id] = summary
+            self._latest.move_to_end(job.session_id)
+            while len(self._latest) > _LATEST_KEPT:  # only the current runs need them
+                self._latest.popitem(last=False)
+        self._book.seen(job.session_id, summary)
+        self.summaries_stored += 1
+        return summary_message(summary)
+
+    def _words(self) -> int:
+        return max((self.summary_max_tokens or 1) * 3 // 4, 1)
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> ModelResponse[Any] | AIMessage:
+        """Cut the request to ``max_tokens`` (summarising what falls out, if asked)."""
+        view, job = self._view(request, may_fold=True)
+        if job is not None:
+            from .._context import SUMMARY_INSTRUCTIONS
+
+            model = self.summary_model or request.model
+
+            def ask(system: str, user: str) -> str:
+                self.summary_calls += 1
+                reply = model.invoke([SystemMessage(system), HumanMessage(user)])
+                return str(getattr(reply, "text", reply))
+
+            fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
+            text = summarise(job.previous, job.lines, ask, fits, self._words())
+            self._guard.ensure_write(job.user_id, job.session_id, self.session_metadata)
+            self._history.add(job.session_id, [self._finish(job, text)])
+            view, _ = self._view(request, may_fold=False)
+        return handler(view)
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> ModelResponse[Any] | AIMessage:
+        """Async :meth:`wrap_model_call`."""
+        view, job = self._view(request, may_fold=True)
+        if job is not None:
+            from .._context import SUMMARY_INSTRUCTIONS
+
+            model = self.summary_model or request.model
+
+            async def ask(system: str, user: str) -> str:
+                self.summary_calls += 1
+                reply = await model.ainvoke([SystemMessage(system), HumanMessage(user)])
+                return str(getattr(reply, "text", reply))
+
+            fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
+            text = await asummarise(job.previous, job.lines, ask, fits, self._words())
+            await self._guard.aensure_write(job.user_id, job.session_id, self.session_metadata)
+            await self._history.aadd(job.session_id, [self._finish(job, text)])
+            view, _ = self._view(request, may_fold=False)
+        return await handler(view)

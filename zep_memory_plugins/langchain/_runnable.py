@@ -10,9 +10,10 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_core.runnables.utils import ConfigurableFieldSpec
 
 from .._client import ZepMemoryClient
+from .._context import check_budget
 from .._models import check_metadata
 from .._session_guard import check_client, guard_for
-from ._history import ZepChatMessageHistory, check_window
+from ._history import TokenCounter, ZepChatMessageHistory, check_counter, check_window
 
 __all__ = ["HISTORY_FACTORY_CONFIG", "ZepHistoryFactory", "with_zep_history"]
 
@@ -48,8 +49,11 @@ class ZepHistoryFactory:
 
     Args:
         client: The client to use (default: a new :class:`~zep_memory_plugins.ZepMemoryClient`).
-        window: Load only the last ``window`` messages into the prompt (default: all).
+        window: Load at most the last ``window`` messages into the prompt, in whole turns
+            (default: all).
         session_metadata: Metadata given to sessions this factory creates.
+        max_tokens: Load only the newest whole turns within this many tokens.
+        token_counter: Counts a list of messages (default ``count_tokens_approximately``).
     """
 
     def __init__(
@@ -58,10 +62,14 @@ class ZepHistoryFactory:
         *,
         window: int | None = None,
         session_metadata: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        token_counter: TokenCounter | None = None,
     ) -> None:
         self.client = check_client(client) if client is not None else ZepMemoryClient()
         self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
+        self.max_tokens = check_budget(max_tokens)
+        self.token_counter = check_counter(token_counter)
         self._guard = guard_for(self.client)
 
     def __call__(self, user_id: str, session_id: str) -> ZepChatMessageHistory:
@@ -72,6 +80,8 @@ class ZepHistoryFactory:
             client=self.client,
             window=self.window,
             session_metadata=self.session_metadata,
+            max_tokens=self.max_tokens,
+            token_counter=self.token_counter,
             _guard=self._guard,
         )
 
@@ -81,7 +91,10 @@ class ZepHistoryFactory:
         return list(HISTORY_FACTORY_CONFIG)
 
     def __repr__(self) -> str:
-        return f"ZepHistoryFactory(client={self.client!r}, window={self.window!r})"
+        return (
+            f"ZepHistoryFactory(client={self.client!r}, window={self.window!r}, "
+            f"max_tokens={self.max_tokens!r})"
+        )
 
 
 def with_zep_history(
@@ -93,28 +106,41 @@ def with_zep_history(
     history_messages_key: str | None = None,
     window: int | None = None,
     session_metadata: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
 ) -> RunnableWithMessageHistory:
     """Wrap ``runnable`` in a ``RunnableWithMessageHistory`` backed by Zep.
 
     Invoke it with ``config={"configurable": {"user_id": ..., "session_id": ...}}``. ``client``
-    may be a client or a ready :class:`ZepHistoryFactory` (then ``window`` and
-    ``session_metadata`` must be left out). The ``*_messages_key`` arguments are those of
-    ``RunnableWithMessageHistory``.
+    may be a client or a ready :class:`ZepHistoryFactory` (then ``window``,
+    ``session_metadata`` and ``max_tokens`` must be left out). ``max_tokens`` bounds the
+    history put in the prompt (whole turns; the prompt's own messages are not counted). The
+    ``*_messages_key`` arguments are those of ``RunnableWithMessageHistory``.
 
     Note: langchain-core ≥ 1.3.3 marks ``RunnableWithMessageHistory`` deprecated and warns
     when it is built.
     """
     if isinstance(client, ZepHistoryFactory):
-        if window is not None or session_metadata is not None:
+        given = [
+            name
+            for name, value in (
+                ("window", window),
+                ("session_metadata", session_metadata),
+                ("max_tokens", max_tokens),
+            )
+            if value is not None
+        ]
+        if given:
             from .._errors import InvalidInputError
 
             raise InvalidInputError(
-                "pass window and session_metadata to the ZepHistoryFactory, not here",
-                field="window" if window is not None else "session_metadata",
+                "pass window, session_metadata and max_tokens to the ZepHistoryFactory, not here",
+                field=given[0],
             )
         factory = client
     else:
-        factory = ZepHistoryFactory(client, window=window, session_metadata=session_metadata)
+        factory = ZepHistoryFactory(
+            client, window=window, session_metadata=session_metadata, max_tokens=max_tokens
+        )
     return RunnableWithMessageHistory(
         runnable,
         factory,

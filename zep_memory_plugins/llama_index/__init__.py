@@ -6,7 +6,8 @@
   ``ChatMemoryBuffer.from_defaults(chat_store=..., chat_store_key=...)``;
 - :class:`ZepDBChatStore`: the async chat store of ``llama_index.core.memory.Memory``, with
   message statuses (active / archived);
-- :class:`ZepSessionsBlock`: a ``Memory`` block recalling the user's other sessions.
+- :class:`ZepSessionsBlock`: a ``Memory`` block recalling the user's other sessions;
+- :class:`ZepSummaryBlock`: a ``Memory`` block keeping a rolling summary in the session.
 
 Messages round-trip losslessly (:func:`to_zep_message` / :func:`from_zep_message`). Needs
 llama-index-core; without it, importing this package raises
@@ -23,7 +24,7 @@ except ImportError:  # pragma: no cover - exercised only without llama-index-cor
     raise MissingDependencyError("llama-index-core", "llama-index") from None
 
 from .._session_guard import REVIVED_SESSION_KEY
-from ._blocks import ZepSessionsBlock
+from ._blocks import ZepSessionsBlock, ZepSummaryBlock
 from ._chat_store import ZepChatStore
 from ._convert import (
     LLAMA_INDEX_MESSAGE_KEY,
@@ -45,6 +46,7 @@ __all__ = [
     "ZepDBChatStore",
     "ZepMemory",
     "ZepSessionsBlock",
+    "ZepSummaryBlock",
     "from_zep_message",
     "role_type_of",
     "to_zep_message",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store import BaseChatStore
 
+from .._context import is_summary
 from .._errors import InvalidInputError
 from .._models import check_id
 from ._bound import UserBoundStore
@@ -39,7 +40,8 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
     Zep cannot delete single messages: ``set_messages``, ``delete_message`` and
     ``delete_last_message`` soft-delete the session and add the kept messages again (one read,
     one delete, one add; the kept messages get new Zep uuids). ``delete_messages`` soft-deletes
-    the session, which then leaves ``get_keys``. Use it under LlamaIndex memory with
+    the session, which then leaves ``get_keys``. A rolling summary stored in the session (see
+    ``ZepMemory``) is not one of its messages. Use it under LlamaIndex memory with
     ``ChatMemoryBuffer.from_defaults(chat_store=store, chat_store_key=session_id)``.
     """
 
@@ -63,7 +65,7 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
         check_id(key, "key")
         if not self._guard.check_read(self.user_id, key):
             return []
-        return [from_zep_message(m) for m in self._guard.history(key)]
+        return [from_zep_message(m) for m in self._guard.history(key) if not is_summary(m)]
 
     def add_message(self, key: str, message: ChatMessage) -> None:
         """Append a message (one write once the session is known)."""
@@ -112,7 +114,7 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
         check_id(key, "key")
         if not await self._guard.acheck_read(self.user_id, key):
             return []
-        return [from_zep_message(m) for m in await self._guard.ahistory(key)]
+        return [from_zep_message(m) for m in await self._guard.ahistory(key) if not is_summary(m)]
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
         """Async :meth:`add_message`."""

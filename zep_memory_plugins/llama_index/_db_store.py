@@ -26,6 +26,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
+from .._context import split_summary, summary_book
 from .._errors import InvalidInputError
 from .._models import Message, check_id
 from ._bound import UserBoundStore
@@ -106,7 +107,8 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         if not await self._guard.acheck_read(self.user_id, key):
             self._known.pop(key, None)
             return []
-        stored = await self._client.memory.aget_messages(key)
+        summary, stored, _ = split_summary(await self._client.memory.aget_messages(key))
+        summary_book(self._client).seen(key, summary)  # for ZepSummaryBlock: no read of its own
         known = self._known.get(key)
         if known and known[-1][0].uuid not in {m.uuid for m in stored}:
             self._guard.lost(key)  # deleted meanwhile (perhaps with its user): check the owner
@@ -202,6 +204,7 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
             if await self._guard.acheck_read(self.user_id, key):
                 self._wrote(key, None)
             await self._guard.adelete(key)
+            summary_book(self._client).forget(key)
             return
         rows = await self._rows(key)
         kept = [(c, s) for _, c, s in rows if s != wanted]

@@ -5,21 +5,94 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from llama_index.core.base.llms.types import ToolCallBlock
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
-from llama_index.core.llms import ChatMessage, MessageRole
+from llama_index.core.llms import LLM, ChatMessage, MessageRole
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
 from .._client import ZepMemoryClient
+from .._context import (
+    DEFAULT_KEEP_RATIO,
+    SUMMARY_INSTRUCTIONS,
+    Kind,
+    Shape,
+    Summary,
+    asummarise,
+    fit_start,
+    fold_point,
+    safe_starts,
+    split_summary,
+    summarise,
+    summary_book,
+    summary_message,
+    summary_request,
+    transcript_line,
+    truncate_to,
+    window_start,
+)
 from .._errors import InvalidInputError
-from .._models import check_id, check_metadata
+from .._models import Message, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
 
-__all__ = ["DEFAULT_TOKEN_LIMIT", "ZepMemory"]
+__all__ = ["DEFAULT_TOKEN_LIMIT", "SUMMARY_HEADER", "ZepMemory", "chat_shape", "chat_text"]
 
 #: Token budget of :meth:`ZepMemory.get` unless told otherwise (as ``ChatMemoryBuffer``).
 DEFAULT_TOKEN_LIMIT = 3000
+#: The line introducing the rolling summary where it is shown to the model.
+SUMMARY_HEADER = "Summary of the earlier conversation:"
+
+_KINDS: dict[str, Kind] = {
+    MessageRole.USER.value: "user",
+    MessageRole.ASSISTANT.value: "assistant",
+    MessageRole.CHATBOT.value: "assistant",
+    MessageRole.MODEL.value: "assistant",
+    MessageRole.SYSTEM.value: "system",
+    MessageRole.DEVELOPER.value: "system",
+    MessageRole.TOOL.value: "tool",
+    MessageRole.FUNCTION.value: "tool",
+}
+
+
+def _call_id(call: object) -> str | None:
+    value = call.get("id") if isinstance(call, dict) else getattr(call, "id", None)
+    return str(value) if value else None
+
+
+def chat_shape(message: ChatMessage) -> Shape:
+    """What cutting needs to know of a LlamaIndex message (see ``zep_memory_plugins._context``).
+
+    Tool calls are read from ``ToolCallBlock`` blocks and ``additional_kwargs["tool_calls"]``;
+    a tool result's call from ``additional_kwargs["tool_call_id"]``.
+    """
+    kind = _KINDS.get(str(getattr(message.role, "value", message.role)), "other")
+    if kind == "assistant":
+        calls = [b.tool_call_id for b in message.blocks if isinstance(b, ToolCallBlock)]
+        calls += [_call_id(c) for c in message.additional_kwargs.get("tool_calls") or []]
+        return Shape("assistant", calls=tuple(c for c in calls if c))
+    if kind == "tool":
+        answers = message.additional_kwargs.get("tool_call_id")
+        return Shape("tool", answers=str(answers) if answers else None)
+    return Shape(kind)
+
+
+def chat_text(message: ChatMessage) -> str:
+    """The text of a message as counted and summarised: its content and its tool calls."""
+    text = str(message.content or "")
+    calls = [
+        f"[calls {b.tool_name}({b.tool_kwargs})]"
+        for b in message.blocks
+        if isinstance(b, ToolCallBlock)
+    ]
+    if message.additional_kwargs.get("tool_calls"):
+        calls.append(f"[calls {message.additional_kwargs['tool_calls']}]")
+    return " ".join([text, *calls]) if calls else text
+
+
+def summary_chat_message(text: str) -> ChatMessage:
+    """The summary as shown to the model: a system message at the front."""
+    return ChatMessage(role=MessageRole.SYSTEM, content=f"{SUMMARY_HEADER}\n{text}")
 
 
 def _chat_messages(messages: object) -> list[ChatMessage]:
@@ -30,6 +103,15 @@ def _chat_messages(messages: object) -> list[ChatMessage]:
     return list(messages)
 
 
+class _Fold:
+    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
+
+    def __init__(self, previous: str | None, lines: list[str], through: str) -> None:
+        self.previous = previous
+        self.lines = lines
+        self.through = through
+
+
 class ZepMemory(BaseMemory):
     """Chat memory of one user's session, kept in Zep (or the embedded store).
 
@@ -38,9 +120,19 @@ class ZepMemory(BaseMemory):
     first write; a session owned by another user raises
     :class:`~zep_memory_plugins.SessionOwnershipError`.
 
-    ``get`` returns the most recent messages that fit ``token_limit`` (minus the
-    ``initial_token_count`` chat engines pass), read through a window of the last ``last_n``
-    messages when set; it never starts the history on an assistant or tool message.
+    ``get`` returns the most recent whole turns that fit ``token_limit`` (minus the
+    ``initial_token_count`` chat engines pass), read through a window of at most the last
+    ``last_n`` messages when set: it never starts on an assistant or tool message and never
+    separates a tool call from its results (fewer messages than asked, or none, rather than a
+    list a provider refuses). Tokens are counted with ``tokenizer_fn`` (LlamaIndex's tokenizer,
+    which works offline) over each message's text and tool calls.
+
+    **Rolling summary.** With ``llm`` set, when the history does not fit ``token_limit`` the
+    oldest turns are folded, with that model, into a summary that extends the previous one and
+    is stored in the session (a marked message, see ``zep_memory_plugins._context``): later
+    reads and other processes reuse it at no extra read. ``get`` returns it first, as a system
+    message. After summarising only ``keep_ratio`` of the room is kept, so summarising happens
+    once per batch of turns (one more write and the model's calls on that turn).
 
     **One read and one write per turn.** With ``defer_user_messages`` (the default) a ``put`` of
     a user message is held in this object (and shown by ``get``/``get_all``) and written together
@@ -61,9 +153,18 @@ class ZepMemory(BaseMemory):
         default=None, description="Metadata given to the session when this memory creates it."
     )
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
+    llm: LLM | None = Field(
+        default=None, exclude=True, description="Summarises what falls out of the budget."
+    )
+    summary_max_tokens: int | None = Field(
+        default=None, gt=0, description="Longest summary kept (default: token_limit // 4)."
+    )
+    keep_ratio: float = Field(default=DEFAULT_KEEP_RATIO, gt=0, lt=1)
     _client: ZepMemoryClient = PrivateAttr()
     _guard: SessionGuard = PrivateAttr()
     _pending: list[ChatMessage] = PrivateAttr(default_factory=list)
+    _latest: Summary | None = PrivateAttr(default=None)
+    _book: Any = PrivateAttr()
 
     def __init__(
         self, client: ZepMemoryClient, user_id: str, session_id: str, **kwargs: Any
@@ -84,6 +185,7 @@ class ZepMemory(BaseMemory):
             raise InvalidInputError(f"invalid ZepMemory: {exc}") from None
         self._client = client
         self._guard = guard_for(client)
+        self._book = summary_book(client)
 
     @classmethod
     def from_defaults(  # type: ignore[override]
@@ -135,7 +237,7 @@ class ZepMemory(BaseMemory):
             return True
         return False
 
-    def _window(self, messages: list[ChatMessage], initial_token_count: int) -> list[ChatMessage]:
+    def _check_initial(self, initial_token_count: object) -> int:
         if isinstance(initial_token_count, bool) or not isinstance(initial_token_count, int):
             raise InvalidInputError(
                 "initial_token_count must be an int", field="initial_token_count"
@@ -146,24 +248,111 @@ class ZepMemory(BaseMemory):
                 f"{self.token_limit}",
                 field="initial_token_count",
             )
-        if self.last_n is not None:
-            messages = messages[-self.last_n :]
-        count = len(messages)
-        tokens = self._tokens(messages) + initial_token_count
-        while tokens > self.token_limit and count > 1:
-            count -= 1
-            # Never start on an assistant or tool message: its user turn (or tool call) is gone.
-            while count > 1 and messages[-count].role in (MessageRole.ASSISTANT, MessageRole.TOOL):
-                count -= 1
-            tokens = self._tokens(messages[-count:]) + initial_token_count
-        if tokens > self.token_limit or count <= 0:
-            return messages[-1:]
-        return messages[-count:]
+        return initial_token_count
 
     def _tokens(self, messages: Sequence[ChatMessage]) -> int:
-        if not messages:
-            return 0
-        return len(self.tokenizer_fn(" ".join(str(m.content) for m in messages)))
+        return sum(len(self.tokenizer_fn(chat_text(m))) for m in messages)
+
+    def _read_lastn(self) -> int | None:
+        if self.last_n is None or self.llm is not None:
+            return None
+        return max(self.last_n - len(self._pending), 1)
+
+    def _plan(
+        self, raw: list[Message], lastn: int | None, initial: int, *, may_fold: bool
+    ) -> tuple[list[ChatMessage], _Fold | None]:
+        """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
+        summary, conversation, lo = split_summary(raw)
+        whole = lastn is None or len(raw) < lastn
+        if whole:
+            self._book.seen(self.session_id, summary)
+        else:
+            lo = 0
+        kept = conversation[lo:]
+        messages = [*(from_zep_message(m) for m in kept), *self._pending]
+        shapes = [chat_shape(m) for m in messages]
+        start = window_start(shapes, self.last_n, whole=whole)
+        text = summary.text if summary is not None else None
+        known = self._latest
+        if known is not None and any(str(m.uuid) == known.through for m in kept):
+            index = next(i for i, m in enumerate(kept) if str(m.uuid) == known.through)
+            text, start = known.text, max(start, index + 1)
+        head = [summary_chat_message(text)] if text else []
+        budget = self.token_limit
+        costs = [len(self.tokenizer_fn(chat_text(m))) for m in messages]
+        fixed = initial + self._tokens(head)
+        hi = len(kept) if self._pending else len(messages)
+        if fixed + sum(costs[start:]) <= budget:
+            return [*head, *messages[start:]], None
+        ok = safe_starts(shapes, whole=whole)
+        if may_fold and self.llm is not None and start < len(kept):
+            cap = self._summary_cap()
+            room = budget - fixed - max(cap - self._tokens(head), 0)
+            k = fold_point(ok, costs, int(max(room, 0) * self.keep_ratio), lo=start, hi=len(kept))
+            if k > start:
+                lines = [
+                    transcript_line(str(m.role.value), chat_text(m)) for m in messages[start:k]
+                ]
+                return [], _Fold(text, lines, str(kept[k - 1].uuid))
+        found = fit_start(ok, costs, budget - fixed, lo=start, hi=hi)
+        if found is None:
+            if self._pending:
+                raise InvalidInputError(
+                    f"the new input does not fit token_limit={budget}: it takes "
+                    f"{fixed + sum(costs[hi:])} tokens with the summary and the initial count",
+                    field="token_limit",
+                )
+            return [], None
+        return [*head, *messages[found:]], None
+
+    def _summary_cap(self) -> int:
+        return self.summary_max_tokens or max(self.token_limit // 4, 1)
+
+    def _fits(self, instructions: str) -> Callable[[str | None, list[str]], bool]:
+        def fits(previous: str | None, lines: list[str]) -> bool:
+            size = len(self.tokenizer_fn(instructions)) + len(
+                self.tokenizer_fn(summary_request(previous, lines))
+            )
+            return size <= self.token_limit
+
+        return fits
+
+    def _store_summary(self, job: _Fold, text: str) -> Message:
+        cap = self._summary_cap()
+        text = truncate_to(text, lambda t: self._tokens([summary_chat_message(t)]) <= cap)
+        summary = Summary(text, job.through)
+        self._latest = summary
+        self._book.seen(self.session_id, summary)
+        return summary_message(summary)
+
+    def _summarise(self, job: _Fold) -> Message:
+        assert self.llm is not None
+        llm = self.llm
+        words = max(self._summary_cap() * 3 // 4, 1)
+
+        def ask(system: str, user: str) -> str:
+            reply = llm.chat(
+                [ChatMessage(role="system", content=system), ChatMessage(content=user)]
+            )
+            return str(reply.message.content or "")
+
+        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=words))
+        return self._store_summary(job, summarise(job.previous, job.lines, ask, fits, words))
+
+    async def _asummarise(self, job: _Fold) -> Message:
+        assert self.llm is not None
+        llm = self.llm
+        words = max(self._summary_cap() * 3 // 4, 1)
+
+        async def ask(system: str, user: str) -> str:
+            reply = await llm.achat(
+                [ChatMessage(role="system", content=system), ChatMessage(content=user)]
+            )
+            return str(reply.message.content or "")
+
+        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=words))
+        text = await asummarise(job.previous, job.lines, ask, fits, words)
+        return self._store_summary(job, text)
 
     def _batch(self, messages: Sequence[ChatMessage]) -> list[Any]:
         return [to_zep_message(m) for m in [*self._pending, *messages]]
@@ -174,22 +363,29 @@ class ZepMemory(BaseMemory):
         self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
     ) -> list[ChatMessage]:
         """The recent history that fits the token limit (one read once the session is known)."""
-        stored: list[ChatMessage] = []
+        initial = self._check_initial(initial_token_count)
+        raw: list[Message] = []
+        lastn = self._read_lastn()
         if self._guard.check_read(self.user_id, self.session_id):
-            lastn = None if self.last_n is None else max(self.last_n - len(self._pending), 1)
             raw = (
                 self._guard.history(self.session_id)
                 if lastn is None
                 else self._client.memory.get_messages(self.session_id, lastn)
             )
-            stored = [from_zep_message(m) for m in raw]
-        return self._window([*stored, *self._pending], initial_token_count)
+        messages, job = self._plan(raw, lastn, initial, may_fold=True)
+        if job is not None:
+            stored = self._summarise(job)
+            self._guard.ensure_write(self.user_id, self.session_id, self.session_metadata)
+            raw = [*raw, *self._guard.append(self.session_id, [stored])]
+            messages, _ = self._plan(raw, lastn, initial, may_fold=False)
+        return messages
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the session, oldest first (held user messages last)."""
         stored: list[ChatMessage] = []
         if self._guard.check_read(self.user_id, self.session_id):
-            stored = [from_zep_message(m) for m in self._guard.history(self.session_id)]
+            raw = self._guard.history(self.session_id)
+            stored = [from_zep_message(m) for m in split_summary(raw)[1]]
         return [*stored, *self._pending]
 
     def put(self, message: ChatMessage) -> None:
@@ -226,6 +422,8 @@ class ZepMemory(BaseMemory):
     def reset(self) -> None:
         """Forget the history: soft-delete the session (and drop held messages)."""
         self._pending.clear()
+        self._latest = None
+        self._book.forget(self.session_id)
         if self._guard.check_read(self.user_id, self.session_id):
             self._guard.delete(self.session_id)
 
@@ -235,22 +433,29 @@ class ZepMemory(BaseMemory):
         self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
     ) -> list[ChatMessage]:
         """Async :meth:`get`."""
-        stored: list[ChatMessage] = []
+        initial = self._check_initial(initial_token_count)
+        raw: list[Message] = []
+        lastn = self._read_lastn()
         if await self._guard.acheck_read(self.user_id, self.session_id):
-            lastn = None if self.last_n is None else max(self.last_n - len(self._pending), 1)
             raw = (
                 await self._guard.ahistory(self.session_id)
                 if lastn is None
                 else await self._client.memory.aget_messages(self.session_id, lastn)
             )
-            stored = [from_zep_message(m) for m in raw]
-        return self._window([*stored, *self._pending], initial_token_count)
+        messages, job = self._plan(raw, lastn, initial, may_fold=True)
+        if job is not None:
+            stored = await self._asummarise(job)
+            await self._guard.aensure_write(self.user_id, self.session_id, self.session_metadata)
+            raw = [*raw, *await self._guard.aappend(self.session_id, [stored])]
+            messages, _ = self._plan(raw, lastn, initial, may_fold=False)
+        return messages
 
     async def aget_all(self) -> list[ChatMessage]:
         """Async :meth:`get_all`."""
         stored: list[ChatMessage] = []
         if await self._guard.acheck_read(self.user_id, self.session_id):
-            stored = [from_zep_message(m) for m in await self._guard.ahistory(self.session_id)]
+            raw = await self._guard.ahistory(self.session_id)
+            stored = [from_zep_message(m) for m in split_summary(raw)[1]]
         return [*stored, *self._pending]
 
     async def aput(self, message: ChatMessage) -> None:
@@ -287,5 +492,7 @@ class ZepMemory(BaseMemory):
     async def areset(self) -> None:
         """Async :meth:`reset`."""
         self._pending.clear()
+        self._latest = None
+        self._book.forget(self.session_id)
         if await self._guard.acheck_read(self.user_id, self.session_id):
             await self._guard.adelete(self.session_id)

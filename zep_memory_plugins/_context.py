@@ -1,0 +1,404 @@
+"""What goes to the model: turn-safe cuts, token budgets and the rolling summary.
+
+One framework-neutral implementation used by every adapter (LangChain and LlamaIndex). The
+adapters describe each message by its :class:`Shape` (who speaks, which tool calls it makes or
+answers) and its cost in tokens; this module decides where a history may be cut and where it
+must be.
+
+**Turn-safe cuts.** A cut keeps a suffix of the conversation. It may start at index ``i`` only
+if message ``i`` is neither an assistant message nor a tool result, and no tool result at or
+after ``i`` answers a call made before ``i`` (parallel calls included: an assistant message
+with tool calls keeps all of its results). Index 0 (no cut) is always allowed. A tool result
+that names no call id belongs to the nearest assistant message before it.
+
+**The rolling summary.** A summary is a Zep message in the session itself, marked by
+:data:`SUMMARY_KEY` in its metadata (``{"through": <uuid of the last message it covers>,
+"version": 1}``), role type ``system``, role :data:`SUMMARY_ROLE`, its text as content. The
+newest such message is the session's summary; the messages after ``through`` are the ones it
+does not cover. Because it is a message of the session it is removed by a session clear and by
+a user delete, travels with export/import, survives restarts and arrives with the history read
+each turn (no extra read). Adapters never show it as a conversation message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from ._errors import InvalidInputError
+from ._models import Message
+
+__all__ = [
+    "DEFAULT_KEEP_RATIO",
+    "SUMMARY_KEY",
+    "SUMMARY_INSTRUCTIONS",
+    "SUMMARY_ROLE",
+    "Kind",
+    "Shape",
+    "Summary",
+    "SummaryBook",
+    "asummarise",
+    "check_budget",
+    "fit_start",
+    "fold_point",
+    "is_summary",
+    "safe_starts",
+    "split_summary",
+    "summarise",
+    "summary_book",
+    "summary_message",
+    "summary_request",
+    "transcript_line",
+    "truncate_to",
+    "window_start",
+    "zep_shape",
+]
+
+logger = logging.getLogger("zep_memory_plugins")
+
+#: Reserved message metadata key marking a rolling-summary message (see the module doc).
+SUMMARY_KEY = "zep_memory_summary"
+#: ``role`` of a rolling-summary message.
+SUMMARY_ROLE = "zep_memory_summary"
+#: After summarising, the unsummarised history is cut to this share of the room left for it,
+#: so the next summary is due only after that much new conversation (hysteresis).
+DEFAULT_KEEP_RATIO = 0.5
+
+#: What a message is, for cutting: see :class:`Shape`.
+Kind = Literal["user", "assistant", "system", "tool", "other"]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What cutting needs to know of a message.
+
+    ``kind``: ``"assistant"`` for model turns, ``"tool"`` for tool or function results,
+    ``"user"``, ``"system"``, or ``"other"`` (custom roles). ``calls``: the tool call ids an
+    assistant message makes. ``answers``: the call id a tool result answers (``None``: unknown,
+    it answers the nearest assistant message before it).
+    """
+
+    kind: Kind
+    calls: tuple[str, ...] = ()
+    answers: str | None = None
+
+
+def safe_starts(shapes: Sequence[Shape], *, whole: bool = True) -> list[bool]:
+    """``ok[i]``: the conversation may be cut to start at index ``i`` (``len(ok) == n + 1``).
+
+    Index ``n`` (everything cut) is always allowed, and so is index 0 (nothing cut) when
+    ``shapes`` is the whole conversation; pass ``whole=False`` for the newest messages only (a
+    window read), whose first message may itself be a cut.
+    """
+    n = len(shapes)
+    # blocked[i] > 0: some tool result at >= i answers a call made before i
+    delta = [0] * (n + 2)
+    issued: dict[str, int] = {}
+    last_assistant = -1
+    for j, shape in enumerate(shapes):
+        if shape.kind == "assistant":
+            last_assistant = j
+            for call in shape.calls:
+                issued[call] = j
+        elif shape.kind == "tool":
+            k = issued.get(shape.answers, -1) if shape.answers is not None else last_assistant
+            # starts k+1 .. j would separate this result from its call (k = -1: call not here)
+            delta[k + 1] += 1
+            delta[j + 1] -= 1
+    ok = [True] * (n + 1)
+    running = 0
+    for i in range(n):
+        running += delta[i]
+        ok[i] = running == 0 and shapes[i].kind not in ("assistant", "tool")
+    if whole:
+        ok[0] = True
+    ok[n] = True
+    return ok
+
+
+def window_start(shapes: Sequence[Shape], window: int | None, *, whole: bool = True) -> int:
+    """Where a window of the last ``window`` messages starts, moved forward to a safe start.
+
+    The result keeps at most ``window`` messages, fewer only to stay whole. ``whole``: as in
+    :func:`safe_starts`.
+    """
+    n = len(shapes)
+    if (window is None or window >= n) and whole:
+        return 0
+    ok = safe_starts(shapes, whole=whole)
+    start = max(n - (n if window is None else window), 0)
+    while not ok[start]:
+        start += 1
+    return start
+
+
+def fit_start(
+    ok: Sequence[bool],
+    costs: Sequence[int],
+    room: int,
+    *,
+    lo: int = 0,
+    hi: int | None = None,
+    total: Callable[[int], int] | None = None,
+    budget: int | None = None,
+) -> int | None:
+    """The earliest allowed start in ``[lo, hi]`` whose suffix of ``costs`` fits ``room``.
+
+    ``ok`` comes from :func:`safe_starts` (``lo`` itself is allowed too: it is the start of what
+    is eligible). When ``total`` (the exact cost of the whole request for a start) and
+    ``budget`` are given, the start found is checked with it and moved on until it fits, so a
+    counter that is not additive is honoured exactly. ``None``: no allowed start fits.
+    """
+    n = len(costs)
+    hi = n if hi is None else hi
+    suffix = 0
+    best: int | None = None
+    # walk from the newest allowed start backwards while the suffix fits
+    sums = [0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        suffix += costs[i]
+        sums[i] = suffix
+    for i in range(lo, hi + 1):
+        if (ok[i] or i == lo) and sums[i] <= room:
+            best = i
+            break
+    if best is None:
+        return None
+    if total is not None and budget is not None:
+        i = best
+        while i <= hi:
+            if (ok[i] or i == lo) and total(i) <= budget:
+                return i
+            i += 1
+        return None
+    return best
+
+
+def fold_point(ok: Sequence[bool], costs: Sequence[int], keep: int, *, lo: int, hi: int) -> int:
+    """Where a summary should end, so that what is left costs at most ``keep``.
+
+    The earliest allowed ``k`` in ``(lo, hi]`` whose suffix costs at most ``keep`` (``hi`` if
+    none does). Messages ``[lo:k]`` are folded into the summary.
+    """
+    suffix = sum(costs[lo + 1 :]) if lo < len(costs) else 0
+    for k in range(lo + 1, hi + 1):
+        if ok[k] and suffix <= keep:
+            return k
+        if k < len(costs):
+            suffix -= costs[k]
+    return hi
+
+
+def check_budget(value: object, field: str = "max_tokens") -> int | None:
+    """Validate a token budget: ``None`` (no budget) or a positive int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(
+            f"{field} must be a positive int or None, not {value!r}", field=field
+        )
+    return value
+
+
+# -- the rolling summary ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A session's rolling summary: its text and the uuid of the last message it covers."""
+
+    text: str
+    through: str
+
+
+def is_summary(message: Message) -> bool:
+    """Whether a stored message is a rolling-summary message."""
+    metadata = message.metadata
+    return bool(metadata) and isinstance(metadata.get(SUMMARY_KEY), dict)  # type: ignore[union-attr]
+
+
+def summary_message(summary: Summary) -> Message:
+    """The Zep message that stores ``summary`` in its session."""
+    return Message(
+        role=SUMMARY_ROLE,
+        role_type="system",
+        content=summary.text,
+        metadata={SUMMARY_KEY: {"through": summary.through, "version": 1}},
+    )
+
+
+def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Message], int]:
+    """Separate a stored history into its summary, its conversation and the summary boundary.
+
+    Returns ``(summary, conversation, lo)``: the newest summary (``None`` if there is none),
+    every other message in order, and the index in ``conversation`` of the first message the
+    summary does not cover (0 without a summary, or if the message it ends at is gone).
+    """
+    summary: Summary | None = None
+    conversation: list[Message] = []
+    for message in messages:
+        if is_summary(message):
+            marker = (message.metadata or {})[SUMMARY_KEY]
+            summary = Summary(message.content, str(marker.get("through", "")))
+        else:
+            conversation.append(message)
+    lo = 0
+    if summary is not None:
+        for index, message in enumerate(conversation):
+            if str(message.uuid) == summary.through:
+                lo = index + 1
+                break
+    return summary, conversation, lo
+
+
+#: Instruction of a summarising request (system message).
+SUMMARY_INSTRUCTIONS = (
+    "You maintain the running summary of a conversation. Rewrite the current summary extended "
+    "with the new part of the conversation: keep every fact of the current summary (names, "
+    "numbers, dates, preferences, decisions, open questions) and add the new ones. Reply with "
+    "the summary only, in at most {words} words."
+)
+
+
+def transcript_line(speaker: str, text: str) -> str:
+    """One line of the conversation shown to the summarising model."""
+    return f"{speaker}: {' '.join(text.split())}"
+
+
+def summary_request(previous: str | None, lines: Sequence[str]) -> str:
+    """The user part of a summarising request: the current summary and the new lines."""
+    current = previous if previous else "(none yet)"
+    return f"Current summary:\n{current}\n\nNew part of the conversation:\n" + "\n".join(lines)
+
+
+def truncate_to(text: str, fits: Callable[[str], bool]) -> str:
+    """The longest prefix of ``text`` (at a word boundary when possible) for which ``fits``."""
+    if fits(text):
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix length that fits
+        mid = (lo + hi + 1) // 2
+        if fits(text[:mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = text[:lo]
+    space = cut.rfind(" ")
+    return cut[:space] if space > lo // 2 else cut
+
+
+def _batches(
+    previous: str | None, lines: Sequence[str], fits: Callable[[str | None, list[str]], bool]
+) -> tuple[list[str], list[str]]:
+    """The longest head of ``lines`` that fits one request (a too long line is shortened)."""
+    batch: list[str] = []
+    rest = list(lines)
+    while rest and fits(previous, [*batch, rest[0]]):
+        batch.append(rest.pop(0))
+    if not batch and rest:
+        line = truncate_to(rest.pop(0), lambda t: fits(previous, [t]))
+        batch = [line]
+    return batch, rest
+
+
+def _merged(previous: str | None, reply: str, batch: list[str]) -> str:
+    reply = reply.strip()
+    if reply:
+        return reply
+    # The model gave nothing back: extend the summary with the lines themselves, never lose them.
+    logger.warning("summarising model returned an empty summary; keeping the lines verbatim")
+    return "\n".join([*([previous] if previous else []), *batch])
+
+
+def summarise(
+    previous: str | None,
+    lines: Sequence[str],
+    ask: Callable[[str, str], str],
+    fits: Callable[[str | None, list[str]], bool],
+    words: int,
+) -> str:
+    """Fold ``lines`` into ``previous`` with the app's model, one request per batch that fits.
+
+    ``ask(system, user)`` calls the model; ``fits(previous, batch)`` says whether a request
+    with that summary and those lines stays within the budget.
+    """
+    instructions = SUMMARY_INSTRUCTIONS.format(words=words)
+    summary, rest = previous, list(lines)
+    while rest:
+        batch, rest = _batches(summary, rest, fits)
+        summary = _merged(summary, ask(instructions, summary_request(summary, batch)), batch)
+    return summary or ""
+
+
+async def asummarise(
+    previous: str | None,
+    lines: Sequence[str],
+    ask: Callable[[str, str], Awaitable[str]],
+    fits: Callable[[str | None, list[str]], bool],
+    words: int,
+) -> str:
+    """Async :func:`summarise`."""
+    instructions = SUMMARY_INSTRUCTIONS.format(words=words)
+    summary, rest = previous, list(lines)
+    while rest:
+        batch, rest = _batches(summary, rest, fits)
+        summary = _merged(summary, await ask(instructions, summary_request(summary, batch)), batch)
+    return summary or ""
+
+
+class SummaryBook:
+    """The summaries this process knows, per session (``None``: known to have none)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, Summary | None] = {}
+        self._lock = threading.Lock()
+
+    def seen(self, session_id: str, summary: Summary | None) -> None:
+        """Record what a read of the session showed."""
+        with self._lock:
+            self._known[session_id] = summary
+
+    def lookup(self, session_id: str) -> tuple[bool, Summary | None]:
+        """``(known, summary)`` for the session."""
+        with self._lock:
+            return session_id in self._known, self._known.get(session_id)
+
+    def forget(self, session_id: str) -> None:
+        """Drop what is known (the session was cleared)."""
+        with self._lock:
+            self._known.pop(session_id, None)
+
+
+_BOOKS: weakref.WeakKeyDictionary[object, SummaryBook] = weakref.WeakKeyDictionary()
+_BOOKS_LOCK = threading.Lock()
+
+
+def summary_book(client: object) -> SummaryBook:
+    """The :class:`SummaryBook` shared by every adapter on ``client``."""
+    with _BOOKS_LOCK:
+        book = _BOOKS.get(client)
+        if book is None:
+            book = _BOOKS[client] = SummaryBook()
+        return book
+
+
+_ZEP_KINDS: dict[str, Kind] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def zep_shape(message: Message) -> Shape:
+    """The shape of a stored message from its role type alone.
+
+    Tool results answer the nearest assistant message; for views that show text rather than
+    framework messages.
+    """
+    return Shape(_ZEP_KINDS.get(message.role_type, "other"))
