@@ -27,7 +27,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
-	for b in store event_loop zep_backend langchain llama_index; do $(VENV)/bin/python benchmarks/bench_$$b.py || exit 1; done
+	for b in store event_loop zep_backend langchain llama_index context; do $(VENV)/bin/python benchmarks/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
