@@ -35,7 +35,7 @@ import threading
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._duplex import Plan, arun, call, run
@@ -267,6 +267,34 @@ class HistoryCache:
     async def aadd(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
         """Async :meth:`add`."""
         return await arun(self.plan_add(session_id, messages))
+
+    def plan_update_metadata(
+        self, session_id: str, message_uuid: uuid.UUID, metadata: Mapping[str, Any]
+    ) -> Plan[Message]:
+        """The plan of :meth:`update_metadata`."""
+        updated: Message = yield call(
+            self._memory, "update_message_metadata", session_id, message_uuid, metadata
+        )
+        with self._lock:
+            held = self._entries.get(session_id)
+            at = None if held is None else held.index.get(updated.uuid)
+            if held is not None and at is not None:
+                held.messages[at] = updated  # the held copy must not keep the old metadata
+                for memo in held.decoded.values():
+                    memo.pop(updated.uuid, None)
+        return updated
+
+    def update_metadata(
+        self, session_id: str, message_uuid: uuid.UUID, metadata: Mapping[str, Any]
+    ) -> Message:
+        """Merge metadata into one message, and into the copy held of it."""
+        return run(self.plan_update_metadata(session_id, message_uuid, metadata))
+
+    async def aupdate_metadata(
+        self, session_id: str, message_uuid: uuid.UUID, metadata: Mapping[str, Any]
+    ) -> Message:
+        """Async :meth:`update_metadata`."""
+        return await arun(self.plan_update_metadata(session_id, message_uuid, metadata))
 
     def appended(self, session_id: str, stored: Sequence[Message]) -> None:
         """Record messages this process just added (as returned by ``add_messages``).

@@ -19,6 +19,7 @@ from zep_memory_plugins.llama_index import (
     ZepMemory,
     ZepSessionsBlock,
 )
+from zep_memory_plugins.llama_index._convert import to_zep_message
 
 ACTIVE, ARCHIVED = MessageStatus.ACTIVE, MessageStatus.ARCHIVED
 
@@ -221,3 +222,24 @@ async def test_a_memory_turn_is_one_read_and_two_writes_and_never_stale(
     await chat.achat("third")
     assert texts(await memory.aget_all())[-3] == "from elsewhere"
     assert len(await memory.aget_all()) == 7
+
+
+async def test_a_memory_turn_is_at_most_three_requests_at_any_length(
+    client: ZepMemoryClient,
+) -> None:
+    # 1 read + 2 writes; on Zep the read is one tail request once the session is held.
+    store = ZepDBChatStore(client, "jane")
+    memory = Memory.from_defaults(session_id="long", chat_store=store, token_limit=100_000)
+    chat = SimpleChatEngine.from_defaults(llm=MockLLM(max_tokens=2), memory=memory)
+    await store.add_message("long", m("hello"))  # the session is jane's
+    history = [m(f"old {i}", "user" if i % 2 == 0 else "assistant") for i in range(250)]
+    for start in range(0, 250, 25):
+        client.memory.add_messages("long", [to_zep_message(x) for x in history[start:start + 25]])
+    await chat.achat("warm up")
+    for turn in range(3):
+        client.stats.reset()
+        await chat.achat(f"turn {turn}")
+        assert client.stats.reads <= 1 and client.stats.writes <= 2, client.stats.snapshot()
+        if client.backend.name.startswith("zep"):
+            assert client.stats.http_requests <= 3, client.stats.snapshot()
+    assert len(await store.get_messages("long", None)) == 250 + 1 + 2 * 4
