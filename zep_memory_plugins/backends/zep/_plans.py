@@ -28,13 +28,13 @@ from ..._errors import (
 from ..._models import (
     CreateUserRequest,
     Message,
-    MessagePage,
     Session,
     UpdateUserRequest,
     User,
     new_message_uuid,
     utcnow,
 )
+from ..._models import MessagePage as Page
 from ._convert import DELETED_KEY, to_message, to_session, to_user
 from ._transport import Plan
 from ._wire import Call, Wire
@@ -364,14 +364,14 @@ class ZepPlans:
             return []
         return [to_message(m, wire.unpack_metadata) for m in raw]
 
-    def _plan_messages_page(self, session_id: str, limit: int, page: int) -> Plan[MessagePage]:
+    def _plan_messages_page(self, session_id: str, limit: int, page: int) -> Plan[Page]:
         wire = yield from self._wire()
         try:
             raw, total = yield wire.messages_page(session_id, limit, page)
         except NotFoundError:
             raw, total = [], 0
         messages = [to_message(m, wire.unpack_metadata) for m in raw]
-        return MessagePage.model_construct(
+        return Page.model_construct(
             messages=messages, total_count=total, row_count=len(messages)
         )
 

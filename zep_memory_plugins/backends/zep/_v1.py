@@ -17,7 +17,7 @@ from typing import Any
 from ..._errors import InvalidInputError
 from ..._models import CreateUserRequest, Message, Session
 from ._convert import default_role_type, fields_of, listing
-from ._wire import Call, Wire, cursor_listing, session_body, user_body
+from ._wire import Call, Wire, session_body, user_body
 
 __all__ = ["ROLE_TYPE_KEY", "V1Wire"]
 
@@ -46,6 +46,7 @@ class V1Wire(Wire):
     name = "zep-v1"
     server = "open-source Zep (/api/v1)"
     api_path = _API
+    users = "user"
     revives_deleted_sessions = True
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
@@ -78,15 +79,6 @@ class V1Wire(Wire):
         return Call("DELETE /user/{id}", "DELETE", f"{_API}/user/{user_id}",
                     what=f"user {user_id}", resend_if_unknown=False)
 
-    def user_sessions(self, user_id: str) -> Call:
-        """``GET /user/{id}/sessions``."""
-        path = f"{_API}/user/{user_id}/sessions"
-        return cursor_listing("GET /user/{id}/sessions", path, 0, 0, what=f"user {user_id}")
-
-    def list_users(self, limit: int, cursor: int) -> Call:
-        """``GET /user?limit=&cursor=``."""
-        return cursor_listing("GET /user", f"{_API}/user", limit, cursor)
-
     # sessions
     def add_session(self, session: Session) -> Call:
         """``POST /sessions``."""
@@ -114,10 +106,6 @@ class V1Wire(Wire):
         return Call("DELETE /sessions/{id}/memory", "DELETE",
                     f"{_API}/sessions/{session_id}/memory", what=f"session {session_id}",
                     resend_if_unknown=False)
-
-    def list_sessions(self, limit: int, cursor: int) -> Call:
-        """``GET /sessions?limit=&cursor=``."""
-        return cursor_listing("GET /sessions", f"{_API}/sessions", limit, cursor)
 
     # messages
     def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:

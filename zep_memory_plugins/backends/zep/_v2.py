@@ -19,7 +19,7 @@ from typing import Any
 
 from ..._models import CreateUserRequest, Message, Session
 from ._convert import fields_of, listing
-from ._wire import Call, Wire, cursor_listing, session_body, user_body
+from ._wire import Call, Wire, session_body, user_body
 
 __all__ = ["V2Wire"]
 
@@ -80,15 +80,6 @@ class V2Wire(Wire):
         return Call("DELETE /users/{id}", sdk="user.delete", args=(user_id,),
                     what=f"user {user_id}", resend_if_unknown=False)
 
-    def user_sessions(self, user_id: str) -> Call:
-        """``GET /users/{id}/sessions`` (raw: the SDK cannot parse the flat list)."""
-        path = f"{_API}/users/{user_id}/sessions"
-        return cursor_listing("GET /users/{id}/sessions", path, 0, 0, what=f"user {user_id}")
-
-    def list_users(self, limit: int, cursor: int) -> Call:
-        """``GET /users?limit=&cursor=`` (raw: not in the SDK)."""
-        return cursor_listing("GET /users", f"{_API}/users", limit, cursor)
-
     # sessions
     def add_session(self, session: Session) -> Call:
         """``POST /sessions``."""
@@ -111,10 +102,6 @@ class V2Wire(Wire):
         """``DELETE /sessions/{id}/memory``."""
         return Call("DELETE /sessions/{id}/memory", sdk="memory.delete", args=(session_id,),
                     what=f"session {session_id}", resend_if_unknown=False)
-
-    def list_sessions(self, limit: int, cursor: int) -> Call:
-        """``GET /sessions?limit=&cursor=`` (raw: not in the SDK)."""
-        return cursor_listing("GET /sessions", f"{_API}/sessions", limit, cursor)
 
     # messages
     def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:

@@ -100,6 +100,26 @@ class Wire:
     requires_key: ClassVar[bool] = False
     #: Whether calls go through an SDK client (see :meth:`new_sdk`).
     uses_sdk: ClassVar[bool] = False
+    #: The path segment of the users collection (``user`` on ``/api/v1``, ``users`` after).
+    users: ClassVar[str] = "users"
+
+    # -- raw routes both generations have, spelled alike ------------------------------------
+
+    def user_sessions(self, user_id: str) -> Call:
+        """``GET /users/{id}/sessions``: a user's sessions (a flat list on every server)."""
+        route = f"GET /{self.users}/{{id}}/sessions"
+        path = f"{self.api_path}/{self.users}/{user_id}/sessions"
+        return cursor_listing(route, path, 0, 0, what=f"user {user_id}")
+
+    def list_users(self, limit: int, cursor: int) -> Call:
+        """``GET /users?limit=&cursor=``: users with ``id > cursor``, by id."""
+        return cursor_listing(f"GET /{self.users}", f"{self.api_path}/{self.users}", limit, cursor)
+
+    def list_sessions(self, limit: int, cursor: int) -> Call:
+        """``GET /sessions?limit=&cursor=``: sessions with ``id > cursor``, by id."""
+        return cursor_listing("GET /sessions", f"{self.api_path}/sessions", limit, cursor)
+
+    # -- routes each generation spells its own way --------------------------------------------
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers that authenticate a raw request."""
@@ -113,70 +133,31 @@ class Wire:
         """The async SDK method standing for the sync ``path``."""
         return path
 
-    # users
-    def add_user(self, request: CreateUserRequest) -> Call:
-        """Create a user."""
-        raise NotImplementedError
-
-    def get_user(self, user_id: str) -> Call:
-        """Read a user."""
-        raise NotImplementedError
-
-    def update_user(self, user_id: str, fields: Mapping[str, Any]) -> Call:
-        """Change the given fields of a user (metadata deep-merged)."""
-        raise NotImplementedError
-
-    def delete_user(self, user_id: str) -> Call:
-        """Delete a user with everything of theirs."""
-        raise NotImplementedError
-
-    def user_sessions(self, user_id: str) -> Call:
-        """A user's live sessions (result: a list of wire sessions)."""
-        raise NotImplementedError
-
-    def list_users(self, limit: int, cursor: int) -> Call:
-        """Users with ``id > cursor``, ``limit`` at most, by id (result: wire users)."""
-        raise NotImplementedError
-
-    # sessions
-    def add_session(self, session: Session) -> Call:
-        """Create a session."""
-        raise NotImplementedError
-
-    def get_session(self, session_id: str) -> Call:
-        """Read a live session."""
-        raise NotImplementedError
-
-    def update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
-        """Deep-merge non-empty metadata into a session."""
-        raise NotImplementedError
-
-    def delete_session(self, session_id: str) -> Call:
-        """Soft-delete a session and its messages."""
-        raise NotImplementedError
-
-    def list_sessions(self, limit: int, cursor: int) -> Call:
-        """Sessions with ``id > cursor``, ``limit`` at most, by id (result: wire sessions)."""
-        raise NotImplementedError
-
-    # messages
-    def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
-        """Append one batch (at most :attr:`max_batch`) of messages that all carry a uuid."""
-        raise NotImplementedError
-
-    def last_messages(self, session_id: str, lastn: int) -> Call:
-        """The last ``lastn`` messages, oldest first (result: wire messages)."""
-        raise NotImplementedError
-
-    def messages_page(self, session_id: str, limit: int, page: int) -> Call:
-        """Page ``page`` (1-based) of the session's messages (result: messages, total)."""
-        raise NotImplementedError
-
-    def update_message(
-        self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
-    ) -> Call:
-        """Deep-merge metadata into one message."""
-        raise NotImplementedError
+    # The calls each generation builds, one request each (its module names the route):
+    #: create a user
+    add_user: Callable[[CreateUserRequest], Call]
+    #: read a user
+    get_user: Callable[[str], Call]
+    #: change the given fields of a user (metadata deep-merged)
+    update_user: Callable[[str, Mapping[str, Any]], Call]
+    #: delete a user with everything of theirs
+    delete_user: Callable[[str], Call]
+    #: create a session
+    add_session: Callable[[Session], Call]
+    #: read a live session
+    get_session: Callable[[str], Call]
+    #: deep-merge non-empty metadata into a session
+    update_session: Callable[[str, Mapping[str, Any]], Call]
+    #: soft-delete a session and its messages
+    delete_session: Callable[[str], Call]
+    #: append one batch (at most :attr:`max_batch`) of messages that all carry a uuid
+    add_messages: Callable[[str, Sequence[Message]], Call]
+    #: the last ``lastn`` messages, oldest first (result: wire messages)
+    last_messages: Callable[[str, int], Call]
+    #: page ``page`` (1-based) of ``limit`` messages (result: messages, total count)
+    messages_page: Callable[[str, int, int], Call]
+    #: deep-merge metadata into one message
+    update_message: Callable[[str, _uuid.UUID, Mapping[str, Any]], Call]
 
     def unpack_metadata(self, metadata: Any) -> tuple[Any, str | None]:
         """A message's metadata as the caller stored it, and a role type carried in it."""
