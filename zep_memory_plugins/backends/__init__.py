@@ -1,4 +1,8 @@
-"""Backends behind the client: the embedded store, and Zep through zep-python (``backends.zep``)."""
+"""Backends behind the client: the embedded SQLite store, and a Zep server (``backends.zep``).
+
+``backends.zep`` speaks both generations of Zep (``/api/v1`` over httpx, ``/api/v2`` through
+zep-python 2.x) and is imported only when a Zep URL is configured.
+"""
 
 from ._base import Backend, BackendStats
 from ._embedded import EmbeddedBackend
