@@ -543,11 +543,13 @@ def dumps_metadata(metadata: Mapping[str, Any] | None) -> str | None:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def trusted(model: type[_M], values: dict[str, Any]) -> _M:
+def build_unvalidated(model: type[_M], values: dict[str, Any]) -> _M:
     """Build a model from values the library produced itself, skipping validation.
 
     Like pydantic's ``model_construct`` with every field given, at a fraction of its cost; for
-    rows read back from a store, never for user input.
+    rows read back from a store, never for user input. ``values`` becomes the instance's
+    ``__dict__`` as it is: give every field, in the model's field order (the order dumps and
+    reprs follow).
     """
     obj = model.__new__(model)
     object.__setattr__(obj, "__dict__", values)

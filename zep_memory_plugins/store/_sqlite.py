@@ -43,10 +43,10 @@ from .._models import (
     Session,
     UpdateUserRequest,
     User,
+    build_unvalidated,
     deep_merge,
     dumps_metadata,
     new_message_uuid,
-    trusted,
 )
 
 __all__ = [
@@ -306,7 +306,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _dt(value: str | None) -> datetime | None:
+def _parse_time(value: str | None) -> datetime | None:
+    """A time as stored (ISO 8601 text) back into a datetime."""
     return None if value is None else datetime.fromisoformat(value)
 
 
@@ -586,7 +587,7 @@ class SQLiteStore:
 
     def _user(self, row: Sequence[Any]) -> User:
         try:
-            return trusted(
+            return build_unvalidated(
                 User,
                 {
                     "user_id": row[1],
@@ -596,8 +597,8 @@ class SQLiteStore:
                     "metadata": _loads(row[6]),
                     "id": row[0],
                     "uuid": _uuid.UUID(row[2]),
-                    "created_at": _dt(row[7]),
-                    "updated_at": _dt(row[8]),
+                    "created_at": _parse_time(row[7]),
+                    "updated_at": _parse_time(row[8]),
                 },
             )
         except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
@@ -605,7 +606,7 @@ class SQLiteStore:
 
     def _session(self, row: Sequence[Any]) -> Session:
         try:
-            return trusted(
+            return build_unvalidated(
                 Session,
                 {
                     "session_id": row[1],
@@ -613,9 +614,9 @@ class SQLiteStore:
                     "metadata": _loads(row[4]),
                     "id": row[0],
                     "uuid": _uuid.UUID(row[3]),
-                    "created_at": _dt(row[5]),
-                    "updated_at": _dt(row[6]),
-                    "deleted_at": _dt(row[7]),
+                    "created_at": _parse_time(row[5]),
+                    "updated_at": _parse_time(row[6]),
+                    "deleted_at": _parse_time(row[7]),
                 },
             )
         except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
@@ -623,7 +624,7 @@ class SQLiteStore:
 
     def _message(self, row: Sequence[Any]) -> Message:
         try:
-            return trusted(
+            return build_unvalidated(
                 Message,
                 {
                     "role": row[1],
@@ -631,7 +632,7 @@ class SQLiteStore:
                     "content": row[3],
                     "metadata": _loads(row[4]),
                     "uuid": _uuid.UUID(bytes=row[0]),
-                    "created_at": _dt(row[5]),
+                    "created_at": _parse_time(row[5]),
                 },
             )
         except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
@@ -871,7 +872,7 @@ class SQLiteStore:
                 )
             )
             stored.append(
-                trusted(
+                build_unvalidated(
                     Message,
                     {
                         "role": message.role,
@@ -879,7 +880,7 @@ class SQLiteStore:
                         "content": message.content,
                         "metadata": message.metadata,
                         "uuid": uid,
-                        "created_at": message.created_at or _dt(created),
+                        "created_at": message.created_at or _parse_time(created),
                     },
                 )
             )
