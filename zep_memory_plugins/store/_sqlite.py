@@ -50,6 +50,7 @@ from .._models import (
 )
 
 __all__ = [
+    "BUSY_TIMEOUT_MS",
     "DEFAULT_PATH_ENV",
     "MEMORY",
     "MIGRATIONS",

@@ -48,7 +48,6 @@ __all__ = [
     "DEFAULT_WINDOWS",
     "MAX_CONTENT_CHARS",
     "MAX_MESSAGES_PER_REQUEST",
-    "PROBE_HEADER",
     "ZEP_SERVER_VERSION",
     "ApiVersion",
     "ZepASGIApp",
