@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
 import time
 import uuid as _uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from .._errors import (
     AlreadyExistsError,
@@ -61,6 +64,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("zep_memory_plugins.store")
+
+_M = TypeVar("_M", bound=BaseModel)
 
 #: Environment variable that overrides where the embedded store keeps its file.
 DEFAULT_PATH_ENV = "ZEP_MEMORY_PATH"
@@ -320,6 +325,46 @@ def _loads(value: str | None) -> dict[str, Any] | None:
         return None
     loaded: dict[str, Any] = _decode(value)
     return loaded
+
+
+#: How a column read back becomes a field value, by column name (a column not named here is
+#: taken as it is).
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "uuid": _uuid.UUID,
+    "metadata": _loads,
+    **dict.fromkeys(("created_at", "updated_at", "deleted_at"), _parse_time),
+}
+
+
+class _Rows(Generic[_M]):
+    """Builds one model from rows of ``columns`` (the store wrote them: no validation)."""
+
+    def __init__(self, model: type[_M], columns: str, **decoders: Callable[[Any], Any]) -> None:
+        names = columns.split(", ")
+        decoders = {**_DECODERS, **decoders}
+        self.model: type[_M] = model
+        self.columns = columns
+        # In the model's field order: the built instance dumps and prints in that order.
+        self._fields = tuple(model.model_fields)
+        self._pick = operator.itemgetter(*(names.index(field) for field in self._fields))
+        self._decoders = tuple(
+            (field, decode) for field in self._fields if (decode := decoders.get(field))
+        )
+
+    def build(self, row: Sequence[Any]) -> _M:
+        values = dict(zip(self._fields, self._pick(row), strict=True))
+        for field, decode in self._decoders:
+            values[field] = decode(values[field])
+        return build_unvalidated(self.model, values)
+
+
+def _uuid_from_bytes(value: bytes) -> _uuid.UUID:
+    return _uuid.UUID(bytes=value)
+
+
+_USERS = _Rows(User, _USER_COLUMNS)
+_SESSIONS = _Rows(Session, _SESSION_COLUMNS)
+_MESSAGES = _Rows(Message, _MESSAGE_COLUMNS, uuid=_uuid_from_bytes)  # a message's uuid: 16 bytes
 
 
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -586,58 +631,20 @@ class SQLiteStore:
 
     # -- rows to models --------------------------------------------------------------------
 
-    def _user(self, row: Sequence[Any]) -> User:
+    def _build(self, rows: _Rows[_M], row: Sequence[Any]) -> _M:
         try:
-            return build_unvalidated(
-                User,
-                {
-                    "user_id": row[1],
-                    "email": row[3],
-                    "first_name": row[4],
-                    "last_name": row[5],
-                    "metadata": _loads(row[6]),
-                    "id": row[0],
-                    "uuid": _uuid.UUID(row[2]),
-                    "created_at": _parse_time(row[7]),
-                    "updated_at": _parse_time(row[8]),
-                },
-            )
+            return rows.build(row)
         except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
             raise self._damaged(exc) from exc
+
+    def _user(self, row: Sequence[Any]) -> User:
+        return self._build(_USERS, row)
 
     def _session(self, row: Sequence[Any]) -> Session:
-        try:
-            return build_unvalidated(
-                Session,
-                {
-                    "session_id": row[1],
-                    "user_id": row[2],
-                    "metadata": _loads(row[4]),
-                    "id": row[0],
-                    "uuid": _uuid.UUID(row[3]),
-                    "created_at": _parse_time(row[5]),
-                    "updated_at": _parse_time(row[6]),
-                    "deleted_at": _parse_time(row[7]),
-                },
-            )
-        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
-            raise self._damaged(exc) from exc
+        return self._build(_SESSIONS, row)
 
     def _message(self, row: Sequence[Any]) -> Message:
-        try:
-            return build_unvalidated(
-                Message,
-                {
-                    "role": row[1],
-                    "role_type": row[2],
-                    "content": row[3],
-                    "metadata": _loads(row[4]),
-                    "uuid": _uuid.UUID(bytes=row[0]),
-                    "created_at": _parse_time(row[5]),
-                },
-            )
-        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
-            raise self._damaged(exc) from exc
+        return self._build(_MESSAGES, row)
 
     # -- users -----------------------------------------------------------------------------
 
