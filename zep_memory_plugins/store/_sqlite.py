@@ -631,6 +631,28 @@ class SQLiteStore:
 
     # -- rows to models --------------------------------------------------------------------
 
+    @staticmethod
+    def _insert(
+        cur: sqlite3.Cursor, table: str, rows: _Rows[Any], values: dict[str, Any], *, taken: str
+    ) -> Any:
+        """Insert a new user or session (a fresh uuid, created and updated now); return its row.
+
+        :class:`AlreadyExistsError` with the message ``taken`` if its id is already stored.
+        """
+        now = _now()
+        values = {**values, "uuid": str(_uuid.uuid4()), "created_at": now, "updated_at": now}
+        try:
+            cur.execute(
+                f"INSERT INTO {table} ({', '.join(values)})"
+                f" VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExistsError(taken) from None
+        return cur.execute(
+            f"SELECT {rows.columns} FROM {table} WHERE id = ?", (cur.lastrowid,)
+        ).fetchone()
+
     def _build(self, rows: _Rows[_M], row: Sequence[Any]) -> _M:
         try:
             return rows.build(row)
@@ -650,30 +672,20 @@ class SQLiteStore:
 
     def add_user(self, request: CreateUserRequest) -> User:
         """Create a user; :class:`AlreadyExistsError` if the user id is taken."""
-        now = _now()
         with self._write() as cur:
-            try:
-                cur.execute(
-                    "INSERT INTO users (user_id, uuid, email, first_name, last_name, metadata,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        request.user_id,
-                        str(_uuid.uuid4()),
-                        request.email,
-                        request.first_name,
-                        request.last_name,
-                        dumps_metadata(request.metadata),
-                        now,
-                        now,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExistsError(
-                    f"user already exists with user_id: {request.user_id}"
-                ) from None
-            row = cur.execute(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
+            row = self._insert(
+                cur,
+                "users",
+                _USERS,
+                {
+                    "user_id": request.user_id,
+                    "email": request.email,
+                    "first_name": request.first_name,
+                    "last_name": request.last_name,
+                    "metadata": dumps_metadata(request.metadata),
+                },
+                taken=f"user already exists with user_id: {request.user_id}",
+            )
         return self._user(row)
 
     def get_user(self, user_id: str) -> User:
@@ -752,7 +764,6 @@ class SQLiteStore:
         """Create a session; its id must be new, even among soft-deleted sessions."""
         if session.session_id is None:
             raise ValueError("the store needs a session_id; the client fills one in")
-        now = _now()
         with self._write() as cur:
             if (
                 session.user_id is not None
@@ -762,26 +773,17 @@ class SQLiteStore:
                 is None
             ):
                 raise NotFoundError(f"user does not exist with user_id: {session.user_id}")
-            try:
-                cur.execute(
-                    "INSERT INTO sessions (session_id, user_id, uuid, metadata, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        session.session_id,
-                        session.user_id,
-                        str(_uuid.uuid4()),
-                        dumps_metadata(session.metadata),  # Zep keeps "system" here
-                        now,
-                        now,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExistsError(
-                    f"session already exists with session_id: {session.session_id}"
-                ) from None
-            row = cur.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
+            row = self._insert(
+                cur,
+                "sessions",
+                _SESSIONS,
+                {
+                    "session_id": session.session_id,
+                    "user_id": session.user_id,
+                    "metadata": dumps_metadata(session.metadata),  # Zep keeps "system" here
+                },
+                taken=f"session already exists with session_id: {session.session_id}",
+            )
         return self._session(row)
 
     def get_session(self, session_id: str) -> Session:
