@@ -122,7 +122,8 @@ start-up probe excepted); ``server.requests.matching(method, path)`` filters it 
 
 Pytest: ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` gives the fixtures
 ``zep_server`` (session-scoped, started; ``--zep-api v1`` or ini ``zep_api = v1`` for a v1
-server) and ``fresh_zep_server`` (the same server, reset).
+server), ``fresh_zep_server`` (the same server, reset) and ``zep_servers`` (one server per
+generation: ``zep_servers["v1"]``, ``zep_servers.fresh("v2")``).
 """
 
 from . import _app, _faults, _server
