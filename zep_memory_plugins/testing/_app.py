@@ -19,7 +19,7 @@ import re
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .._errors import AlreadyExistsError, InvalidInputError, MissingDependencyError, NotFoundError
 from .._models import (
@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("zep_memory_plugins.testing")
+
+_T = TypeVar("_T")
 
 ApiVersion = Literal["v1", "v2"]
 #: The wire generations the server can speak.
@@ -686,14 +688,7 @@ class ZepASGIApp:
         page, size = _page_params(request, "failed to list users")
         users = self.store.list_users()
         users.reverse()  # CE: ORDER BY id DESC
-        chosen = users if not size else users[(page - 1) * size : page * size]
-        return self._json(
-            {
-                "users": [self._user_json(u) for u in chosen],
-                "total_count": len(users),
-                "row_count": len(chosen),
-            }
-        )
+        return self._json(_page(users, page, size, "users", self._user_json, "row_count"))
 
     def _cursor_params(self, request: Request) -> tuple[int, int]:
         """``limit`` (0: all) and ``cursor`` ("id greater than") of a cursor listing."""
@@ -772,13 +767,8 @@ class ZepASGIApp:
             raise _HTTPError(400, f'strconv.ParseBool: parsing "{raw_asc}": invalid syntax')
         asc = _BOOLS.get(raw_asc, False)
         sessions = _ordered(self.store.list_sessions(), order_by or "id", asc)
-        chosen = sessions if not size else sessions[(page - 1) * size : page * size]
         return self._json(
-            {
-                "sessions": [self._session_json(s) for s in chosen],
-                "total_count": len(sessions),
-                "response_count": len(chosen),
-            }
+            _page(sessions, page, size, "sessions", self._session_json, "response_count")
         )
 
     # -- memory and messages ---------------------------------------------------------------------
@@ -965,6 +955,22 @@ def _page_params(request: Request, what: str) -> tuple[int, int]:
     if size and page < 1:
         raise _HTTPError(500, f"{what}: ERROR: OFFSET must not be negative (SQLSTATE=2201X)")
     return page, size
+
+
+def _page(
+    items: Sequence[_T],
+    page: int,
+    size: int,
+    key: str,
+    to_json: Callable[[_T], dict[str, Any]],
+    count_key: str,
+) -> dict[str, Any]:
+    """Page ``page`` of ``size`` items (size 0: all) as CE's ordered listings answer it.
+
+    ``{key: [...], "total_count": <all items>, count_key: <items on this page>}``.
+    """
+    chosen = items if not size else items[(page - 1) * size : page * size]
+    return {key: [to_json(x) for x in chosen], "total_count": len(items), count_key: len(chosen)}
 
 
 def _ordered(sessions: list[Session], order_by: str, asc: bool) -> list[Session]:
