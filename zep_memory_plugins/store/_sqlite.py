@@ -653,6 +653,17 @@ class SQLiteStore:
             f"SELECT {rows.columns} FROM {table} WHERE id = ?", (cur.lastrowid,)
         ).fetchone()
 
+    @staticmethod
+    def _session_row(cur: sqlite3.Cursor, session_id: str, columns: str, *, live_only: bool) -> Any:
+        """The session's ``columns``; :class:`NotFoundError` if there is none (live, if asked)."""
+        live = " AND deleted_at IS NULL" if live_only else ""
+        row = cur.execute(
+            f"SELECT {columns} FROM sessions WHERE session_id = ?{live}", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"session not found: {session_id}")
+        return row
+
     def _build(self, rows: _Rows[_M], row: Sequence[Any]) -> _M:
         try:
             return rows.build(row)
@@ -806,11 +817,7 @@ class SQLiteStore:
         if not metadata:
             return self.get_session(session_id)
         with self._write() as cur:
-            row = cur.execute(
-                "SELECT id, metadata FROM sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"session not found: {session_id}")
+            row = self._session_row(cur, session_id, "id, metadata", live_only=False)
             merged = deep_merge(_loads(row[1]), _strip_system(metadata) or {})
             cur.execute(
                 "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL WHERE id = ?",
@@ -825,11 +832,7 @@ class SQLiteStore:
         """Soft-delete a live session and all of its messages."""
         now = _now()
         with self._write() as cur:
-            row = cur.execute(
-                "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", (session_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"session not found: {session_id}")
+            row = self._session_row(cur, session_id, "id", live_only=True)
             cur.execute("UPDATE sessions SET deleted_at = ? WHERE id = ?", (now, row[0]))
             cur.execute(
                 "UPDATE messages SET deleted_at = ? WHERE session = ? AND deleted_at IS NULL",
@@ -944,21 +947,16 @@ class SQLiteStore:
         An unknown or soft-deleted session has no messages. Reading the last N costs the same
         whatever the session's length (an index walk from the newest message).
         """
+        query = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
+            " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
+            " AND deleted_at IS NULL ORDER BY id"
+        )
         with self._read_lock, self._errors():
             if lastn is None:
-                rows = self._reader.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
-                    " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
-                    " AND deleted_at IS NULL ORDER BY id",
-                    (session_id,),
-                ).fetchall()
+                rows = self._reader.execute(query, (session_id,)).fetchall()
             else:
-                rows = self._reader.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
-                    " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
-                    " AND deleted_at IS NULL ORDER BY id DESC LIMIT ?",
-                    (session_id, lastn),
-                ).fetchall()
+                rows = self._reader.execute(f"{query} DESC LIMIT ?", (session_id, lastn)).fetchall()
                 rows.reverse()
         return [self._message(row) for row in rows]
 
