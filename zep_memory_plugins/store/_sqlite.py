@@ -327,8 +327,8 @@ def _loads(value: str | None) -> dict[str, Any] | None:
     return loaded
 
 
-#: How a column read back becomes a field value, by column name (a column not named here is
-#: taken as it is).
+#: How a user or session column read back becomes a field value, by column name (a column
+#: not named here is taken as it is).
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     "uuid": _uuid.UUID,
     "metadata": _loads,
@@ -339,16 +339,15 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 class _Rows(Generic[_M]):
     """Builds one model from rows of ``columns`` (the store wrote them: no validation)."""
 
-    def __init__(self, model: type[_M], columns: str, **decoders: Callable[[Any], Any]) -> None:
+    def __init__(self, model: type[_M], columns: str) -> None:
         names = columns.split(", ")
-        decoders = {**_DECODERS, **decoders}
         self.model: type[_M] = model
         self.columns = columns
         # In the model's field order: the built instance dumps and prints in that order.
         self._fields = tuple(model.model_fields)
         self._pick = operator.itemgetter(*(names.index(field) for field in self._fields))
         self._decoders = tuple(
-            (field, decode) for field in self._fields if (decode := decoders.get(field))
+            (field, decode) for field in self._fields if (decode := _DECODERS.get(field))
         )
 
     def build(self, row: Sequence[Any]) -> _M:
@@ -358,13 +357,27 @@ class _Rows(Generic[_M]):
         return build_unvalidated(self.model, values)
 
 
-def _uuid_from_bytes(value: bytes) -> _uuid.UUID:
-    return _uuid.UUID(bytes=value)
-
-
 _USERS = _Rows(User, _USER_COLUMNS)
 _SESSIONS = _Rows(Session, _SESSION_COLUMNS)
-_MESSAGES = _Rows(Message, _MESSAGE_COLUMNS, uuid=_uuid_from_bytes)  # a message's uuid: 16 bytes
+
+
+def _message_of(row: Sequence[Any]) -> Message:
+    """A message from a row of ``_MESSAGE_COLUMNS``.
+
+    Written out rather than a ``_Rows``: messages are read by the thousand, and the generic
+    builder's loop costs a fifth of a last-20 read (``benchmarks/bench_store.py``).
+    """
+    return build_unvalidated(
+        Message,
+        {
+            "role": row[1],
+            "role_type": row[2],
+            "content": row[3],
+            "metadata": _loads(row[4]),
+            "uuid": _uuid.UUID(bytes=row[0]),  # stored as its 16 bytes
+            "created_at": _parse_time(row[5]),
+        },
+    )
 
 
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -664,20 +677,20 @@ class SQLiteStore:
             raise NotFoundError(f"session not found: {session_id}")
         return row
 
-    def _build(self, rows: _Rows[_M], row: Sequence[Any]) -> _M:
+    def _build(self, build: Callable[[Sequence[Any]], _M], row: Sequence[Any]) -> _M:
         try:
-            return rows.build(row)
+            return build(row)
         except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
             raise self._damaged(exc) from exc
 
     def _user(self, row: Sequence[Any]) -> User:
-        return self._build(_USERS, row)
+        return self._build(_USERS.build, row)
 
     def _session(self, row: Sequence[Any]) -> Session:
-        return self._build(_SESSIONS, row)
+        return self._build(_SESSIONS.build, row)
 
     def _message(self, row: Sequence[Any]) -> Message:
-        return self._build(_MESSAGES, row)
+        return self._build(_message_of, row)
 
     # -- users -----------------------------------------------------------------------------
 
