@@ -680,9 +680,7 @@ class ZepASGIApp:
         return self._json([self._session_json(s, with_id=False) for s in sessions])
 
     async def _list_users_cursor(self, request: Request) -> Response:
-        limit, cursor = self._cursor_params(request)
-        users = self.store.list_users(limit or None, cursor)
-        return self._json([self._user_json(u) for u in users])
+        return self._cursor_listing(request, self.store.list_users, self._user_json)
 
     async def _list_users_ordered(self, request: Request) -> Response:
         page, size = _page_params(request, "failed to list users")
@@ -690,14 +688,19 @@ class ZepASGIApp:
         users.reverse()  # CE: ORDER BY id DESC
         return self._json(_page(users, page, size, "users", self._user_json, "row_count"))
 
-    def _cursor_params(self, request: Request) -> tuple[int, int]:
-        """``limit`` (0: all) and ``cursor`` ("id greater than") of a cursor listing."""
+    def _cursor_listing(
+        self,
+        request: Request,
+        read: Callable[[int | None, int], list[_T]],
+        to_json: Callable[[_T], dict[str, Any]],
+    ) -> Response:
+        """A cursor listing: ``read(limit, cursor)``, ``limit`` 0 or absent meaning all."""
         trim = self.api == "v2"
         limit = _query_int(request, "limit", trim=trim)
         cursor = _query_int(request, "cursor", trim=trim)
         if limit < 0:
             raise _HTTPError(500, "ERROR: LIMIT must not be negative (SQLSTATE=2201W)")
-        return limit, cursor
+        return self._json([to_json(x) for x in read(limit or None, cursor)])
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -751,9 +754,7 @@ class ZepASGIApp:
         return self._json(self._session_json(self.store.update_session(session_id, metadata)))
 
     async def _list_sessions_cursor(self, request: Request) -> Response:
-        limit, cursor = self._cursor_params(request)
-        sessions = self.store.list_sessions(limit or None, cursor)
-        return self._json([self._session_json(s) for s in sessions])
+        return self._cursor_listing(request, self.store.list_sessions, self._session_json)
 
     async def _list_sessions_ordered(self, request: Request) -> Response:
         # CE reads pageNumber / pageSize here too: zep-python 2.0.2 sends page_number /
