@@ -54,8 +54,9 @@ BACKENDS = _backends()
 
 # The shipped plugin gives ``zep_servers`` (one test server per wire generation, started on
 # first use: ``zep_servers["v1"]``, ``zep_servers.fresh("v1")`` emptied), ``zep_server`` (the
-# Community Edition ``/api/v2`` one, unless ``--zep-api v1``) and ``fresh_zep_server``.
-pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]
+# Community Edition ``/api/v2`` one, unless ``--zep-api v1``) and ``fresh_zep_server``. It
+# needs the server extra; without it only the embedded backend is tested.
+pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"] if SERVER_DEPS else []
 
 
 @pytest.fixture(params=BACKENDS)

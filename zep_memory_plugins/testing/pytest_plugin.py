@@ -19,21 +19,20 @@ The fixtures:
   the command line, or ``zep_api = v1`` in the ini file) asks for ``/api/v1`` like Zep 0.27.
 - ``fresh_zep_server``: ``zep_server``, emptied for this test.
 
-Loading the plugin needs only pytest; the fixtures need the ``server`` extra (starlette and
-uvicorn) and raise :class:`~zep_memory_plugins.MissingDependencyError` without it.
+Needs the ``server`` extra (starlette and uvicorn), like the rest of
+:mod:`zep_memory_plugins.testing`.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import pytest
 
-if TYPE_CHECKING:
-    from ._app import ApiVersion
-    from ._server import ZepTestServer
+from ._app import ApiVersion
+from ._server import ZepTestServer
 
 __all__ = ["ZepTestServers", "fresh_zep_server", "pytest_addoption", "zep_server", "zep_servers"]
 
@@ -54,7 +53,7 @@ def _api(config: pytest.Config) -> ApiVersion:
     chosen = config.getoption("--zep-api") or config.getini("zep_api") or "v2"
     if chosen not in ("v1", "v2"):
         raise pytest.UsageError(f"zep_api must be v1 or v2, not {chosen!r}")
-    return cast("ApiVersion", chosen)
+    return cast(ApiVersion, chosen)
 
 
 class ZepTestServers:
@@ -70,8 +69,6 @@ class ZepTestServers:
 
     def __getitem__(self, api: ApiVersion) -> ZepTestServer:
         if api not in self._running:
-            from ._server import ZepTestServer
-
             self._running[api] = self._stack.enter_context(ZepTestServer(api=api))
         return self._running[api]
 
