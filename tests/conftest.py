@@ -6,7 +6,8 @@
 - ``zep-v1``: the Zep backend on the library's own ``/api/v1`` transport, and ``zep-v2``: on
   ``/api/v2`` through zep-python 2.x; each over real HTTP to a Zep-compatible test server of
   that generation on 127.0.0.1, given only the server's URL (and key, on v2): the generation is
-  found by the backend's probe.
+  found by the backend's probe. The servers are the shipped pytest plugin's
+  (``zep_memory_plugins.testing.pytest_plugin``: ``zep_servers``, ``zep_server``).
 
 Set ``ZEP_MEMORY_TEST_BACKENDS`` (comma-separated, e.g. ``embedded`` or ``zep``) to choose.
 Every test starts with an empty store.
@@ -17,16 +18,19 @@ once through their ``a``-prefixed async twins (``await api.user.add(...)`` eithe
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from zep_memory_plugins import ZepMemoryClient
+
+if TYPE_CHECKING:
+    from zep_memory_plugins.testing import ApiVersion
+    from zep_memory_plugins.testing.pytest_plugin import ZepTestServers
 
 ZEP_SDK_V2 = importlib.util.find_spec("zep_python") is not None
 SERVER_DEPS = all(importlib.util.find_spec(m) is not None for m in ("starlette", "uvicorn"))
@@ -48,38 +52,11 @@ def _backends() -> list[str]:
 BACKENDS = _backends()
 
 
-class _Servers:
-    """One Zep-compatible test server per wire generation, started on first use."""
-
-    def __init__(self) -> None:
-        self._running: dict[str, Any] = {}
-        self._stack = contextlib.ExitStack()
-
-    def __getitem__(self, api: str) -> Any:
-        if api not in self._running:
-            from zep_memory_plugins.testing import ZepTestServer
-
-            self._running[api] = self._stack.enter_context(ZepTestServer(api=api))
-        return self._running[api]
-
-    def close(self) -> None:
-        self._stack.close()
-
-
-@pytest.fixture(scope="session")
-def zep_servers() -> Iterator[_Servers]:
-    """The test servers of the run, by generation: ``zep_servers["v1"]``."""
-    servers = _Servers()
-    try:
-        yield servers
-    finally:
-        servers.close()
-
-
-@pytest.fixture(scope="session")
-def zep_server(zep_servers: _Servers) -> Any:
-    """The Community Edition (``/api/v2``) test server of the run."""
-    return zep_servers["v2"]
+# The shipped plugin gives ``zep_servers`` (one test server per wire generation, started on
+# first use: ``zep_servers["v1"]``, ``zep_servers.fresh("v1")`` emptied), ``zep_server`` (the
+# Community Edition ``/api/v2`` one, unless ``--zep-api v1``) and ``fresh_zep_server``. It
+# needs the server extra; without it only the embedded backend is tested.
+pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"] if SERVER_DEPS else []
 
 
 @pytest.fixture(params=BACKENDS)
@@ -94,17 +71,9 @@ def connect(server: Any) -> ZepMemoryClient:
 
 
 @pytest.fixture
-def server_of(
-    backend_name: str, zep_servers: _Servers
-) -> Callable[[], Any]:
+def server_of(backend_name: str, zep_servers: ZepTestServers) -> Callable[[], Any]:
     """The (emptied) test server of a Zep backend under test."""
-
-    def get() -> Any:
-        server = zep_servers[backend_name.split("-")[1]]
-        server.reset()
-        return server
-
-    return get
+    return lambda: zep_servers.fresh(cast("ApiVersion", backend_name.split("-")[1]))
 
 
 @pytest.fixture

@@ -426,41 +426,43 @@ def _explain(error: Any, field: str | None) -> str:
     return text
 
 
-class User(_Model):
-    """A user of your application, who owns sessions."""
+class _UserDetails(_Model):
+    """The fields a user is created with, updated through and read back with."""
 
     user_id: UserId
     email: Text | None = None
     first_name: Text | None = None
     last_name: Text | None = None
     metadata: Metadata = None
+
+
+class User(_UserDetails):
+    """A user of your application, who owns sessions.
+
+    ``user_id``, ``email``, ``first_name``, ``last_name`` and ``metadata`` as given when it was
+    created or updated; the rest is assigned by the store.
+    """
+
     id: int | None = Field(default=None, description="Store-assigned integer id; the list cursor.")
     uuid: _uuid.UUID | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
 
-class CreateUserRequest(_Model):
-    """What :meth:`UserClient.add` takes: the new user's id and optional details."""
+class CreateUserRequest(_UserDetails):
+    """What :meth:`UserClient.add` takes: the new user's id and optional details.
 
-    user_id: UserId
-    email: Text | None = None
-    first_name: Text | None = None
-    last_name: Text | None = None
-    metadata: Metadata = None
-
-
-class UpdateUserRequest(_Model):
-    """What :meth:`UserClient.update` takes; fields left ``None`` are not changed.
-
-    ``metadata`` is deep-merged into the stored metadata; an empty dict changes nothing.
+    Fields: ``user_id`` (required), ``email``, ``first_name``, ``last_name``, ``metadata``.
     """
 
-    user_id: UserId
-    email: Text | None = None
-    first_name: Text | None = None
-    last_name: Text | None = None
-    metadata: Metadata = None
+
+class UpdateUserRequest(_UserDetails):
+    """What :meth:`UserClient.update` takes; fields left ``None`` are not changed.
+
+    Fields: ``user_id`` (required, the user to change), ``email``, ``first_name``,
+    ``last_name``, ``metadata``. ``metadata`` is deep-merged into the stored metadata; an empty
+    dict changes nothing.
+    """
 
 
 class Session(_Model):
@@ -543,11 +545,13 @@ def dumps_metadata(metadata: Mapping[str, Any] | None) -> str | None:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def trusted(model: type[_M], values: dict[str, Any]) -> _M:
+def build_unvalidated(model: type[_M], values: dict[str, Any]) -> _M:
     """Build a model from values the library produced itself, skipping validation.
 
     Like pydantic's ``model_construct`` with every field given, at a fraction of its cost; for
-    rows read back from a store, never for user input.
+    rows read back from a store, never for user input. ``values`` becomes the instance's
+    ``__dict__`` as it is: give every field, in the model's field order (the order dumps and
+    reprs follow).
     """
     obj = model.__new__(model)
     object.__setattr__(obj, "__dict__", values)

@@ -488,3 +488,27 @@ def test_pytest_plugin_api_option(pytester: pytest.Pytester) -> None:
     pytester.runpytest_inprocess(*args).assert_outcomes(passed=1)
     # the command line wins over the ini file
     pytester.runpytest_inprocess(*args, "--zep-api", "v2").assert_outcomes(failed=1)
+
+
+def test_pytest_plugin_one_server_per_generation(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        """
+        import httpx
+
+        def test_both(zep_servers, zep_server):
+            v1, v2 = zep_servers["v1"], zep_servers["v2"]
+            assert (v1.api, v2.api) == ("v1", "v2") and v1.url != v2.url
+            assert zep_server is v2 and zep_servers["v1"] is v1  # started once, then reused
+            assert httpx.post(v1.url + "/api/v1/user", json={"user_id": "u1"}).status_code == 201
+            assert v1.store.count_users() == 1
+            v1.faults.add("GET", "**", status=503)
+            assert zep_servers.fresh("v1") is v1
+            assert v1.store.count_users() == 0
+            assert httpx.get(v1.url + "/healthz").status_code == 200  # the fault is disarmed
+        """
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "zep_memory_plugins.testing.pytest_plugin", "-q", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)

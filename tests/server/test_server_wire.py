@@ -713,7 +713,12 @@ def test_any_created_at_is_served_back_exactly_or_refused(
     content=st.text(max_size=40),
     role=st.text(max_size=10),
     metadata=st.none()
-    | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+    | st.dictionaries(
+        st.text(max_size=5),
+        # metadata integers up to MAX_COUNT in magnitude; larger ones are refused, tested apart
+        st.integers(-(2**63 - 1), 2**63 - 1) | st.text(max_size=5),
+        max_size=3,
+    ),
 )
 def test_any_text_message_is_stored_and_read_back_never_a_500(
     servers: dict[str, ZepTestServer], content: str, role: str, metadata: dict[str, Any] | None

@@ -65,9 +65,6 @@ class Backend(ABC):
 
     #: Short name shown in reprs and logs (``"embedded"``, ``"zep-v2"``...).
     name: str = "backend"
-    #: Page size the client uses to read a whole session through :meth:`get_messages_page`
-    #: (``None``: :meth:`get_messages` with ``lastn=None`` reads everything in one call).
-    message_page_size: int | None = None
 
     def __init__(self) -> None:
         self.stats = BackendStats()

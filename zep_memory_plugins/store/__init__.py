@@ -1,23 +1,7 @@
 """The embedded store: Zep's user/session semantics on a local SQLite file."""
 
-from ._sqlite import (
-    BUSY_TIMEOUT_MS,
-    DEFAULT_PATH_ENV,
-    MEMORY,
-    MIGRATIONS,
-    Migration,
-    SQLiteStore,
-    WouldBlockError,
-    default_path,
-)
+from . import _sqlite
+from ._sqlite import *  # noqa: F403 - the public names are those of _sqlite.__all__
 
-__all__ = [
-    "BUSY_TIMEOUT_MS",
-    "DEFAULT_PATH_ENV",
-    "MEMORY",
-    "MIGRATIONS",
-    "Migration",
-    "SQLiteStore",
-    "WouldBlockError",
-    "default_path",
-]
+__all__: list[str] = []
+__all__ += _sqlite.__all__

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import os
 import sqlite3
 import threading
 import time
 import uuid as _uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from .._errors import (
     AlreadyExistsError,
@@ -43,13 +46,14 @@ from .._models import (
     Session,
     UpdateUserRequest,
     User,
+    build_unvalidated,
     deep_merge,
     dumps_metadata,
     new_message_uuid,
-    trusted,
 )
 
 __all__ = [
+    "BUSY_TIMEOUT_MS",
     "DEFAULT_PATH_ENV",
     "MEMORY",
     "MIGRATIONS",
@@ -60,6 +64,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("zep_memory_plugins.store")
+
+_M = TypeVar("_M", bound=BaseModel)
 
 #: Environment variable that overrides where the embedded store keeps its file.
 DEFAULT_PATH_ENV = "ZEP_MEMORY_PATH"
@@ -306,7 +312,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _dt(value: str | None) -> datetime | None:
+def _parse_time(value: str | None) -> datetime | None:
+    """A time as stored (ISO 8601 text) back into a datetime."""
     return None if value is None else datetime.fromisoformat(value)
 
 
@@ -318,6 +325,59 @@ def _loads(value: str | None) -> dict[str, Any] | None:
         return None
     loaded: dict[str, Any] = _decode(value)
     return loaded
+
+
+#: How a user or session column read back becomes a field value, by column name (a column
+#: not named here is taken as it is).
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "uuid": _uuid.UUID,
+    "metadata": _loads,
+    **dict.fromkeys(("created_at", "updated_at", "deleted_at"), _parse_time),
+}
+
+
+class _Rows(Generic[_M]):
+    """Builds one model from rows of ``columns`` (the store wrote them: no validation)."""
+
+    def __init__(self, model: type[_M], columns: str) -> None:
+        names = columns.split(", ")
+        self.model: type[_M] = model
+        self.columns = columns
+        # In the model's field order: the built instance dumps and prints in that order.
+        self._fields = tuple(model.model_fields)
+        self._pick = operator.itemgetter(*(names.index(field) for field in self._fields))
+        self._decoders = tuple(
+            (field, decode) for field in self._fields if (decode := _DECODERS.get(field))
+        )
+
+    def build(self, row: Sequence[Any]) -> _M:
+        values = dict(zip(self._fields, self._pick(row), strict=True))
+        for field, decode in self._decoders:
+            values[field] = decode(values[field])
+        return build_unvalidated(self.model, values)
+
+
+_USERS = _Rows(User, _USER_COLUMNS)
+_SESSIONS = _Rows(Session, _SESSION_COLUMNS)
+
+
+def _message_of(row: Sequence[Any]) -> Message:
+    """A message from a row of ``_MESSAGE_COLUMNS``.
+
+    Written out rather than a ``_Rows``: messages are read by the thousand, and the generic
+    builder's loop costs a fifth of a last-20 read (``benchmarks/bench_store.py``).
+    """
+    return build_unvalidated(
+        Message,
+        {
+            "role": row[1],
+            "role_type": row[2],
+            "content": row[3],
+            "metadata": _loads(row[4]),
+            "uuid": _uuid.UUID(bytes=row[0]),  # stored as its 16 bytes
+            "created_at": _parse_time(row[5]),
+        },
+    )
 
 
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -584,87 +644,72 @@ class SQLiteStore:
 
     # -- rows to models --------------------------------------------------------------------
 
-    def _user(self, row: Sequence[Any]) -> User:
+    @staticmethod
+    def _insert(
+        cur: sqlite3.Cursor, table: str, rows: _Rows[Any], values: dict[str, Any], *, taken: str
+    ) -> Any:
+        """Insert a new user or session (a fresh uuid, created and updated now); return its row.
+
+        :class:`AlreadyExistsError` with the message ``taken`` if its id is already stored.
+        """
+        now = _now()
+        values = {**values, "uuid": str(_uuid.uuid4()), "created_at": now, "updated_at": now}
         try:
-            return trusted(
-                User,
-                {
-                    "user_id": row[1],
-                    "email": row[3],
-                    "first_name": row[4],
-                    "last_name": row[5],
-                    "metadata": _loads(row[6]),
-                    "id": row[0],
-                    "uuid": _uuid.UUID(row[2]),
-                    "created_at": _dt(row[7]),
-                    "updated_at": _dt(row[8]),
-                },
+            cur.execute(
+                f"INSERT INTO {table} ({', '.join(values)})"
+                f" VALUES ({', '.join('?' * len(values))})",
+                tuple(values.values()),
             )
+        except sqlite3.IntegrityError:
+            raise AlreadyExistsError(taken) from None
+        return cur.execute(
+            f"SELECT {rows.columns} FROM {table} WHERE id = ?", (cur.lastrowid,)
+        ).fetchone()
+
+    @staticmethod
+    def _session_row(cur: sqlite3.Cursor, session_id: str, columns: str, *, live_only: bool) -> Any:
+        """The session's ``columns``; :class:`NotFoundError` if there is none (live, if asked)."""
+        live = " AND deleted_at IS NULL" if live_only else ""
+        row = cur.execute(
+            f"SELECT {columns} FROM sessions WHERE session_id = ?{live}", (session_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"session not found: {session_id}")
+        return row
+
+    def _build(self, build: Callable[[Sequence[Any]], _M], row: Sequence[Any]) -> _M:
+        try:
+            return build(row)
         except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
             raise self._damaged(exc) from exc
+
+    def _user(self, row: Sequence[Any]) -> User:
+        return self._build(_USERS.build, row)
 
     def _session(self, row: Sequence[Any]) -> Session:
-        try:
-            return trusted(
-                Session,
-                {
-                    "session_id": row[1],
-                    "user_id": row[2],
-                    "metadata": _loads(row[4]),
-                    "id": row[0],
-                    "uuid": _uuid.UUID(row[3]),
-                    "created_at": _dt(row[5]),
-                    "updated_at": _dt(row[6]),
-                    "deleted_at": _dt(row[7]),
-                },
-            )
-        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
-            raise self._damaged(exc) from exc
+        return self._build(_SESSIONS.build, row)
 
     def _message(self, row: Sequence[Any]) -> Message:
-        try:
-            return trusted(
-                Message,
-                {
-                    "role": row[1],
-                    "role_type": row[2],
-                    "content": row[3],
-                    "metadata": _loads(row[4]),
-                    "uuid": _uuid.UUID(bytes=row[0]),
-                    "created_at": _dt(row[5]),
-                },
-            )
-        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
-            raise self._damaged(exc) from exc
+        return self._build(_message_of, row)
 
     # -- users -----------------------------------------------------------------------------
 
     def add_user(self, request: CreateUserRequest) -> User:
         """Create a user; :class:`AlreadyExistsError` if the user id is taken."""
-        now = _now()
         with self._write() as cur:
-            try:
-                cur.execute(
-                    "INSERT INTO users (user_id, uuid, email, first_name, last_name, metadata,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        request.user_id,
-                        str(_uuid.uuid4()),
-                        request.email,
-                        request.first_name,
-                        request.last_name,
-                        dumps_metadata(request.metadata),
-                        now,
-                        now,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExistsError(
-                    f"user already exists with user_id: {request.user_id}"
-                ) from None
-            row = cur.execute(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
+            row = self._insert(
+                cur,
+                "users",
+                _USERS,
+                {
+                    "user_id": request.user_id,
+                    "email": request.email,
+                    "first_name": request.first_name,
+                    "last_name": request.last_name,
+                    "metadata": dumps_metadata(request.metadata),
+                },
+                taken=f"user already exists with user_id: {request.user_id}",
+            )
         return self._user(row)
 
     def get_user(self, user_id: str) -> User:
@@ -743,7 +788,6 @@ class SQLiteStore:
         """Create a session; its id must be new, even among soft-deleted sessions."""
         if session.session_id is None:
             raise ValueError("the store needs a session_id; the client fills one in")
-        now = _now()
         with self._write() as cur:
             if (
                 session.user_id is not None
@@ -753,26 +797,17 @@ class SQLiteStore:
                 is None
             ):
                 raise NotFoundError(f"user does not exist with user_id: {session.user_id}")
-            try:
-                cur.execute(
-                    "INSERT INTO sessions (session_id, user_id, uuid, metadata, created_at,"
-                    " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        session.session_id,
-                        session.user_id,
-                        str(_uuid.uuid4()),
-                        dumps_metadata(session.metadata),  # Zep keeps "system" here
-                        now,
-                        now,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExistsError(
-                    f"session already exists with session_id: {session.session_id}"
-                ) from None
-            row = cur.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (cur.lastrowid,)
-            ).fetchone()
+            row = self._insert(
+                cur,
+                "sessions",
+                _SESSIONS,
+                {
+                    "session_id": session.session_id,
+                    "user_id": session.user_id,
+                    "metadata": dumps_metadata(session.metadata),  # Zep keeps "system" here
+                },
+                taken=f"session already exists with session_id: {session.session_id}",
+            )
         return self._session(row)
 
     def get_session(self, session_id: str) -> Session:
@@ -795,11 +830,7 @@ class SQLiteStore:
         if not metadata:
             return self.get_session(session_id)
         with self._write() as cur:
-            row = cur.execute(
-                "SELECT id, metadata FROM sessions WHERE session_id = ?", (session_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"session not found: {session_id}")
+            row = self._session_row(cur, session_id, "id, metadata", live_only=False)
             merged = deep_merge(_loads(row[1]), _strip_system(metadata) or {})
             cur.execute(
                 "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL WHERE id = ?",
@@ -814,11 +845,7 @@ class SQLiteStore:
         """Soft-delete a live session and all of its messages."""
         now = _now()
         with self._write() as cur:
-            row = cur.execute(
-                "SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL", (session_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"session not found: {session_id}")
+            row = self._session_row(cur, session_id, "id", live_only=True)
             cur.execute("UPDATE sessions SET deleted_at = ? WHERE id = ?", (now, row[0]))
             cur.execute(
                 "UPDATE messages SET deleted_at = ? WHERE session = ? AND deleted_at IS NULL",
@@ -871,7 +898,7 @@ class SQLiteStore:
                 )
             )
             stored.append(
-                trusted(
+                build_unvalidated(
                     Message,
                     {
                         "role": message.role,
@@ -879,7 +906,7 @@ class SQLiteStore:
                         "content": message.content,
                         "metadata": message.metadata,
                         "uuid": uid,
-                        "created_at": message.created_at or _dt(created),
+                        "created_at": message.created_at or _parse_time(created),
                     },
                 )
             )
@@ -933,21 +960,16 @@ class SQLiteStore:
         An unknown or soft-deleted session has no messages. Reading the last N costs the same
         whatever the session's length (an index walk from the newest message).
         """
+        query = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
+            " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
+            " AND deleted_at IS NULL ORDER BY id"
+        )
         with self._read_lock, self._errors():
             if lastn is None:
-                rows = self._reader.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
-                    " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
-                    " AND deleted_at IS NULL ORDER BY id",
-                    (session_id,),
-                ).fetchall()
+                rows = self._reader.execute(query, (session_id,)).fetchall()
             else:
-                rows = self._reader.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE session ="
-                    " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
-                    " AND deleted_at IS NULL ORDER BY id DESC LIMIT ?",
-                    (session_id, lastn),
-                ).fetchall()
+                rows = self._reader.execute(f"{query} DESC LIMIT ?", (session_id, lastn)).fetchall()
                 rows.reverse()
         return [self._message(row) for row in rows]
 

@@ -122,35 +122,16 @@ start-up probe excepted); ``server.requests.matching(method, path)`` filters it 
 
 Pytest: ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` gives the fixtures
 ``zep_server`` (session-scoped, started; ``--zep-api v1`` or ini ``zep_api = v1`` for a v1
-server) and ``fresh_zep_server`` (the same server, reset).
+server), ``fresh_zep_server`` (the same server, reset) and ``zep_servers`` (one server per
+generation: ``zep_servers["v1"]``, ``zep_servers.fresh("v2")``).
 """
 
-from ._app import (
-    API_VERSIONS,
-    DEFAULT_MESSAGE_WINDOW,
-    DEFAULT_WINDOWS,
-    MAX_CONTENT_CHARS,
-    MAX_MESSAGES_PER_REQUEST,
-    ZEP_SERVER_VERSION,
-    ApiVersion,
-    ZepASGIApp,
-)
-from ._faults import Fault, FaultInjector, RecordedRequest, RequestLog
-from ._server import ZepTestServer, serve
+from . import _app, _faults, _server
+from ._app import *  # noqa: F403 - the public names are those of each module's __all__
+from ._faults import *  # noqa: F403
+from ._server import *  # noqa: F403
 
-__all__ = [
-    "API_VERSIONS",
-    "DEFAULT_MESSAGE_WINDOW",
-    "DEFAULT_WINDOWS",
-    "MAX_CONTENT_CHARS",
-    "MAX_MESSAGES_PER_REQUEST",
-    "ZEP_SERVER_VERSION",
-    "ApiVersion",
-    "Fault",
-    "FaultInjector",
-    "RecordedRequest",
-    "RequestLog",
-    "ZepASGIApp",
-    "ZepTestServer",
-    "serve",
-]
+__all__: list[str] = []
+__all__ += _app.__all__
+__all__ += _faults.__all__
+__all__ += _server.__all__

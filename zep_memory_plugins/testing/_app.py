@@ -19,7 +19,7 @@ import re
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .._errors import AlreadyExistsError, InvalidInputError, MissingDependencyError, NotFoundError
 from .._models import (
@@ -48,13 +48,14 @@ __all__ = [
     "DEFAULT_WINDOWS",
     "MAX_CONTENT_CHARS",
     "MAX_MESSAGES_PER_REQUEST",
-    "PROBE_HEADER",
     "ZEP_SERVER_VERSION",
     "ApiVersion",
     "ZepASGIApp",
 ]
 
 logger = logging.getLogger("zep_memory_plugins.testing")
+
+_T = TypeVar("_T")
 
 ApiVersion = Literal["v1", "v2"]
 #: The wire generations the server can speak.
@@ -679,31 +680,27 @@ class ZepASGIApp:
         return self._json([self._session_json(s, with_id=False) for s in sessions])
 
     async def _list_users_cursor(self, request: Request) -> Response:
-        limit, cursor = self._cursor_params(request)
-        users = self.store.list_users(limit or None, cursor)
-        return self._json([self._user_json(u) for u in users])
+        return self._cursor_listing(request, self.store.list_users, self._user_json)
 
     async def _list_users_ordered(self, request: Request) -> Response:
         page, size = _page_params(request, "failed to list users")
         users = self.store.list_users()
         users.reverse()  # CE: ORDER BY id DESC
-        chosen = users if not size else users[(page - 1) * size : page * size]
-        return self._json(
-            {
-                "users": [self._user_json(u) for u in chosen],
-                "total_count": len(users),
-                "row_count": len(chosen),
-            }
-        )
+        return self._json(_page(users, page, size, "users", self._user_json, "row_count"))
 
-    def _cursor_params(self, request: Request) -> tuple[int, int]:
-        """``limit`` (0: all) and ``cursor`` ("id greater than") of a cursor listing."""
+    def _cursor_listing(
+        self,
+        request: Request,
+        read: Callable[[int | None, int], list[_T]],
+        to_json: Callable[[_T], dict[str, Any]],
+    ) -> Response:
+        """A cursor listing: ``read(limit, cursor)``, ``limit`` 0 or absent meaning all."""
         trim = self.api == "v2"
         limit = _query_int(request, "limit", trim=trim)
         cursor = _query_int(request, "cursor", trim=trim)
         if limit < 0:
             raise _HTTPError(500, "ERROR: LIMIT must not be negative (SQLSTATE=2201W)")
-        return limit, cursor
+        return self._json([to_json(x) for x in read(limit or None, cursor)])
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -757,9 +754,7 @@ class ZepASGIApp:
         return self._json(self._session_json(self.store.update_session(session_id, metadata)))
 
     async def _list_sessions_cursor(self, request: Request) -> Response:
-        limit, cursor = self._cursor_params(request)
-        sessions = self.store.list_sessions(limit or None, cursor)
-        return self._json([self._session_json(s) for s in sessions])
+        return self._cursor_listing(request, self.store.list_sessions, self._session_json)
 
     async def _list_sessions_ordered(self, request: Request) -> Response:
         # CE reads pageNumber / pageSize here too: zep-python 2.0.2 sends page_number /
@@ -773,13 +768,8 @@ class ZepASGIApp:
             raise _HTTPError(400, f'strconv.ParseBool: parsing "{raw_asc}": invalid syntax')
         asc = _BOOLS.get(raw_asc, False)
         sessions = _ordered(self.store.list_sessions(), order_by or "id", asc)
-        chosen = sessions if not size else sessions[(page - 1) * size : page * size]
         return self._json(
-            {
-                "sessions": [self._session_json(s) for s in chosen],
-                "total_count": len(sessions),
-                "response_count": len(chosen),
-            }
+            _page(sessions, page, size, "sessions", self._session_json, "response_count")
         )
 
     # -- memory and messages ---------------------------------------------------------------------
@@ -966,6 +956,22 @@ def _page_params(request: Request, what: str) -> tuple[int, int]:
     if size and page < 1:
         raise _HTTPError(500, f"{what}: ERROR: OFFSET must not be negative (SQLSTATE=2201X)")
     return page, size
+
+
+def _page(
+    items: Sequence[_T],
+    page: int,
+    size: int,
+    key: str,
+    to_json: Callable[[_T], dict[str, Any]],
+    count_key: str,
+) -> dict[str, Any]:
+    """Page ``page`` of ``size`` items (size 0: all) as CE's ordered listings answer it.
+
+    ``{key: [...], "total_count": <all items>, count_key: <items on this page>}``.
+    """
+    chosen = items if not size else items[(page - 1) * size : page * size]
+    return {key: [to_json(x) for x in chosen], "total_count": len(items), count_key: len(chosen)}
 
 
 def _ordered(sessions: list[Session], order_by: str, asc: bool) -> list[Session]:

@@ -8,12 +8,24 @@ Enable with ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` in
             base_url=fresh_zep_server.url, api_key=fresh_zep_server.api_key
         )
 
-The server speaks ``/api/v2`` like Zep CE (key required) unless ``--zep-api v1`` (on the
-command line, or ``zep_api = v1`` in the ini file) asks for ``/api/v1`` like Zep 0.27.
+The fixtures:
+
+- ``zep_servers`` (session-scoped): a :class:`ZepTestServers`, one started server per wire
+  generation, each started on first use: ``zep_servers["v1"]``, ``zep_servers["v2"]``, and
+  ``zep_servers.fresh("v1")`` for that server emptied (store, faults, request log). For a suite
+  that runs the same tests against both generations.
+- ``zep_server`` (session-scoped): the server of the configured generation, one of the
+  ``zep_servers``. It speaks ``/api/v2`` like Zep CE (key required) unless ``--zep-api v1`` (on
+  the command line, or ``zep_api = v1`` in the ini file) asks for ``/api/v1`` like Zep 0.27.
+- ``fresh_zep_server``: ``zep_server``, emptied for this test.
+
+Needs the ``server`` extra (starlette and uvicorn), like the rest of
+:mod:`zep_memory_plugins.testing`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import cast
 
@@ -22,7 +34,7 @@ import pytest
 from ._app import ApiVersion
 from ._server import ZepTestServer
 
-__all__ = ["fresh_zep_server", "pytest_addoption", "zep_server"]
+__all__ = ["ZepTestServers", "fresh_zep_server", "pytest_addoption", "zep_server", "zep_servers"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,11 +56,51 @@ def _api(config: pytest.Config) -> ApiVersion:
     return cast(ApiVersion, chosen)
 
 
+class ZepTestServers:
+    """One Zep test server (in-memory store) per wire generation, each started on first use.
+
+    ``servers["v1"]`` is the started ``/api/v1`` server, ``servers.fresh("v1")`` the same one
+    emptied; :meth:`close` (or leaving a ``with`` block) stops every server started.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, ZepTestServer] = {}
+        self._stack = contextlib.ExitStack()
+
+    def __getitem__(self, api: ApiVersion) -> ZepTestServer:
+        if api not in self._running:
+            self._running[api] = self._stack.enter_context(ZepTestServer(api=api))
+        return self._running[api]
+
+    def fresh(self, api: ApiVersion) -> ZepTestServer:
+        """The server of generation ``api``, emptied (store, faults, request log)."""
+        server = self[api]
+        server.reset()
+        return server
+
+    def close(self) -> None:
+        """Stop every server started (and close its store)."""
+        self._stack.close()
+        self._running.clear()
+
+    def __enter__(self) -> ZepTestServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @pytest.fixture(scope="session")
-def zep_server(pytestconfig: pytest.Config) -> Iterator[ZepTestServer]:
+def zep_servers() -> Iterator[ZepTestServers]:
+    """The test servers of the session, one per generation: ``zep_servers["v1"]``."""
+    with ZepTestServers() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def zep_server(pytestconfig: pytest.Config, zep_servers: ZepTestServers) -> ZepTestServer:
     """One started Zep test server (in-memory store) for the whole test session."""
-    with ZepTestServer(api=_api(pytestconfig)) as server:
-        yield server
+    return zep_servers[_api(pytestconfig)]
 
 
 @pytest.fixture

@@ -6,28 +6,8 @@ run changes nothing. ``copy(source, target)`` does both without a file. See
 :mod:`zep_memory_plugins.transfer._jsonl` for the record format.
 """
 
-from ._jsonl import (
-    FORMAT,
-    FORMAT_VERSION,
-    ProgressCallback,
-    TransferStats,
-    copy,
-    export_jsonl,
-    export_records,
-    import_jsonl,
-    import_records,
-    read_jsonl,
-)
+from . import _jsonl
+from ._jsonl import *  # noqa: F403 - the public names are those of _jsonl.__all__
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "ProgressCallback",
-    "TransferStats",
-    "copy",
-    "export_jsonl",
-    "export_records",
-    "import_jsonl",
-    "import_records",
-    "read_jsonl",
-]
+__all__: list[str] = []
+__all__ += _jsonl.__all__

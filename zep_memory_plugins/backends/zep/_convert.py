@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from ..._models import ROLE_TYPES, Message, Session, User, trusted
+from ..._models import ROLE_TYPES, Message, Session, User, build_unvalidated
 
 __all__ = [
     "DELETED_KEY",
@@ -121,7 +121,7 @@ def default_role_type(role: str) -> str:
 def to_user(raw: Any) -> User:
     """A :class:`User` from a wire user."""
     d = fields_of(raw)
-    return trusted(
+    return build_unvalidated(
         User,
         {
             "user_id": _text(d, "user_id", required=True),
@@ -146,7 +146,7 @@ def to_session(raw: Any) -> Session:
         metadata = dict(metadata)
         deleted_at = deleted_at or _utc(metadata.pop(DELETED_KEY))
         metadata = metadata or None
-    return trusted(
+    return build_unvalidated(
         Session,
         {
             "session_id": _text(d, "session_id", required=True),
@@ -172,7 +172,7 @@ def to_message(raw: Any, unpack: Callable[[Any], tuple[Any, str | None]]) -> Mes
     uid = _uuid_of(d.get("uuid_") or d.get("uuid"))
     if uid is None:
         raise UnreadableAnswerError("a message has no uuid")
-    return trusted(
+    return build_unvalidated(
         Message,
         {
             "role": role,
