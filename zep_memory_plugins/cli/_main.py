@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from .._client import API_KEY_ENV, ZepMemoryClient
+from .._client import ZepMemoryClient
 from .._errors import (
     ConfigurationError,
     InvalidInputError,
@@ -28,8 +28,8 @@ from .._errors import (
     ZepMemoryError,
 )
 from .._models import MAX_COUNT, check_text
+from .._settings import API_KEY_ENV, Settings
 from .._version import __version__
-from ..backends import EmbeddedBackend
 from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
 from ._output import plural, print_json, print_table, progress_bar, short_json
 
@@ -46,31 +46,21 @@ class _UsageError(Exception):
 # -- backends ----------------------------------------------------------------------------------
 
 
-def _read_key(env_name: str | None, *, required: bool) -> str | None:
-    if env_name is None:
-        return None
-    value = os.environ.get(env_name)
-    if not value and required:
-        raise ConfigurationError(f"--api-key-env {env_name}: that environment variable is not set")
-    return value or None
-
-
 def make_client(url: str | None, path: str | None, key_env: str | None) -> ZepMemoryClient:
-    """Build a client from the backend options of one command."""
+    """Build a client from the backend options of one command.
+
+    The options become a :class:`~zep_memory_plugins.Settings` (``--url``, ``--path``, and the
+    key read from the variable ``--api-key-env`` names, which must then be set); what they do
+    not say comes from the environment, as for the client.
+    """
     if url and path:
         raise _UsageError("--url and --path choose different backends: give one")
     if url:
         # A command-line argument that is not UTF-8 reaches Python with lone surrogates.
         check_text(url, "--url", max_length=_MAX_URL_LENGTH)
-    if path is not None:
-        if key_env is not None:
-            raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
-        return ZepMemoryClient(backend=EmbeddedBackend(path))
-    # With --api-key-env the variable must be set; otherwise ZEP_API_KEY may or may not be.
-    key = _read_key(key_env, required=True)
-    if url:
-        return ZepMemoryClient(base_url=url, api_key=key)
-    return ZepMemoryClient(api_key=key)
+    if path is not None and key_env is not None:
+        raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
+    return ZepMemoryClient(settings=Settings(api_url=url, memory_path=path, api_key_env=key_env))
 
 
 def _backend_options(parser: argparse.ArgumentParser, prefix: str = "", what: str = "") -> None:
@@ -104,8 +94,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     # A v2 (Zep CE) server always requires a key: ZEP_API_KEY unless --api-key-env says.
-    key_env = args.api_key_env or ("ZEP_API_KEY" if args.api == "v2" else None)
-    api_key = _read_key(key_env, required=True)
+    key_env = args.api_key_env or (API_KEY_ENV if args.api == "v2" else None)
+    path = Settings(memory_path=args.path or ":memory:").store_path()
+    try:
+        settings = Settings(memory_path=path, api_key_env=key_env)
+    except ConfigurationError as exc:  # the path passed above: this one is about the key
+        hint = " (a v2 server always requires an API key)" if args.api == "v2" else ""
+        raise ConfigurationError(f"{exc}{hint}") from None
     try:
         from ..testing import serve
     except MissingDependencyError:
@@ -116,8 +111,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         serve(
             host=args.host,
             port=args.port,
-            path=args.path or ":memory:",
-            api_key=api_key,
+            path=settings.store_path(),
+            api_key=settings.api_key_value(),
             window=args.window,
             api=args.api,
         )
@@ -391,6 +386,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text[:40]!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``zep-memory`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -408,20 +413,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--path", metavar="FILE", help="embedded store file (default: in memory)")
     demo.set_defaults(func=_cmd_demo)
 
-    serve = commands.add_parser("serve", help="run the Zep-compatible test server")
+    serve = commands.add_parser(
+        "serve",
+        help="run the Zep-compatible test server",
+        description="Serve a Zep-compatible API on the embedded store until Ctrl-C: /api/v2 "
+        "like Zep CE 1.0.2 (default; an API key is always required) or /api/v1 like Zep "
+        "0.27.2. Also run as: python -m zep_memory_plugins.testing [OPTIONS].",
+    )
     serve.add_argument(
         "--api",
         choices=("v1", "v2"),
         default="v2",
         help="v2: /api/v2 like Zep CE 1.0.2 (default, key required); v1: /api/v1 like Zep 0.27.2",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free)")
     serve.add_argument("--path", metavar="FILE", help="store file (default: in memory)")
     serve.add_argument(
         "--api-key-env",
         metavar="VAR",
-        help="require the API key held in this variable (v2 default: ZEP_API_KEY)",
+        help="require the API key held in this environment variable (never on the command "
+        f"line); v2 always requires one and reads {API_KEY_ENV} by default",
     )
     serve.add_argument(
         "--window",
