@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid as _uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
@@ -190,6 +190,18 @@ class _Namespace:
             for listener in list(self._on_delete):
                 listener(kind, checked)
 
+    def _delete(self, kind: str, ident: object, method: Callable[[str], None]) -> None:
+        """Delete the ``kind`` (``"user"``, ``"session"``) ``ident`` through ``method``."""
+        with self._deleting(kind, ident) as checked:
+            self._call(method, checked)
+
+    async def _adelete(
+        self, kind: str, ident: object, method: Callable[[str], Awaitable[None]]
+    ) -> None:
+        """Async :meth:`_delete`."""
+        with self._deleting(kind, ident) as checked:
+            await self._call(method, checked)
+
 
 class UserClient(_Namespace):
     """``client.user``: add, get, update, delete and list users, and a user's sessions."""
@@ -221,13 +233,11 @@ class UserClient(_Namespace):
 
     def delete(self, user_id: str) -> None:
         """Delete a user and, for good, every session and message of theirs, in one call."""
-        with self._deleting("user", user_id) as checked:
-            self._call(self._backend.delete_user, checked)
+        self._delete("user", user_id, self._backend.delete_user)
 
     async def adelete(self, user_id: str) -> None:
         """Async :meth:`delete`."""
-        with self._deleting("user", user_id) as checked:
-            await self._call(self._backend.adelete_user, checked)
+        await self._adelete("user", user_id, self._backend.adelete_user)
 
     def get_sessions(self, user_id: str) -> list[Session]:
         """The user's live sessions, oldest first."""
@@ -329,13 +339,11 @@ class MemoryClient(_Namespace):
 
     def delete_memory(self, session_id: str) -> None:
         """Soft-delete a session and its messages. :class:`NotFoundError` if not live."""
-        with self._deleting("session", session_id) as checked:
-            self._call(self._backend.delete_session, checked)
+        self._delete("session", session_id, self._backend.delete_session)
 
     async def adelete_memory(self, session_id: str) -> None:
         """Async :meth:`delete_memory`."""
-        with self._deleting("session", session_id) as checked:
-            await self._call(self._backend.adelete_session, checked)
+        await self._adelete("session", session_id, self._backend.adelete_session)
 
     delete_session = delete_memory
     adelete_session = adelete_memory
@@ -499,29 +507,28 @@ def _chunk_size(chunk_size: object, camel: object) -> int:
     return size
 
 
+def _next_cursor(chunk: list[Any], size: int) -> int | None:
+    """Where the page after ``chunk`` starts; ``None`` when ``chunk`` was the last one.
+
+    The cursor is the last id seen: it means "id greater than", and ids have gaps.
+    """
+    return chunk[-1].id if len(chunk) >= size else None
+
+
 def _chunks(fetch: Any, size: int) -> Iterator[list[Any]]:
-    """Page with ``cursor = last id``: the cursor means "id greater than", and ids have gaps."""
-    cursor = 0
-    while True:
-        chunk = fetch(cursor)
-        if not chunk:
-            return
+    """Every page ``fetch(cursor)`` gives, ``size`` long but the last; never an empty one."""
+    cursor: int | None = 0
+    while cursor is not None and (chunk := fetch(cursor)):
         yield chunk
-        if len(chunk) < size:
-            return
-        cursor = chunk[-1].id
+        cursor = _next_cursor(chunk, size)
 
 
 async def _achunks(fetch: Any, size: int) -> AsyncIterator[list[Any]]:
-    cursor = 0
-    while True:
-        chunk = await fetch(cursor)
-        if not chunk:
-            return
+    """Async :func:`_chunks`: ``fetch`` is a coroutine function."""
+    cursor: int | None = 0
+    while cursor is not None and (chunk := await fetch(cursor)):
         yield chunk
-        if len(chunk) < size:
-            return
-        cursor = chunk[-1].id
+        cursor = _next_cursor(chunk, size)
 
 
 class ZepMemoryClient:
@@ -554,38 +561,20 @@ class ZepMemoryClient:
             raise ConfigurationError(
                 f"backend must be a Backend instance, not {type(backend).__name__}"
             )
+        arguments: dict[str, Any] = {
+            "base_url": base_url,
+            "api_url": api_url,
+            "api_key": api_key,
+            "path": path,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "api_version": api_version,
+        }
         if settings is not None:
-            given = {
-                "base_url": base_url,
-                "api_key": api_key,
-                "api_url": api_url,
-                "path": path,
-                "backend": backend,
-                "timeout": timeout,
-                "max_retries": max_retries,
-                "api_version": api_version,
-            }
-            if not isinstance(settings, Settings):
-                raise ConfigurationError(
-                    f"settings must be a Settings instance, not {type(settings).__name__}"
-                )
-            extra = [name for name, value in given.items() if value is not None]
-            if extra:
-                raise ConfigurationError(
-                    f"pass settings= or {extra[0]}=, not both: the settings hold everything"
-                )
-        if backend is None:
-            if settings is None:
-                settings = _settings_from_arguments(
-                    base_url=base_url,
-                    api_url=api_url,
-                    api_key=api_key,
-                    path=path,
-                    timeout=timeout,
-                    max_retries=max_retries,
-                    api_version=api_version,
-                )
+            _check_alone(settings, backend=backend, **arguments)
             backend = _build_backend(settings)
+        elif backend is None:
+            backend = _build_backend(_settings_from_arguments(**arguments))
         self._backend = backend
         self._delete_listeners: list[DeleteListener] = []
         self.user = UserClient(self._backend, self._delete_listeners)
@@ -634,26 +623,27 @@ class ZepMemoryClient:
         await self.aclose()
 
 
+def _check_alone(settings: object, **arguments: object) -> None:
+    """``settings=`` replaces every other argument: refuse it with any of them."""
+    if not isinstance(settings, Settings):
+        raise ConfigurationError(
+            f"settings must be a Settings instance, not {type(settings).__name__}"
+        )
+    given = [name for name, value in arguments.items() if value is not None]
+    if given:
+        raise ConfigurationError(
+            f"pass settings= or {given[0]}=, not both: the settings hold everything"
+        )
+
+
 def _settings_from_arguments(
-    *,
-    base_url: str | None,
-    api_url: str | None,
-    api_key: str | None,
-    path: str | os.PathLike[str] | None,
-    timeout: float | None,
-    max_retries: int | None,
-    api_version: str | None,
+    *, base_url: object, api_url: object, path: object, **arguments: Any
 ) -> Settings:
     """The client's arguments, checked and completed from the environment."""
     if base_url is not None and api_url is not None and base_url != api_url:
         raise ConfigurationError("pass base_url or api_url, not both")
     return Settings(
-        api_url=base_url if base_url is not None else api_url,
-        api_key=api_key,
-        memory_path=path,
-        timeout=timeout,
-        max_retries=max_retries,
-        api_version=api_version,
+        api_url=base_url if base_url is not None else api_url, memory_path=path, **arguments
     )
 
 

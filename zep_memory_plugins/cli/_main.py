@@ -15,7 +15,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -396,6 +396,24 @@ def _port(text: str) -> int:
     return value
 
 
+def _store_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    json_help: str = "print JSON for scripts",
+    backends: Sequence[tuple[str, str]] = (("", ""),),
+) -> argparse.ArgumentParser:
+    """A command that works on a store: its ``--json`` flag and backend options."""
+    parser = commands.add_parser(name, help=help)
+    parser.add_argument("--json", action="store_true", help=json_help)
+    for prefix, what in backends:
+        _backend_options(parser, prefix, what)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``zep-memory`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -405,9 +423,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def json_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     demo = commands.add_parser("demo", help="the README's main job, step by step")
     demo.add_argument("--path", metavar="FILE", help="embedded store file (default: in memory)")
@@ -445,67 +460,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("users", help="list, show and delete users")
     users_cmds = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    p = users_cmds.add_parser("list", help="list users in creation order")
+    p = _store_command(users_cmds, "list", "list users in creation order", _cmd_users_list)
     p.add_argument("--limit", type=_positive, help="at most this many")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_users_list)
-    p = users_cmds.add_parser("show", help="a user and their sessions")
+    p = _store_command(users_cmds, "show", "a user and their sessions", _cmd_users_show)
     p.add_argument("user_id")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_users_show)
-    p = users_cmds.add_parser("delete", help="delete a user with all sessions and messages")
+    p = _store_command(
+        users_cmds, "delete", "delete a user with all sessions and messages", _cmd_users_delete
+    )
     p.add_argument("user_id")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_users_delete)
 
     sessions = commands.add_parser("sessions", help="list, show and delete sessions")
     sessions_cmds = sessions.add_subparsers(
         dest="sessions_command", metavar="ACTION", required=True
     )
-    p = sessions_cmds.add_parser("list", help="list live sessions in creation order")
+    p = _store_command(
+        sessions_cmds, "list", "list live sessions in creation order", _cmd_sessions_list
+    )
     p.add_argument("--user", metavar="USER_ID", help="only this user's sessions")
     p.add_argument("--limit", type=_positive, help="at most this many")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_sessions_list)
-    p = sessions_cmds.add_parser("show", help="a session and its messages")
+    p = _store_command(sessions_cmds, "show", "a session and its messages", _cmd_sessions_show)
     p.add_argument("session_id")
     p.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_sessions_show)
-    p = sessions_cmds.add_parser("delete", help="soft-delete a session and its messages")
+    p = _store_command(
+        sessions_cmds, "delete", "soft-delete a session and its messages", _cmd_sessions_delete
+    )
     p.add_argument("session_id")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_sessions_delete)
 
-    p = commands.add_parser("export", help="write users, sessions and messages as JSON Lines")
+    p = _store_command(
+        commands,
+        "export",
+        "write users, sessions and messages as JSON Lines",
+        _cmd_export,
+        json_help="print the counts as JSON on stderr",
+    )
     p.add_argument("--output", "-o", metavar="FILE", help="output file (default: stdout)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    p.add_argument("--json", action="store_true", help="print the counts as JSON on stderr")
-    _backend_options(p)
-    p.set_defaults(func=_cmd_export)
 
-    p = commands.add_parser("import", help="read a JSON Lines export (idempotent)")
+    p = _store_command(commands, "import", "read a JSON Lines export (idempotent)", _cmd_import)
     p.add_argument("--input", "-i", metavar="FILE", help="input file (default: stdin)")
     p.add_argument("--batch-size", type=_positive, default=100, help="messages per write")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_import)
 
-    p = commands.add_parser("copy", help="export from one backend and import into another")
-    _backend_options(p, "from-", "source")
-    _backend_options(p, "to-", "target")
+    p = _store_command(
+        commands,
+        "copy",
+        "export from one backend and import into another",
+        _cmd_copy,
+        backends=(("from-", "source"), ("to-", "target")),
+    )
     p.add_argument("--batch-size", type=_positive, default=100, help="messages per write")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    json_flag(p)
-    p.set_defaults(func=_cmd_copy)
     return parser
 
 
