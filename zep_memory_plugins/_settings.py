@@ -141,8 +141,11 @@ class _SettingsBase(BaseSettings):
         try:
             super().__init__(**given)
         except ValidationError as exc:
-            raise _configuration_error(exc, given) from None
-        self._arguments = frozenset(given)
+            error = _configuration_error(exc, given)
+        else:
+            self._arguments = frozenset(given)
+            return
+        raise error  # outside the handler: pydantic's error is not even chained
 
     @classmethod
     def settings_customise_sources(
