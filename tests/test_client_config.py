@@ -426,3 +426,42 @@ def test_settings_refuse_only_with_configuration_errors_never_showing_the_key(
     assert read.timeout is None or (isinstance(read.timeout, float) and read.timeout > 0)
     assert read.max_retries is None or 0 <= read.max_retries <= 100
     assert read.api_version in (None, "v1", "v2")
+
+
+async def test_sync_and_async_calls_count_alike_and_refused_calls_do_not_count():
+    from zep_memory_plugins import InvalidInputError
+
+    with ZepMemoryClient(path=":memory:") as client:
+        client.user.add({"user_id": "jane"})
+        await client.user.aadd({"user_id": "bob"})
+        await client.memory.aadd_messages("s", [Message(role="user", content="x")])
+        client.memory.get_messages("s", lastn=1)
+        await client.memory.aget_messages("s")
+        await client.memory.aupdate_session(Session(session_id="s", metadata={}))  # a read
+        await client.user.adelete("bob")
+        assert client.stats.calls == {
+            "add_user": 2,
+            "add_messages": 1,
+            "get_messages": 2,
+            "get_session": 1,
+            "delete_user": 1,
+        }
+        assert (client.stats.reads, client.stats.writes) == (3, 4)
+        before = client.stats.snapshot()
+        for refused in (
+            lambda: client.memory.get_messages("a/b"),
+            lambda: client.memory.get_messages("s", lastn=0),
+            lambda: client.memory.get_session_messages("s", limit=0),
+            lambda: client.user.delete(""),
+            lambda: client.memory.add_messages("s", "not a list"),
+        ):
+            with pytest.raises(InvalidInputError):
+                refused()
+        for arefused in (
+            client.memory.aget_messages("s", lastn=-1),
+            client.user.adelete("a/b"),
+            client.memory.alist_sessions(limit=-1),
+        ):
+            with pytest.raises(InvalidInputError):
+                await arefused
+        assert client.stats.snapshot() == before

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid as _uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -50,8 +50,6 @@ logger = logging.getLogger("zep_memory_plugins")
 DEFAULT_CHUNK_SIZE = 100
 
 _M = TypeVar("_M", CreateUserRequest, UpdateUserRequest, Session, Message)
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 # ``UserClient.list`` shadows the builtin inside the class body, hence an alias.
 _Users = list[User]
 #: Told ``(kind, id)`` after a delete through a client: ``("user", user_id)`` or
@@ -134,48 +132,56 @@ _WRITES = frozenset(
         "update_message_metadata",
     }
 )
-_READS = frozenset(
-    {
-        "get_user",
-        "get_user_sessions",
-        "list_users",
-        "get_session",
-        "list_sessions",
-        "get_messages",
-        "get_messages_page",
-    }
-)
+_OPERATIONS = _WRITES | {
+    "get_user",
+    "get_user_sessions",
+    "list_users",
+    "get_session",
+    "list_sessions",
+    "get_messages",
+    "get_messages_page",
+}
 
 
-def _operation(method: Callable[..., object]) -> str:
-    """The operation a backend method performs: ``aadd_user`` and ``add_user`` are ``add_user``."""
-    name = method.__name__
-    if name in _WRITES or name in _READS:
-        return name
-    return name[1:]  # the async twin: "a" + the operation
+class _CountingBackend:
+    """A backend whose operations count themselves in its stats when called.
+
+    ``counting.add_user(...)`` and ``counting.aadd_user(...)`` both count one ``add_user``
+    (a read or a write), when the call is made, after its arguments were checked, and then make
+    it; an async operation returns its awaitable as the backend's method does. So every client
+    call, sync or async, is one line on this object.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        operation = name[1:] if name not in _OPERATIONS and name[1:] in _OPERATIONS else name
+        if operation not in _OPERATIONS:
+            raise AttributeError(f"{name} is not a backend operation")
+        method = getattr(self._backend, name)
+        stats = self._backend.stats
+        write = operation in _WRITES
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            stats.record(operation, write)
+            return method(*args, **kwargs)
+
+        return counted
 
 
 class _Namespace:
     """Shared plumbing of ``client.user`` and ``client.memory``.
 
-    Every call goes through :meth:`_call`, which counts it in the backend's stats and makes
-    it: sync and async methods alike, so each async twin is the sync one with ``await`` and the
-    backend's ``a``-prefixed method.
+    Every backend call goes through :attr:`_counting_backend`: typed as the backend, it counts
+    each operation in the stats as it makes it. A sync method and its async twin are then the
+    same line, with ``await`` and the backend's ``a``-prefixed method.
     """
 
     def __init__(self, backend: Backend, on_delete: list[DeleteListener] | None = None) -> None:
         self._backend = backend
+        self._counting_backend = cast(Backend, _CountingBackend(backend))
         self._on_delete = [] if on_delete is None else on_delete
-
-    def _call(self, method: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """Count ``method``'s operation in the stats and call it.
-
-        An async method returns its awaitable: the count is taken when the call is made, as
-        for a sync one.
-        """
-        operation = _operation(method)
-        self._backend.stats.record(operation, operation in _WRITES)
-        return method(*args, **kwargs)
 
     @contextmanager
     def _deleting(self, kind: str, ident: object) -> Iterator[str]:
@@ -190,17 +196,15 @@ class _Namespace:
             for listener in list(self._on_delete):
                 listener(kind, checked)
 
-    def _delete(self, kind: str, ident: object, method: Callable[[str], None]) -> None:
-        """Delete the ``kind`` (``"user"``, ``"session"``) ``ident`` through ``method``."""
+    def _delete(self, kind: str, ident: object) -> None:
+        """Delete the ``kind`` (``"user"``, ``"session"``) ``ident``; then tell the listeners."""
         with self._deleting(kind, ident) as checked:
-            self._call(method, checked)
+            getattr(self._counting_backend, f"delete_{kind}")(checked)
 
-    async def _adelete(
-        self, kind: str, ident: object, method: Callable[[str], Awaitable[None]]
-    ) -> None:
+    async def _adelete(self, kind: str, ident: object) -> None:
         """Async :meth:`_delete`."""
         with self._deleting(kind, ident) as checked:
-            await self._call(method, checked)
+            await getattr(self._counting_backend, f"adelete_{kind}")(checked)
 
 
 class UserClient(_Namespace):
@@ -208,52 +212,52 @@ class UserClient(_Namespace):
 
     def add(self, user: CreateUserRequest) -> User:
         """Create a user. :class:`AlreadyExistsError` if the user id is taken."""
-        return self._call(self._backend.add_user, _coerce(user, CreateUserRequest, "user"))
+        return self._counting_backend.add_user(_coerce(user, CreateUserRequest, "user"))
 
     async def aadd(self, user: CreateUserRequest) -> User:
         """Async :meth:`add`."""
-        return await self._call(self._backend.aadd_user, _coerce(user, CreateUserRequest, "user"))
+        return await self._counting_backend.aadd_user(_coerce(user, CreateUserRequest, "user"))
 
     def get(self, user_id: str) -> User:
         """Return a user. :class:`NotFoundError` if unknown."""
-        return self._call(self._backend.get_user, check_id(user_id, "user_id"))
+        return self._counting_backend.get_user(check_id(user_id, "user_id"))
 
     async def aget(self, user_id: str) -> User:
         """Async :meth:`get`."""
-        return await self._call(self._backend.aget_user, check_id(user_id, "user_id"))
+        return await self._counting_backend.aget_user(check_id(user_id, "user_id"))
 
     def update(self, user: UpdateUserRequest) -> User:
         """Change the fields given; metadata is deep-merged. Empty metadata changes nothing."""
-        return self._call(self._backend.update_user, _coerce(user, UpdateUserRequest, "user"))
+        return self._counting_backend.update_user(_coerce(user, UpdateUserRequest, "user"))
 
     async def aupdate(self, user: UpdateUserRequest) -> User:
         """Async :meth:`update`."""
         request = _coerce(user, UpdateUserRequest, "user")
-        return await self._call(self._backend.aupdate_user, request)
+        return await self._counting_backend.aupdate_user(request)
 
     def delete(self, user_id: str) -> None:
         """Delete a user and, for good, every session and message of theirs, in one call."""
-        self._delete("user", user_id, self._backend.delete_user)
+        self._delete("user", user_id)
 
     async def adelete(self, user_id: str) -> None:
         """Async :meth:`delete`."""
-        await self._adelete("user", user_id, self._backend.adelete_user)
+        await self._adelete("user", user_id)
 
     def get_sessions(self, user_id: str) -> list[Session]:
         """The user's live sessions, oldest first."""
-        return self._call(self._backend.get_user_sessions, check_id(user_id, "user_id"))
+        return self._counting_backend.get_user_sessions(check_id(user_id, "user_id"))
 
     async def aget_sessions(self, user_id: str) -> list[Session]:
         """Async :meth:`get_sessions`."""
-        return await self._call(self._backend.aget_user_sessions, check_id(user_id, "user_id"))
+        return await self._counting_backend.aget_user_sessions(check_id(user_id, "user_id"))
 
     def list(self, limit: int | None = None, cursor: int | None = None) -> _Users:
         """Users in creation order: those with ``id > cursor``, at most ``limit`` (default all)."""
-        return self._call(self._backend.list_users, *_list_args(limit, cursor))
+        return self._counting_backend.list_users(*_list_args(limit, cursor))
 
     async def alist(self, limit: int | None = None, cursor: int | None = None) -> _Users:
         """Async :meth:`list`."""
-        return await self._call(self._backend.alist_users, *_list_args(limit, cursor))
+        return await self._counting_backend.alist_users(*_list_args(limit, cursor))
 
     def list_chunked(
         self,
@@ -297,19 +301,19 @@ class MemoryClient(_Namespace):
         :class:`AlreadyExistsError` if the id is taken (soft-deleted sessions included),
         :class:`NotFoundError` if ``user_id`` names no user.
         """
-        return self._call(self._backend.add_session, self._new_session(session))
+        return self._counting_backend.add_session(self._new_session(session))
 
     async def aadd_session(self, session: Session) -> Session:
         """Async :meth:`add_session`."""
-        return await self._call(self._backend.aadd_session, self._new_session(session))
+        return await self._counting_backend.aadd_session(self._new_session(session))
 
     def get_session(self, session_id: str) -> Session:
         """Return a live session. :class:`NotFoundError` if unknown or soft-deleted."""
-        return self._call(self._backend.get_session, check_id(session_id, "session_id"))
+        return self._counting_backend.get_session(check_id(session_id, "session_id"))
 
     async def aget_session(self, session_id: str) -> Session:
         """Async :meth:`get_session`."""
-        return await self._call(self._backend.aget_session, check_id(session_id, "session_id"))
+        return await self._counting_backend.aget_session(check_id(session_id, "session_id"))
 
     @staticmethod
     def _update_args(session: Session) -> tuple[str, dict[str, Any] | None]:
@@ -327,36 +331,36 @@ class MemoryClient(_Namespace):
         """
         session_id, metadata = self._update_args(session)
         if not metadata:
-            return self._call(self._backend.get_session, session_id)
-        return self._call(self._backend.update_session, session_id, metadata)
+            return self._counting_backend.get_session(session_id)
+        return self._counting_backend.update_session(session_id, metadata)
 
     async def aupdate_session(self, session: Session) -> Session:
         """Async :meth:`update_session`."""
         session_id, metadata = self._update_args(session)
         if not metadata:
-            return await self._call(self._backend.aget_session, session_id)
-        return await self._call(self._backend.aupdate_session, session_id, metadata)
+            return await self._counting_backend.aget_session(session_id)
+        return await self._counting_backend.aupdate_session(session_id, metadata)
 
     def delete_memory(self, session_id: str) -> None:
         """Soft-delete a session and its messages. :class:`NotFoundError` if not live."""
-        self._delete("session", session_id, self._backend.delete_session)
+        self._delete("session", session_id)
 
     async def adelete_memory(self, session_id: str) -> None:
         """Async :meth:`delete_memory`."""
-        await self._adelete("session", session_id, self._backend.adelete_session)
+        await self._adelete("session", session_id)
 
     delete_session = delete_memory
     adelete_session = adelete_memory
 
     def list_sessions(self, limit: int | None = None, cursor: int | None = None) -> list[Session]:
         """Live sessions in creation order: ``id > cursor``, at most ``limit`` (default all)."""
-        return self._call(self._backend.list_sessions, *_list_args(limit, cursor))
+        return self._counting_backend.list_sessions(*_list_args(limit, cursor))
 
     async def alist_sessions(
         self, limit: int | None = None, cursor: int | None = None
     ) -> list[Session]:
         """Async :meth:`list_sessions`."""
-        return await self._call(self._backend.alist_sessions, *_list_args(limit, cursor))
+        return await self._counting_backend.alist_sessions(*_list_args(limit, cursor))
 
     def list_all_sessions(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Session]]:
         """Yield every live session, ``chunk_size`` at a time, never repeating or skipping."""
@@ -379,12 +383,12 @@ class MemoryClient(_Namespace):
         with :class:`AlreadyExistsError`, storing nothing. An empty batch calls nothing.
         """
         session_id, batch = _batch_args(session_id, messages)
-        return self._call(self._backend.add_messages, session_id, batch) if batch else []
+        return self._counting_backend.add_messages(session_id, batch) if batch else []
 
     async def aadd_messages(self, session_id: str, messages: Iterable[Message]) -> list[Message]:
         """Async :meth:`add_messages`."""
         session_id, batch = _batch_args(session_id, messages)
-        return await self._call(self._backend.aadd_messages, session_id, batch) if batch else []
+        return await self._counting_backend.aadd_messages(session_id, batch) if batch else []
 
     def add_memory(self, session_id: str, memory: Memory) -> list[Message]:
         """Zep's name for :meth:`add_messages`, taking a :class:`Memory`."""
@@ -399,11 +403,11 @@ class MemoryClient(_Namespace):
 
         An unknown or soft-deleted session has no messages.
         """
-        return self._call(self._backend.get_messages, *_messages_args(session_id, lastn))
+        return self._counting_backend.get_messages(*_messages_args(session_id, lastn))
 
     async def aget_messages(self, session_id: str, lastn: int | None = None) -> list[Message]:
         """Async :meth:`get_messages`."""
-        return await self._call(self._backend.aget_messages, *_messages_args(session_id, lastn))
+        return await self._counting_backend.aget_messages(*_messages_args(session_id, lastn))
 
     def get_memory(self, session_id: str, lastn: int | None = None) -> Memory:
         """Zep's name for :meth:`get_messages`, returning a :class:`Memory`.
@@ -420,28 +424,28 @@ class MemoryClient(_Namespace):
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessagePage:
         """Page ``cursor`` (1-based) of a session's messages, ``limit`` per page."""
-        return self._call(self._backend.get_messages_page, *_page_args(session_id, limit, cursor))
+        return self._counting_backend.get_messages_page(*_page_args(session_id, limit, cursor))
 
     async def aget_session_messages(
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessagePage:
         """Async :meth:`get_session_messages`."""
         args = _page_args(session_id, limit, cursor)
-        return await self._call(self._backend.aget_messages_page, *args)
+        return await self._counting_backend.aget_messages_page(*args)
 
     def update_message_metadata(
         self, session_id: str, message_uuid: str | _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Message:
         """Deep-merge metadata into one message of a live session."""
         args = _message_metadata_args(session_id, message_uuid, metadata)
-        return self._call(self._backend.update_message_metadata, *args)
+        return self._counting_backend.update_message_metadata(*args)
 
     async def aupdate_message_metadata(
         self, session_id: str, message_uuid: str | _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Message:
         """Async :meth:`update_message_metadata`."""
         args = _message_metadata_args(session_id, message_uuid, metadata)
-        return await self._call(self._backend.aupdate_message_metadata, *args)
+        return await self._counting_backend.aupdate_message_metadata(*args)
 
 
 def _memory(messages: list[Message]) -> Memory:
