@@ -3,8 +3,9 @@
 Every command that touches a store picks its backend like the client does: ``--url`` (with the
 API key read from the environment variable named by ``--api-key-env``, default ``ZEP_API_KEY``)
 for a Zep server, ``--path`` for an embedded store file, otherwise ``ZEP_API_URL`` /
-``ZEP_MEMORY_PATH`` / the default embedded store. An API key is never taken as an argument value
-(it would show in ``ps``) and never printed.
+``ZEP_MEMORY_PATH`` / the default embedded store, all read through the library's
+:class:`~zep_memory_plugins.Settings`. An API key is never taken as an argument value (it would
+show in ``ps``) and never printed. ``serve`` is also ``python -m zep_memory_plugins.testing``.
 
 Exit codes: 0 success, 1 a library error (one line on stderr), 2 bad usage, 130 interrupted.
 """
