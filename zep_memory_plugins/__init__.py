@@ -40,6 +40,7 @@ from ._models import (
     UpdateUserRequest,
     User,
 )
+from ._settings import Settings
 from ._version import __version__
 from .backends import Backend, BackendStats, EmbeddedBackend
 
@@ -77,6 +78,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Session",
     "SessionOwnershipError",
+    "Settings",
     "StoreFileError",
     "UpdateUserRequest",
     "User",

@@ -12,7 +12,8 @@ import logging
 import os
 import uuid as _uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -30,6 +31,7 @@ from ._models import (
     check_metadata,
     new_session_id,
 )
+from ._settings import API_KEY_ENV, API_URL_ENV, API_VERSION_ENV, Settings
 from .backends._base import Backend, BackendStats
 
 __all__ = [
@@ -44,12 +46,6 @@ __all__ = [
 
 logger = logging.getLogger("zep_memory_plugins")
 
-#: Environment variable naming the Zep server; when set, the client talks to Zep.
-API_URL_ENV = "ZEP_API_URL"
-#: Environment variable holding the Zep API key.
-API_KEY_ENV = "ZEP_API_KEY"
-#: Environment variable naming the Zep server's generation (``v1``, ``v2``; unset: ask it).
-API_VERSION_ENV = "ZEP_API_VERSION"
 #: Default page size of ``list_chunked`` / ``list_all_sessions`` (as in zep-python).
 DEFAULT_CHUNK_SIZE = 100
 
@@ -103,7 +99,13 @@ def _messages(messages: object) -> list[Message]:
     return out
 
 
-def _count(value: object, name: str, *, minimum: int, allow_none: bool = False) -> int | None:
+def _count_argument(
+    value: object, name: str, *, minimum: int, allow_none: bool = False
+) -> int | None:
+    """Check a count argument (``lastn``, ``limit``, ``cursor``, ``chunk_size``).
+
+    It must be an int from ``minimum`` to :data:`MAX_COUNT`, or ``None`` where ``allow_none``.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
@@ -117,20 +119,92 @@ def _count(value: object, name: str, *, minimum: int, allow_none: bool = False) 
     return value
 
 
+#: The backend's operations that write; the others read. Async methods count as their sync name.
+_WRITES = frozenset(
+    {
+        "add_user",
+        "update_user",
+        "delete_user",
+        "add_session",
+        "update_session",
+        "delete_session",
+        "add_messages",
+        "update_message_metadata",
+    }
+)
+_OPERATIONS = _WRITES | {
+    "get_user",
+    "get_user_sessions",
+    "list_users",
+    "get_session",
+    "list_sessions",
+    "get_messages",
+    "get_messages_page",
+}
+
+
+class _CountingBackend:
+    """A backend whose operations count themselves in its stats when called.
+
+    ``counting.add_user(...)`` and ``counting.aadd_user(...)`` both count one ``add_user``
+    (a read or a write), when the call is made, after its arguments were checked, and then make
+    it; an async operation returns its awaitable as the backend's method does. So every client
+    call, sync or async, is one line on this object.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        operation = name[1:] if name not in _OPERATIONS and name[1:] in _OPERATIONS else name
+        if operation not in _OPERATIONS:
+            raise AttributeError(f"{name} is not a backend operation")
+        method = getattr(self._backend, name)
+        stats = self._backend.stats
+        write = operation in _WRITES
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            stats.record(operation, write)
+            return method(*args, **kwargs)
+
+        return counted
+
+
 class _Namespace:
-    """Shared plumbing of ``client.user`` and ``client.memory``."""
+    """Shared plumbing of ``client.user`` and ``client.memory``.
+
+    Every backend call goes through :attr:`_counting_backend`: typed as the backend, it counts
+    each operation in the stats as it makes it. A sync method and its async twin are then the
+    same line, with ``await`` and the backend's ``a``-prefixed method.
+    """
 
     def __init__(self, backend: Backend, on_delete: list[DeleteListener] | None = None) -> None:
         self._backend = backend
+        self._counting_backend = cast(Backend, _CountingBackend(backend))
         self._on_delete = [] if on_delete is None else on_delete
 
-    def _deleted(self, kind: str, ident: str) -> None:
-        for listener in list(self._on_delete):
-            listener(kind, ident)
+    @contextmanager
+    def _deleting(self, kind: str, ident: object) -> Iterator[str]:
+        """Check the id, then tell the delete listeners once the delete inside is over.
 
-    def _record(self, operation: str, write: bool = False) -> Backend:
-        self._backend.stats.record(operation, write)
-        return self._backend
+        Also when it failed or its outcome is unknown: forgetting is always safe.
+        """
+        checked = check_id(ident, f"{kind}_id")
+        try:
+            yield checked
+        finally:
+            for listener in list(self._on_delete):
+                listener(kind, checked)
+
+    def _delete(self, kind: str, ident: object) -> None:
+        """Delete the ``kind`` (``"user"``, ``"session"``) ``ident``; then tell the listeners."""
+        with self._deleting(kind, ident) as checked:
+            getattr(self._counting_backend, f"delete_{kind}")(checked)
+
+    async def _adelete(self, kind: str, ident: object) -> None:
+        """Async :meth:`_delete`."""
+        with self._deleting(kind, ident) as checked:
+            await getattr(self._counting_backend, f"adelete_{kind}")(checked)
 
 
 class UserClient(_Namespace):
@@ -138,69 +212,52 @@ class UserClient(_Namespace):
 
     def add(self, user: CreateUserRequest) -> User:
         """Create a user. :class:`AlreadyExistsError` if the user id is taken."""
-        request = _coerce(user, CreateUserRequest, "user")
-        return self._record("add_user", True).add_user(request)
+        return self._counting_backend.add_user(_coerce(user, CreateUserRequest, "user"))
 
     async def aadd(self, user: CreateUserRequest) -> User:
         """Async :meth:`add`."""
-        request = _coerce(user, CreateUserRequest, "user")
-        return await self._record("add_user", True).aadd_user(request)
+        return await self._counting_backend.aadd_user(_coerce(user, CreateUserRequest, "user"))
 
     def get(self, user_id: str) -> User:
         """Return a user. :class:`NotFoundError` if unknown."""
-        check_id(user_id, "user_id")
-        return self._record("get_user").get_user(user_id)
+        return self._counting_backend.get_user(check_id(user_id, "user_id"))
 
     async def aget(self, user_id: str) -> User:
         """Async :meth:`get`."""
-        check_id(user_id, "user_id")
-        return await self._record("get_user").aget_user(user_id)
+        return await self._counting_backend.aget_user(check_id(user_id, "user_id"))
 
     def update(self, user: UpdateUserRequest) -> User:
         """Change the fields given; metadata is deep-merged. Empty metadata changes nothing."""
-        request = _coerce(user, UpdateUserRequest, "user")
-        return self._record("update_user", True).update_user(request)
+        return self._counting_backend.update_user(_coerce(user, UpdateUserRequest, "user"))
 
     async def aupdate(self, user: UpdateUserRequest) -> User:
         """Async :meth:`update`."""
         request = _coerce(user, UpdateUserRequest, "user")
-        return await self._record("update_user", True).aupdate_user(request)
+        return await self._counting_backend.aupdate_user(request)
 
     def delete(self, user_id: str) -> None:
         """Delete a user and, for good, every session and message of theirs, in one call."""
-        check_id(user_id, "user_id")
-        try:
-            self._record("delete_user", True).delete_user(user_id)
-        finally:  # also when the outcome is unknown: forgetting is always safe
-            self._deleted("user", user_id)
+        self._delete("user", user_id)
 
     async def adelete(self, user_id: str) -> None:
         """Async :meth:`delete`."""
-        check_id(user_id, "user_id")
-        try:
-            await self._record("delete_user", True).adelete_user(user_id)
-        finally:
-            self._deleted("user", user_id)
+        await self._adelete("user", user_id)
 
     def get_sessions(self, user_id: str) -> list[Session]:
         """The user's live sessions, oldest first."""
-        check_id(user_id, "user_id")
-        return self._record("get_user_sessions").get_user_sessions(user_id)
+        return self._counting_backend.get_user_sessions(check_id(user_id, "user_id"))
 
     async def aget_sessions(self, user_id: str) -> list[Session]:
         """Async :meth:`get_sessions`."""
-        check_id(user_id, "user_id")
-        return await self._record("get_user_sessions").aget_user_sessions(user_id)
+        return await self._counting_backend.aget_user_sessions(check_id(user_id, "user_id"))
 
     def list(self, limit: int | None = None, cursor: int | None = None) -> _Users:
         """Users in creation order: those with ``id > cursor``, at most ``limit`` (default all)."""
-        limit_, cursor_ = _list_args(limit, cursor)
-        return self._record("list_users").list_users(limit_, cursor_)
+        return self._counting_backend.list_users(*_list_args(limit, cursor))
 
     async def alist(self, limit: int | None = None, cursor: int | None = None) -> _Users:
         """Async :meth:`list`."""
-        limit_, cursor_ = _list_args(limit, cursor)
-        return await self._record("list_users").alist_users(limit_, cursor_)
+        return await self._counting_backend.alist_users(*_list_args(limit, cursor))
 
     def list_chunked(
         self,
@@ -244,21 +301,19 @@ class MemoryClient(_Namespace):
         :class:`AlreadyExistsError` if the id is taken (soft-deleted sessions included),
         :class:`NotFoundError` if ``user_id`` names no user.
         """
-        return self._record("add_session", True).add_session(self._new_session(session))
+        return self._counting_backend.add_session(self._new_session(session))
 
     async def aadd_session(self, session: Session) -> Session:
         """Async :meth:`add_session`."""
-        return await self._record("add_session", True).aadd_session(self._new_session(session))
+        return await self._counting_backend.aadd_session(self._new_session(session))
 
     def get_session(self, session_id: str) -> Session:
         """Return a live session. :class:`NotFoundError` if unknown or soft-deleted."""
-        check_id(session_id, "session_id")
-        return self._record("get_session").get_session(session_id)
+        return self._counting_backend.get_session(check_id(session_id, "session_id"))
 
     async def aget_session(self, session_id: str) -> Session:
         """Async :meth:`get_session`."""
-        check_id(session_id, "session_id")
-        return await self._record("get_session").aget_session(session_id)
+        return await self._counting_backend.aget_session(check_id(session_id, "session_id"))
 
     @staticmethod
     def _update_args(session: Session) -> tuple[str, dict[str, Any] | None]:
@@ -270,51 +325,42 @@ class MemoryClient(_Namespace):
     def update_session(self, session: Session) -> Session:
         """Deep-merge ``session.metadata`` into the stored session (reviving it if deleted).
 
-        Empty or missing metadata changes nothing. A top-level ``"system"`` key in the update is
-        ignored, as Zep does (adding a session keeps it).
+        Empty or missing metadata changes nothing (the session is read, not written). A
+        top-level ``"system"`` key in the update is ignored, as Zep does (adding a session
+        keeps it).
         """
         session_id, metadata = self._update_args(session)
         if not metadata:
-            return self.get_session(session_id)
-        return self._record("update_session", True).update_session(session_id, metadata)
+            return self._counting_backend.get_session(session_id)
+        return self._counting_backend.update_session(session_id, metadata)
 
     async def aupdate_session(self, session: Session) -> Session:
         """Async :meth:`update_session`."""
         session_id, metadata = self._update_args(session)
         if not metadata:
-            return await self.aget_session(session_id)
-        return await self._record("update_session", True).aupdate_session(session_id, metadata)
+            return await self._counting_backend.aget_session(session_id)
+        return await self._counting_backend.aupdate_session(session_id, metadata)
 
     def delete_memory(self, session_id: str) -> None:
         """Soft-delete a session and its messages. :class:`NotFoundError` if not live."""
-        check_id(session_id, "session_id")
-        try:
-            self._record("delete_session", True).delete_session(session_id)
-        finally:
-            self._deleted("session", session_id)
+        self._delete("session", session_id)
 
     async def adelete_memory(self, session_id: str) -> None:
         """Async :meth:`delete_memory`."""
-        check_id(session_id, "session_id")
-        try:
-            await self._record("delete_session", True).adelete_session(session_id)
-        finally:
-            self._deleted("session", session_id)
+        await self._adelete("session", session_id)
 
     delete_session = delete_memory
     adelete_session = adelete_memory
 
     def list_sessions(self, limit: int | None = None, cursor: int | None = None) -> list[Session]:
         """Live sessions in creation order: ``id > cursor``, at most ``limit`` (default all)."""
-        limit_, cursor_ = _list_args(limit, cursor)
-        return self._record("list_sessions").list_sessions(limit_, cursor_)
+        return self._counting_backend.list_sessions(*_list_args(limit, cursor))
 
     async def alist_sessions(
         self, limit: int | None = None, cursor: int | None = None
     ) -> list[Session]:
         """Async :meth:`list_sessions`."""
-        limit_, cursor_ = _list_args(limit, cursor)
-        return await self._record("list_sessions").alist_sessions(limit_, cursor_)
+        return await self._counting_backend.alist_sessions(*_list_args(limit, cursor))
 
     def list_all_sessions(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[list[Session]]:
         """Yield every live session, ``chunk_size`` at a time, never repeating or skipping."""
@@ -334,21 +380,15 @@ class MemoryClient(_Namespace):
         """Append messages to a session in one call, creating or reviving the session.
 
         Returns the messages with their uuids. A uuid already stored makes the whole batch fail
-        with :class:`AlreadyExistsError`, storing nothing.
+        with :class:`AlreadyExistsError`, storing nothing. An empty batch calls nothing.
         """
-        check_id(session_id, "session_id")
-        batch = _messages(messages)
-        if not batch:
-            return []
-        return self._record("add_messages", True).add_messages(session_id, batch)
+        session_id, batch = _batch_args(session_id, messages)
+        return self._counting_backend.add_messages(session_id, batch) if batch else []
 
     async def aadd_messages(self, session_id: str, messages: Iterable[Message]) -> list[Message]:
         """Async :meth:`add_messages`."""
-        check_id(session_id, "session_id")
-        batch = _messages(messages)
-        if not batch:
-            return []
-        return await self._record("add_messages", True).aadd_messages(session_id, batch)
+        session_id, batch = _batch_args(session_id, messages)
+        return await self._counting_backend.aadd_messages(session_id, batch) if batch else []
 
     def add_memory(self, session_id: str, memory: Memory) -> list[Message]:
         """Zep's name for :meth:`add_messages`, taking a :class:`Memory`."""
@@ -363,57 +403,62 @@ class MemoryClient(_Namespace):
 
         An unknown or soft-deleted session has no messages.
         """
-        check_id(session_id, "session_id")
-        lastn_ = _count(lastn, "lastn", minimum=1, allow_none=True)
-        return self._record("get_messages").get_messages(session_id, lastn_)
+        return self._counting_backend.get_messages(*_messages_args(session_id, lastn))
 
     async def aget_messages(self, session_id: str, lastn: int | None = None) -> list[Message]:
         """Async :meth:`get_messages`."""
-        check_id(session_id, "session_id")
-        lastn_ = _count(lastn, "lastn", minimum=1, allow_none=True)
-        return await self._record("get_messages").aget_messages(session_id, lastn_)
+        return await self._counting_backend.aget_messages(*_messages_args(session_id, lastn))
 
     def get_memory(self, session_id: str, lastn: int | None = None) -> Memory:
         """Zep's name for :meth:`get_messages`, returning a :class:`Memory`.
 
         Unlike Zep's own endpoint, no ``lastn`` means every message, not a 12-message window.
         """
-        return Memory.model_construct(messages=self.get_messages(session_id, lastn), metadata=None)
+        return _memory(self.get_messages(session_id, lastn))
 
     async def aget_memory(self, session_id: str, lastn: int | None = None) -> Memory:
         """Async :meth:`get_memory`."""
-        messages = await self.aget_messages(session_id, lastn)
-        return Memory.model_construct(messages=messages, metadata=None)
+        return _memory(await self.aget_messages(session_id, lastn))
 
     def get_session_messages(
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessagePage:
         """Page ``cursor`` (1-based) of a session's messages, ``limit`` per page."""
-        check_id(session_id, "session_id")
-        limit_, page = _page_args(limit, cursor)
-        return self._record("get_messages_page").get_messages_page(session_id, limit_, page)
+        return self._counting_backend.get_messages_page(*_page_args(session_id, limit, cursor))
 
     async def aget_session_messages(
         self, session_id: str, limit: int = 100, cursor: int = 1
     ) -> MessagePage:
         """Async :meth:`get_session_messages`."""
-        check_id(session_id, "session_id")
-        limit_, page = _page_args(limit, cursor)
-        return await self._record("get_messages_page").aget_messages_page(session_id, limit_, page)
+        args = _page_args(session_id, limit, cursor)
+        return await self._counting_backend.aget_messages_page(*args)
 
     def update_message_metadata(
         self, session_id: str, message_uuid: str | _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Message:
         """Deep-merge metadata into one message of a live session."""
         args = _message_metadata_args(session_id, message_uuid, metadata)
-        return self._record("update_message_metadata", True).update_message_metadata(*args)
+        return self._counting_backend.update_message_metadata(*args)
 
     async def aupdate_message_metadata(
         self, session_id: str, message_uuid: str | _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Message:
         """Async :meth:`update_message_metadata`."""
         args = _message_metadata_args(session_id, message_uuid, metadata)
-        return await self._record("update_message_metadata", True).aupdate_message_metadata(*args)
+        return await self._counting_backend.aupdate_message_metadata(*args)
+
+
+def _memory(messages: list[Message]) -> Memory:
+    return Memory.model_construct(messages=messages, metadata=None)
+
+
+def _batch_args(session_id: object, messages: object) -> tuple[str, list[Message]]:
+    return check_id(session_id, "session_id"), _messages(messages)
+
+
+def _messages_args(session_id: object, lastn: object) -> tuple[str, int | None]:
+    checked = check_id(session_id, "session_id")
+    return checked, _count_argument(lastn, "lastn", minimum=1, allow_none=True)
 
 
 def _coerce_memory(memory: object) -> list[Message]:
@@ -441,14 +486,15 @@ def _message_metadata_args(
 
 
 def _list_args(limit: object, cursor: object) -> tuple[int | None, int]:
-    limit_ = _count(limit, "limit", minimum=0, allow_none=True) or None
-    cursor_ = _count(cursor, "cursor", minimum=0, allow_none=True) or 0
+    limit_ = _count_argument(limit, "limit", minimum=0, allow_none=True) or None
+    cursor_ = _count_argument(cursor, "cursor", minimum=0, allow_none=True) or 0
     return limit_, cursor_
 
 
-def _page_args(limit: object, cursor: object) -> tuple[int, int]:
-    limit_ = _count(limit, "limit", minimum=1)
-    page = _count(cursor, "cursor", minimum=1)
+def _page_args(session_id: object, limit: object, cursor: object) -> tuple[str, int, int]:
+    checked = check_id(session_id, "session_id")
+    limit_ = _count_argument(limit, "limit", minimum=1)
+    page = _count_argument(cursor, "cursor", minimum=1)
     assert limit_ is not None and page is not None
     if (page - 1) * limit_ > MAX_COUNT:
         raise InvalidInputError(
@@ -456,38 +502,37 @@ def _page_args(limit: object, cursor: object) -> tuple[int, int]:
             "beyond what any store can hold",
             field="cursor",
         )
-    return limit_, page
+    return checked, limit_, page
 
 
 def _chunk_size(chunk_size: object, camel: object) -> int:
-    size = _count(camel if camel is not None else chunk_size, "chunk_size", minimum=1)
+    size = _count_argument(camel if camel is not None else chunk_size, "chunk_size", minimum=1)
     assert size is not None
     return size
 
 
+def _next_cursor(chunk: list[Any], size: int) -> int | None:
+    """Where the page after ``chunk`` starts; ``None`` when ``chunk`` was the last one.
+
+    The cursor is the last id seen: it means "id greater than", and ids have gaps.
+    """
+    return chunk[-1].id if len(chunk) >= size else None
+
+
 def _chunks(fetch: Any, size: int) -> Iterator[list[Any]]:
-    """Page with ``cursor = last id``: the cursor means "id greater than", and ids have gaps."""
-    cursor = 0
-    while True:
-        chunk = fetch(cursor)
-        if not chunk:
-            return
+    """Every page ``fetch(cursor)`` gives, ``size`` long but the last; never an empty one."""
+    cursor: int | None = 0
+    while cursor is not None and (chunk := fetch(cursor)):
         yield chunk
-        if len(chunk) < size:
-            return
-        cursor = chunk[-1].id
+        cursor = _next_cursor(chunk, size)
 
 
 async def _achunks(fetch: Any, size: int) -> AsyncIterator[list[Any]]:
-    cursor = 0
-    while True:
-        chunk = await fetch(cursor)
-        if not chunk:
-            return
+    """Async :func:`_chunks`: ``fetch`` is a coroutine function."""
+    cursor: int | None = 0
+    while cursor is not None and (chunk := await fetch(cursor)):
         yield chunk
-        if len(chunk) < size:
-            return
-        cursor = chunk[-1].id
+        cursor = _next_cursor(chunk, size)
 
 
 class ZepMemoryClient:
@@ -496,8 +541,9 @@ class ZepMemoryClient:
     With no Zep URL configured, data lives in the embedded store (a local SQLite file; pass
     ``path=":memory:"`` for a throwaway one). With ``base_url`` (or ``api_url``) or the
     ``ZEP_API_URL`` environment variable, the same calls go to a Zep server through zep-python,
-    authenticated by ``api_key`` or ``ZEP_API_KEY``. Environment variables are read when the
-    client is built.
+    authenticated by ``api_key`` or ``ZEP_API_KEY``. The arguments and environment variables
+    are read once, when the client is built, into a :class:`~zep_memory_plugins.Settings`
+    (``settings=`` takes one built beforehand, instead of the other arguments).
 
     Usable as a context manager, sync or async; ``close()`` releases connections.
     """
@@ -513,24 +559,27 @@ class ZepMemoryClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         api_version: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         if backend is not None and not isinstance(backend, Backend):
             raise ConfigurationError(
                 f"backend must be a Backend instance, not {type(backend).__name__}"
             )
-        self._backend = (
-            backend
-            if backend is not None
-            else _build_backend(
-                base_url=base_url,
-                api_url=api_url,
-                api_key=api_key,
-                path=path,
-                timeout=timeout,
-                max_retries=max_retries,
-                api_version=api_version,
-            )
-        )
+        arguments: dict[str, Any] = {
+            "base_url": base_url,
+            "api_url": api_url,
+            "api_key": api_key,
+            "path": path,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "api_version": api_version,
+        }
+        if settings is not None:
+            _check_alone(settings, backend=backend, **arguments)
+            backend = _build_backend(settings)
+        elif backend is None:
+            backend = _build_backend(_settings_from_arguments(**arguments))
+        self._backend = backend
         self._delete_listeners: list[DeleteListener] = []
         self.user = UserClient(self._backend, self._delete_listeners)
         self.memory = MemoryClient(self._backend, self._delete_listeners)
@@ -578,51 +627,62 @@ class ZepMemoryClient:
         await self.aclose()
 
 
-def _build_backend(
-    *,
-    base_url: str | None,
-    api_url: str | None,
-    api_key: str | None,
-    path: str | os.PathLike[str] | None,
-    timeout: float | None,
-    max_retries: int | None,
-    api_version: str | None = None,
-) -> Backend:
+def _check_alone(settings: object, **arguments: object) -> None:
+    """``settings=`` replaces every other argument: refuse it with any of them."""
+    if not isinstance(settings, Settings):
+        raise ConfigurationError(
+            f"settings must be a Settings instance, not {type(settings).__name__}"
+        )
+    given = [name for name, value in arguments.items() if value is not None]
+    if given:
+        raise ConfigurationError(
+            f"pass settings= or {given[0]}=, not both: the settings hold everything"
+        )
+
+
+def _settings_from_arguments(
+    *, base_url: object, api_url: object, path: object, **arguments: Any
+) -> Settings:
+    """The client's arguments, checked and completed from the environment."""
     if base_url is not None and api_url is not None and base_url != api_url:
         raise ConfigurationError("pass base_url or api_url, not both")
-    if path is not None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise ConfigurationError(f"path must be a str or a path, not {type(path).__name__}")
-        if base_url is not None or api_url is not None or api_key is not None:
-            raise ConfigurationError(
-                "path= is for the embedded store; base_url, api_url and api_key are for a Zep "
-                "server: pass one or the other"
-            )
-    # An explicit path means the embedded store, whatever ZEP_API_URL / ZEP_API_KEY say.
-    from_env = path is None
-    url = base_url or api_url or (os.environ.get(API_URL_ENV) if from_env else None) or None
-    key = api_key or (os.environ.get(API_KEY_ENV) if from_env else None) or None
-    if url is None:
-        if key is not None:
+    return Settings(
+        api_url=base_url if base_url is not None else api_url, memory_path=path, **arguments
+    )
+
+
+def _build_backend(settings: Settings) -> Backend:
+    """The backend ``settings`` choose: Zep when they hold a URL, else the embedded store."""
+    given = settings.arguments
+    if "memory_path" in given and given & {"api_url", "api_key"}:
+        raise ConfigurationError(
+            "path= is for the embedded store; base_url, api_url and api_key are for a Zep "
+            "server: pass one or the other"
+        )
+    if settings.api_url is None:
+        if settings.api_key is not None:
             raise ConfigurationError(
                 f"a Zep API key is set (api_key= or {API_KEY_ENV}) but no Zep server URL: "
                 f"set {API_URL_ENV} or pass base_url=... to use Zep, or unset {API_KEY_ENV} "
                 "to use the embedded store"
             )
-        if timeout is not None or max_retries is not None or api_version is not None:
+        # A ZEP_API_VERSION in the environment does not matter to the embedded store; an
+        # argument meant for a Zep server that is not configured is a mistake worth saying.
+        if given & {"timeout", "max_retries", "api_version"}:
             raise ConfigurationError(
                 "timeout, max_retries and api_version apply to a Zep server; none is configured "
                 f"(set {API_URL_ENV} or pass base_url=...)"
             )
         from .backends._embedded import EmbeddedBackend
 
-        return EmbeddedBackend(path)
+        return EmbeddedBackend(settings.store_path())
     from .backends.zep import ZepBackend
 
-    version = api_version or (os.environ.get(API_VERSION_ENV) if from_env else None) or None
-    if version is not None and version.strip().lower() == "auto":
-        version = None
     backend: Backend = ZepBackend(
-        url, key, api_version=version, timeout=timeout, max_retries=max_retries
+        settings.api_url,
+        settings.api_key_value(),
+        api_version=settings.api_version,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
     )
     return backend

@@ -259,3 +259,32 @@ def test_api_key_comes_from_the_environment_and_is_never_printed(
         assert code == 1
         assert "AuthenticationError" in err
         assert secret not in out + err and "not-the-key" not in out + err
+
+
+def test_the_key_variable_is_read_through_the_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("zep_python", reason="the Zep backend needs zep-python")
+    from zep_memory_plugins.testing import ZepTestServer
+
+    secret = "s3cret-key-9191"
+    with ZepTestServer(api_key=secret) as server:
+        monkeypatch.setenv("MY_ZEP_KEY", secret + "\n")  # as a secret mount holds it: stripped
+        argv = ("users", "list", "--url", server.url, "--api-key-env", "MY_ZEP_KEY")
+        assert run_json(capsys, *argv) == []
+        monkeypatch.setenv("ZEP_API_KEY", secret + "\r\n")  # the default variable, likewise
+        assert run_json(capsys, "users", "list", "--url", server.url) == []
+        monkeypatch.setenv("MY_ZEP_KEY", secret + " trailing words")
+        code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert "ConfigurationError" in err and "HTTP header" in err
+    assert secret not in err and secret not in out
+
+
+def test_a_path_option_is_checked_like_the_client_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "users", "list", "--path", str(tmp_path / "bad\udcff.db"))
+    assert code == 1
+    assert "ConfigurationError" in err and "path" in err and "surrogate" in err
+    assert list(tmp_path.iterdir()) == []

@@ -3,8 +3,9 @@
 Every command that touches a store picks its backend like the client does: ``--url`` (with the
 API key read from the environment variable named by ``--api-key-env``, default ``ZEP_API_KEY``)
 for a Zep server, ``--path`` for an embedded store file, otherwise ``ZEP_API_URL`` /
-``ZEP_MEMORY_PATH`` / the default embedded store. An API key is never taken as an argument value
-(it would show in ``ps``) and never printed.
+``ZEP_MEMORY_PATH`` / the default embedded store, all read through the library's
+:class:`~zep_memory_plugins.Settings`. An API key is never taken as an argument value (it would
+show in ``ps``) and never printed. ``serve`` is also ``python -m zep_memory_plugins.testing``.
 
 Exit codes: 0 success, 1 a library error (one line on stderr), 2 bad usage, 130 interrupted.
 """
@@ -15,12 +16,12 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from .._client import API_KEY_ENV, ZepMemoryClient
+from .._client import ZepMemoryClient
 from .._errors import (
     ConfigurationError,
     InvalidInputError,
@@ -28,8 +29,8 @@ from .._errors import (
     ZepMemoryError,
 )
 from .._models import MAX_COUNT, check_text
+from .._settings import API_KEY_ENV, Settings
 from .._version import __version__
-from ..backends import EmbeddedBackend
 from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
 from ._output import plural, print_json, print_table, progress_bar, short_json
 
@@ -46,31 +47,21 @@ class _UsageError(Exception):
 # -- backends ----------------------------------------------------------------------------------
 
 
-def _read_key(env_name: str | None, *, required: bool) -> str | None:
-    if env_name is None:
-        return None
-    value = os.environ.get(env_name)
-    if not value and required:
-        raise ConfigurationError(f"--api-key-env {env_name}: that environment variable is not set")
-    return value or None
-
-
 def make_client(url: str | None, path: str | None, key_env: str | None) -> ZepMemoryClient:
-    """Build a client from the backend options of one command."""
+    """Build a client from the backend options of one command.
+
+    The options become a :class:`~zep_memory_plugins.Settings` (``--url``, ``--path``, and the
+    key read from the variable ``--api-key-env`` names, which must then be set); what they do
+    not say comes from the environment, as for the client.
+    """
     if url and path:
         raise _UsageError("--url and --path choose different backends: give one")
     if url:
         # A command-line argument that is not UTF-8 reaches Python with lone surrogates.
         check_text(url, "--url", max_length=_MAX_URL_LENGTH)
-    if path is not None:
-        if key_env is not None:
-            raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
-        return ZepMemoryClient(backend=EmbeddedBackend(path))
-    # With --api-key-env the variable must be set; otherwise ZEP_API_KEY may or may not be.
-    key = _read_key(key_env, required=True)
-    if url:
-        return ZepMemoryClient(base_url=url, api_key=key)
-    return ZepMemoryClient(api_key=key)
+    if path is not None and key_env is not None:
+        raise _UsageError("--api-key-env is for a Zep server (--url), not --path")
+    return ZepMemoryClient(settings=Settings(api_url=url, memory_path=path, api_key_env=key_env))
 
 
 def _backend_options(parser: argparse.ArgumentParser, prefix: str = "", what: str = "") -> None:
@@ -104,8 +95,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     # A v2 (Zep CE) server always requires a key: ZEP_API_KEY unless --api-key-env says.
-    key_env = args.api_key_env or ("ZEP_API_KEY" if args.api == "v2" else None)
-    api_key = _read_key(key_env, required=True)
+    key_env = args.api_key_env or (API_KEY_ENV if args.api == "v2" else None)
+    path = Settings(memory_path=args.path or ":memory:").store_path()
+    try:
+        settings = Settings(memory_path=path, api_key_env=key_env)
+    except ConfigurationError as exc:  # the path passed above: this one is about the key
+        hint = " (a v2 server always requires an API key)" if args.api == "v2" else ""
+        raise ConfigurationError(f"{exc}{hint}") from None
     try:
         from ..testing import serve
     except MissingDependencyError:
@@ -116,8 +112,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         serve(
             host=args.host,
             port=args.port,
-            path=args.path or ":memory:",
-            api_key=api_key,
+            path=settings.store_path(),
+            api_key=settings.api_key_value(),
             window=args.window,
             api=args.api,
         )
@@ -391,6 +387,34 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text[:40]!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 0 to 65535, not {value}")
+    return value
+
+
+def _store_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    json_help: str = "print JSON for scripts",
+    backends: Sequence[tuple[str, str]] = (("", ""),),
+) -> argparse.ArgumentParser:
+    """A command that works on a store: its ``--json`` flag and backend options."""
+    parser = commands.add_parser(name, help=help)
+    parser.add_argument("--json", action="store_true", help=json_help)
+    for prefix, what in backends:
+        _backend_options(parser, prefix, what)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``zep-memory`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -401,27 +425,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def json_flag(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--json", action="store_true", help="print JSON for scripts")
-
     demo = commands.add_parser("demo", help="the README's main job, step by step")
     demo.add_argument("--path", metavar="FILE", help="embedded store file (default: in memory)")
     demo.set_defaults(func=_cmd_demo)
 
-    serve = commands.add_parser("serve", help="run the Zep-compatible test server")
+    serve = commands.add_parser(
+        "serve",
+        help="run the Zep-compatible test server",
+        description="Serve a Zep-compatible API on the embedded store until Ctrl-C: /api/v2 "
+        "like Zep CE 1.0.2 (default; an API key is always required) or /api/v1 like Zep "
+        "0.27.2. Also run as: python -m zep_memory_plugins.testing [OPTIONS].",
+    )
     serve.add_argument(
         "--api",
         choices=("v1", "v2"),
         default="v2",
         help="v2: /api/v2 like Zep CE 1.0.2 (default, key required); v1: /api/v1 like Zep 0.27.2",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free)")
     serve.add_argument("--path", metavar="FILE", help="store file (default: in memory)")
     serve.add_argument(
         "--api-key-env",
         metavar="VAR",
-        help="require the API key held in this variable (v2 default: ZEP_API_KEY)",
+        help="require the API key held in this environment variable (never on the command "
+        f"line); v2 always requires one and reads {API_KEY_ENV} by default",
     )
     serve.add_argument(
         "--window",
@@ -433,67 +461,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("users", help="list, show and delete users")
     users_cmds = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    p = users_cmds.add_parser("list", help="list users in creation order")
+    p = _store_command(users_cmds, "list", "list users in creation order", _cmd_users_list)
     p.add_argument("--limit", type=_positive, help="at most this many")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_users_list)
-    p = users_cmds.add_parser("show", help="a user and their sessions")
+    p = _store_command(users_cmds, "show", "a user and their sessions", _cmd_users_show)
     p.add_argument("user_id")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_users_show)
-    p = users_cmds.add_parser("delete", help="delete a user with all sessions and messages")
+    p = _store_command(
+        users_cmds, "delete", "delete a user with all sessions and messages", _cmd_users_delete
+    )
     p.add_argument("user_id")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_users_delete)
 
     sessions = commands.add_parser("sessions", help="list, show and delete sessions")
     sessions_cmds = sessions.add_subparsers(
         dest="sessions_command", metavar="ACTION", required=True
     )
-    p = sessions_cmds.add_parser("list", help="list live sessions in creation order")
+    p = _store_command(
+        sessions_cmds, "list", "list live sessions in creation order", _cmd_sessions_list
+    )
     p.add_argument("--user", metavar="USER_ID", help="only this user's sessions")
     p.add_argument("--limit", type=_positive, help="at most this many")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_sessions_list)
-    p = sessions_cmds.add_parser("show", help="a session and its messages")
+    p = _store_command(sessions_cmds, "show", "a session and its messages", _cmd_sessions_show)
     p.add_argument("session_id")
     p.add_argument("--last", type=_positive, metavar="N", help="only the last N messages")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_sessions_show)
-    p = sessions_cmds.add_parser("delete", help="soft-delete a session and its messages")
+    p = _store_command(
+        sessions_cmds, "delete", "soft-delete a session and its messages", _cmd_sessions_delete
+    )
     p.add_argument("session_id")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_sessions_delete)
 
-    p = commands.add_parser("export", help="write users, sessions and messages as JSON Lines")
+    p = _store_command(
+        commands,
+        "export",
+        "write users, sessions and messages as JSON Lines",
+        _cmd_export,
+        json_help="print the counts as JSON on stderr",
+    )
     p.add_argument("--output", "-o", metavar="FILE", help="output file (default: stdout)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    p.add_argument("--json", action="store_true", help="print the counts as JSON on stderr")
-    _backend_options(p)
-    p.set_defaults(func=_cmd_export)
 
-    p = commands.add_parser("import", help="read a JSON Lines export (idempotent)")
+    p = _store_command(commands, "import", "read a JSON Lines export (idempotent)", _cmd_import)
     p.add_argument("--input", "-i", metavar="FILE", help="input file (default: stdin)")
     p.add_argument("--batch-size", type=_positive, default=100, help="messages per write")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    json_flag(p)
-    _backend_options(p)
-    p.set_defaults(func=_cmd_import)
 
-    p = commands.add_parser("copy", help="export from one backend and import into another")
-    _backend_options(p, "from-", "source")
-    _backend_options(p, "to-", "target")
+    p = _store_command(
+        commands,
+        "copy",
+        "export from one backend and import into another",
+        _cmd_copy,
+        backends=(("from-", "source"), ("to-", "target")),
+    )
     p.add_argument("--batch-size", type=_positive, default=100, help="messages per write")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
-    json_flag(p)
-    p.set_defaults(func=_cmd_copy)
     return parser
 
 

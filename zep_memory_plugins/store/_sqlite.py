@@ -293,13 +293,12 @@ def default_path() -> Path:
 
     ``$ZEP_MEMORY_PATH`` if set, else ``memory.sqlite3`` in the per-user data directory
     (``~/.local/share/zep-memory-plugins`` on Linux, the platform's equivalent elsewhere).
+    Read through the library's settings: a bad value is a
+    :class:`~zep_memory_plugins.ConfigurationError`.
     """
-    env = os.environ.get(DEFAULT_PATH_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+    from .._settings import read_store_path
 
-    return platformdirs.user_data_path("zep-memory-plugins", appauthor=False) / "memory.sqlite3"
+    return Path(read_store_path())
 
 
 def _release() -> str:
