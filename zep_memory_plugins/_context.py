@@ -25,10 +25,11 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ._duplex import Plan
 from ._errors import InvalidInputError
 from ._models import Message
 
@@ -39,16 +40,16 @@ __all__ = [
     "SUMMARY_ROLE",
     "Kind",
     "Shape",
+    "Ask",
     "Summary",
     "SummaryBook",
-    "asummarise",
     "check_budget",
     "fit_start",
     "fold_point",
     "is_summary",
     "safe_starts",
+    "plan_summarise",
     "split_summary",
-    "summarise",
     "summary_book",
     "summary_message",
     "summary_request",
@@ -314,39 +315,29 @@ def _merged(previous: str | None, reply: str, batch: list[str]) -> str:
     return "\n".join([*([previous] if previous else []), *batch])
 
 
-def summarise(
+#: Asks the app's model once: ``ask(system, user)`` is the plan of that call, giving its text.
+Ask = Callable[[str, str], Plan[str]]
+
+
+def plan_summarise(
     previous: str | None,
     lines: Sequence[str],
-    ask: Callable[[str, str], str],
+    ask: Ask,
     fits: Callable[[str | None, list[str]], bool],
     words: int,
-) -> str:
+) -> Plan[str]:
     """Fold ``lines`` into ``previous`` with the app's model, one request per batch that fits.
 
-    ``ask(system, user)`` calls the model; ``fits(previous, batch)`` says whether a request
-    with that summary and those lines stays within the budget.
+    ``ask(system, user)`` is the plan calling the model (see ``zep_memory_plugins._duplex``);
+    ``fits(previous, batch)`` says whether a request with that summary and those lines stays
+    within the budget.
     """
     instructions = SUMMARY_INSTRUCTIONS.format(words=words)
     summary, rest = previous, list(lines)
     while rest:
         batch, rest = _batches(summary, rest, fits)
-        summary = _merged(summary, ask(instructions, summary_request(summary, batch)), batch)
-    return summary or ""
-
-
-async def asummarise(
-    previous: str | None,
-    lines: Sequence[str],
-    ask: Callable[[str, str], Awaitable[str]],
-    fits: Callable[[str | None, list[str]], bool],
-    words: int,
-) -> str:
-    """Async :func:`summarise`."""
-    instructions = SUMMARY_INSTRUCTIONS.format(words=words)
-    summary, rest = previous, list(lines)
-    while rest:
-        batch, rest = _batches(summary, rest, fits)
-        summary = _merged(summary, await ask(instructions, summary_request(summary, batch)), batch)
+        reply = yield from ask(instructions, summary_request(summary, batch))
+        summary = _merged(summary, reply, batch)
     return summary or ""
 
 

@@ -42,20 +42,19 @@ from .._client import ZepMemoryClient
 from .._context import (
     DEFAULT_KEEP_RATIO,
     Summary,
-    asummarise,
     check_budget,
     fit_start,
     fold_point,
+    plan_summarise,
     safe_starts,
     split_summary,
-    summarise,
     summary_book,
     summary_message,
     transcript_line,
     truncate_to,
     window_start,
 )
-from .._history_cache import history_cache
+from .._duplex import Plan, arun, call, run
 from .._models import Message, check_id, check_metadata
 from .._session_guard import check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
@@ -265,7 +264,6 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             )
         self.keep_ratio = float(keep_ratio)
         self._guard = guard_for(self.client)
-        self._history = history_cache(self.client)
         self._book = summary_book(self.client)
         #: summaries made by this middleware during runs: session id -> newest
         self._latest: OrderedDict[str, Summary] = OrderedDict()
@@ -336,23 +334,20 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
 
     # -- hooks ---------------------------------------------------------------------------------
 
+    def _plan_before(self, state: Mapping[str, Any], runtime: Runtime[Any]) -> Plan[dict[str, Any]]:
+        user_id, session_id = self._ids(runtime)
+        stored = yield from self._guard.plan_read(user_id, session_id, self._read_window)
+        return self._load(session_id, stored, state)
+
     def before_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Load the session's history in front of the new input."""
-        user_id, session_id = self._ids(runtime)
-        stored: list[Message] = []
-        if self._guard.check_read(user_id, session_id):
-            stored = self._history.read(session_id, self._read_window)
-        return self._load(session_id, stored, state)
+        return run(self._plan_before(state, runtime))
 
     async def abefore_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`before_agent`."""
-        user_id, session_id = self._ids(runtime)
-        stored: list[Message] = []
-        if await self._guard.acheck_read(user_id, session_id):
-            stored = await self._history.aread(session_id, self._read_window)
-        return self._load(session_id, stored, state)
+        return await arun(self._plan_before(state, runtime))
 
     @property
     def _read_window(self) -> int | None:
@@ -362,27 +357,24 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
     def _decode(self, session_id: str, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across turns. Every message gets an id (its Zep uuid if it had
         # none), so LangGraph, which assigns missing ids in place, leaves the cached ones alone.
-        return self._history.decode(session_id, stored, _AGENT_KEY, _with_id)
+        return self._guard.cache.decode(session_id, stored, _AGENT_KEY, _with_id)
 
-    def after_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Store the messages this run added, in one write."""
+    def _plan_after(self, state: Mapping[str, Any], runtime: Runtime[Any]) -> Plan[dict[str, Any]]:
         batch = self._new(state)
         if batch:
             user_id, session_id = self._ids(runtime)
-            self._guard.ensure_write(user_id, session_id, self.session_metadata)
-            self._history.add(session_id, batch)
+            yield from self._guard.plan_write(user_id, session_id, batch, self.session_metadata)
         return {"zep_memory_stored": len(state.get("messages") or [])}
+
+    def after_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Store the messages this run added, in one write."""
+        return run(self._plan_after(state, runtime))
 
     async def aafter_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`after_agent`."""
-        batch = self._new(state)
-        if batch:
-            user_id, session_id = self._ids(runtime)
-            await self._guard.aensure_write(user_id, session_id, self.session_metadata)
-            await self._history.aadd(session_id, batch)
-        return {"zep_memory_stored": len(state.get("messages") or [])}
+        return await arun(self._plan_after(state, runtime))
 
     # -- the model call: budget and summary ------------------------------------------------------
 
@@ -479,29 +471,35 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
     def _words(self) -> int:
         return max((self.summary_max_tokens or 1) * 3 // 4, 1)
 
+    def _plan_view(self, request: ModelRequest[Any]) -> Plan[ModelRequest[Any]]:
+        """The request to send: cut to ``max_tokens``, after summarising what falls out."""
+        view, job = self._view(request, may_fold=True)
+        if job is None:
+            return view
+        from .._context import SUMMARY_INSTRUCTIONS
+
+        model = self.summary_model or request.model
+
+        def ask(system: str, user: str) -> Plan[str]:
+            self.summary_calls += 1
+            reply = yield call(model, "invoke", [SystemMessage(system), HumanMessage(user)])
+            return str(getattr(reply, "text", reply))
+
+        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
+        text = yield from plan_summarise(job.previous, job.lines, ask, fits, self._words())
+        summary = [self._finish(job, text)]
+        yield from self._guard.plan_write(
+            job.user_id, job.session_id, summary, self.session_metadata
+        )
+        return self._view(request, may_fold=False)[0]
+
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any] | AIMessage:
         """Cut the request to ``max_tokens`` (summarising what falls out, if asked)."""
-        view, job = self._view(request, may_fold=True)
-        if job is not None:
-            from .._context import SUMMARY_INSTRUCTIONS
-
-            model = self.summary_model or request.model
-
-            def ask(system: str, user: str) -> str:
-                self.summary_calls += 1
-                reply = model.invoke([SystemMessage(system), HumanMessage(user)])
-                return str(getattr(reply, "text", reply))
-
-            fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
-            text = summarise(job.previous, job.lines, ask, fits, self._words())
-            self._guard.ensure_write(job.user_id, job.session_id, self.session_metadata)
-            self._history.add(job.session_id, [self._finish(job, text)])
-            view, _ = self._view(request, may_fold=False)
-        return handler(view)
+        return handler(run(self._plan_view(request)))
 
     async def awrap_model_call(
         self,
@@ -509,20 +507,4 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any] | AIMessage:
         """Async :meth:`wrap_model_call`."""
-        view, job = self._view(request, may_fold=True)
-        if job is not None:
-            from .._context import SUMMARY_INSTRUCTIONS
-
-            model = self.summary_model or request.model
-
-            async def ask(system: str, user: str) -> str:
-                self.summary_calls += 1
-                reply = await model.ainvoke([SystemMessage(system), HumanMessage(user)])
-                return str(getattr(reply, "text", reply))
-
-            fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
-            text = await asummarise(job.previous, job.lines, ask, fits, self._words())
-            await self._guard.aensure_write(job.user_id, job.session_id, self.session_metadata)
-            await self._history.aadd(job.session_id, [self._finish(job, text)])
-            view, _ = self._view(request, may_fold=False)
-        return await handler(view)
+        return await handler(await arun(self._plan_view(request)))
