@@ -14,8 +14,8 @@ from .._client import ZepMemoryClient
 from .._context import (
     SUMMARY_INSTRUCTIONS,
     Summary,
-    asummarise,
     is_summary,
+    plan_summarise,
     split_summary,
     summary_book,
     summary_message,
@@ -25,6 +25,7 @@ from .._context import (
     window_start,
     zep_shape,
 )
+from .._duplex import Plan, arun, call
 from .._errors import InvalidInputError, NotFoundError
 from .._models import check_id
 from .._session_guard import check_client, guard_for
@@ -60,6 +61,9 @@ class ZepSessionsBlock(BaseMemoryBlock[str]):
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
         current = block_kwargs.get("session_id")
         try:
+            # Straight to the client: the block shows each session's metadata and start time,
+            # which the guard's user_sessions (ids only) does not keep; the listing is the
+            # user's own, so it needs no ownership check.
             sessions = await self._client.user.aget_sessions(self.user_id)
         except NotFoundError:
             return ""
@@ -76,7 +80,9 @@ class ZepSessionsBlock(BaseMemoryBlock[str]):
             if session.metadata:
                 lines.append("metadata: " + json.dumps(session.metadata, ensure_ascii=False))
             if self.messages_per_session:
-                recent = await self._client.memory.aget_messages(
+                # A windowed read through the shared history cache (these sessions are the
+                # user's, listed just above: no ownership check to make).
+                recent = await guard_for(self._client).cache.aread(
                     session.session_id, self.messages_per_session
                 )
                 whole = len(recent) < self.messages_per_session
@@ -137,10 +143,8 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
         known, summary = book.lookup(session_id)
         if known:
             return summary
-        guard = guard_for(self._client)
-        if not await guard.acheck_read(self.user_id, session_id):
-            return None
-        summary = split_summary(await self._client.memory.aget_messages(session_id))[0]
+        # The whole history through the shared history cache (held for the next turn too).
+        summary = split_summary(await guard_for(self._client).aread(self.user_id, session_id))[0]
         book.seen(session_id, summary)
         return summary
 
@@ -164,10 +168,9 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
         instructions = SUMMARY_INSTRUCTIONS.format(words=words)
         llm = self.llm
 
-        async def ask(system: str, user: str) -> str:
-            reply = await llm.achat(
-                [ChatMessage(role="system", content=system), ChatMessage(content=user)]
-            )
+        def ask(system: str, user: str) -> Plan[str]:
+            chat = [ChatMessage(role="system", content=system), ChatMessage(content=user)]
+            reply = yield call(llm, "chat", chat)
             return str(reply.message.content or "")
 
         def fits(prev: str | None, batch: list[str]) -> bool:
@@ -176,12 +179,11 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
             )
             return size <= self.request_tokens
 
-        text = await asummarise(previous.text if previous else None, lines, ask, fits, words)
+        previous_text = previous.text if previous else None
+        text = await arun(plan_summarise(previous_text, lines, ask, fits, words))
         text = truncate_to(text, lambda t: len(self.tokenizer_fn(t)) <= self.max_tokens)
-        guard = guard_for(self._client)
         # What it covers is what Memory archived (ZepDBChatStore's statuses), not a message
         # boundary: "through" stays empty, so another adapter shows it with every message.
         summary = Summary(text, "")
-        await guard.aensure_write(self.user_id, session_id, None)
-        await guard.aappend(session_id, [summary_message(summary)])
+        await guard_for(self._client).awrite(self.user_id, session_id, [summary_message(summary)])
         summary_book(self._client).seen(session_id, summary)
