@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -32,6 +31,7 @@ from typing import Literal
 from ._duplex import Plan
 from ._errors import InvalidInputError
 from ._models import Message
+from ._per_client import PerClient
 
 __all__ = [
     "DEFAULT_KEEP_RATIO",
@@ -41,6 +41,7 @@ __all__ = [
     "Kind",
     "Shape",
     "Ask",
+    "Fold",
     "Summary",
     "SummaryBook",
     "check_budget",
@@ -48,6 +49,7 @@ __all__ = [
     "fold_point",
     "is_summary",
     "safe_starts",
+    "plan_fold",
     "plan_summarise",
     "split_summary",
     "summary_book",
@@ -341,6 +343,37 @@ def plan_summarise(
     return summary or ""
 
 
+@dataclass(frozen=True)
+class Fold:
+    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
+
+    previous: str | None
+    lines: list[str]
+    through: str
+
+
+def plan_fold(
+    fold: Fold,
+    ask: Ask,
+    *,
+    request_fits: Callable[[str, str], bool],
+    summary_fits: Callable[[str], bool],
+    words: int,
+) -> Plan[Summary]:
+    """The summary extending ``fold.previous`` with ``fold.lines``, cut to ``summary_fits``.
+
+    ``request_fits(system, user)`` says whether one summarising request stays within the
+    budget; ``ask`` is the plan of a model call (see :func:`plan_summarise`).
+    """
+    instructions = SUMMARY_INSTRUCTIONS.format(words=words)
+
+    def fits(previous: str | None, lines: list[str]) -> bool:
+        return request_fits(instructions, summary_request(previous, lines))
+
+    text = yield from plan_summarise(fold.previous, fold.lines, ask, fits, words)
+    return Summary(truncate_to(text, summary_fits), fold.through)
+
+
 class SummaryBook:
     """The summaries this process knows, per session (``None``: known to have none)."""
 
@@ -364,17 +397,12 @@ class SummaryBook:
             self._known.pop(session_id, None)
 
 
-_BOOKS: weakref.WeakKeyDictionary[object, SummaryBook] = weakref.WeakKeyDictionary()
-_BOOKS_LOCK = threading.Lock()
+_BOOKS: PerClient[SummaryBook] = PerClient(lambda client: SummaryBook())
 
 
 def summary_book(client: object) -> SummaryBook:
     """The :class:`SummaryBook` shared by every adapter on ``client``."""
-    with _BOOKS_LOCK:
-        book = _BOOKS.get(client)
-        if book is None:
-            book = _BOOKS[client] = SummaryBook()
-        return book
+    return _BOOKS.get(client)
 
 
 _ZEP_KINDS: dict[str, Kind] = {

@@ -57,7 +57,6 @@ and the guard refuses the ownerless session from then on.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -67,6 +66,7 @@ from ._duplex import Plan, arun, call, run
 from ._errors import AlreadyExistsError, InvalidInputError, NotFoundError, SessionOwnershipError
 from ._history_cache import HistoryCache, history_cache
 from ._models import CreateUserRequest, Message, Session
+from ._per_client import PerClient
 
 __all__ = [
     "REVIVED_SESSION_KEY",
@@ -257,7 +257,8 @@ class SessionGuard:
             yield call(memory, "delete_memory", session_id)
             return session
         mine = Session(session_id=session_id, metadata=dict(metadata or _revival()))
-        return (yield call(memory, "update_session", mine))
+        revived: Session = yield call(memory, "update_session", mine)
+        return revived
 
     def _plan_add_user(self, user_id: str) -> Plan[bool]:
         """Create the user; ``True`` if this call created it."""
@@ -277,14 +278,14 @@ class SessionGuard:
             return []
         return (yield from self.cache.plan_read(session_id, window))
 
-    def plan_write(
+    def plan_write(  # no entry points: the adapters nest it in their own plans
         self,
         user_id: str,
         session_id: str,
         messages: Sequence[Message],
         metadata: Mapping[str, Any] | None = None,
     ) -> Plan[list[Message]]:
-        """The plan of :meth:`write`."""
+        """Append ``messages`` in one call (creating the user and session first if needed)."""
         yield from self.plan_ensure_write(user_id, session_id, metadata)
         return (yield from self.cache.plan_add(session_id, messages))
 
@@ -371,26 +372,6 @@ class SessionGuard:
         """Async :meth:`read`."""
         return await arun(self.plan_read(user_id, session_id, window))
 
-    def write(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[Message],
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[Message]:
-        """Append ``messages`` in one call (creating the user and session first if needed)."""
-        return run(self.plan_write(user_id, session_id, messages, metadata))
-
-    async def awrite(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[Message],
-        metadata: Mapping[str, Any] | None = None,
-    ) -> list[Message]:
-        """Async :meth:`write`."""
-        return await arun(self.plan_write(user_id, session_id, messages, metadata))
-
     def history(self, session_id: str) -> list[Message]:
         """The session's whole history (one tail read once this process holds it)."""
         return self.cache.get(session_id)
@@ -432,14 +413,13 @@ class SessionGuard:
         return await arun(self.plan_user_sessions(user_id))
 
 
-_GUARDS: weakref.WeakKeyDictionary[ZepMemoryClient, SessionGuard] = weakref.WeakKeyDictionary()
-_GUARDS_LOCK = threading.Lock()
+def _new_guard(client: ZepMemoryClient) -> SessionGuard:
+    return SessionGuard(client)
+
+
+_GUARDS: PerClient[SessionGuard] = PerClient(_new_guard)
 
 
 def guard_for(client: ZepMemoryClient) -> SessionGuard:
-    """The guard shared by every adapter on ``client`` (one per client, made once)."""
-    with _GUARDS_LOCK:
-        guard = _GUARDS.get(client)
-        if guard is None:
-            guard = _GUARDS[client] = SessionGuard(client)
-        return guard
+    """The guard shared by every adapter on ``client`` (made once, under a lock)."""
+    return _GUARDS.get(client)

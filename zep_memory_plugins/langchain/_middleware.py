@@ -41,17 +41,17 @@ from typing_extensions import NotRequired
 from .._client import ZepMemoryClient
 from .._context import (
     DEFAULT_KEEP_RATIO,
+    Fold,
     Summary,
     check_budget,
     fit_start,
     fold_point,
-    plan_summarise,
+    plan_fold,
     safe_starts,
     split_summary,
     summary_book,
     summary_message,
     transcript_line,
-    truncate_to,
     window_start,
 )
 from .._duplex import Plan, arun, call, run
@@ -110,14 +110,12 @@ class ZepMemoryState(AgentState[Any]):
 
 
 @dataclass(frozen=True)
-class _Fold:
-    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
+class _Job:
+    """A summary to make for a user's session before the model call."""
 
     session_id: str
     user_id: str
-    previous: str | None
-    lines: list[str]
-    through: str
+    fold: Fold
 
 
 def _speaker(message: BaseMessage) -> str:
@@ -385,7 +383,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
 
     def _view(
         self, request: ModelRequest[Any], *, may_fold: bool
-    ) -> tuple[ModelRequest[Any], _Fold | None]:
+    ) -> tuple[ModelRequest[Any], _Job | None]:
         """The request cut to the budget with the summary in front, or a summary to make first."""
         state: Mapping[str, Any] = request.state or {}
         messages = list(request.messages)
@@ -427,7 +425,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             k = fold_point(ok, costs, keep, lo=lo, hi=stored)
             if k > lo:
                 lines = [_line(m) for m in messages[lo:k]]
-                return request, _Fold(session_id, user_id, text, lines, uuids[k - 1])
+                return request, _Job(session_id, user_id, Fold(text, lines, uuids[k - 1]))
         start = fit_start(ok, costs, budget, lo=lo, hi=stored, total=total, budget=budget)
         if start is None:
             raise InvalidInputError(
@@ -443,28 +441,20 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         now = self._count([SystemMessage(content=text)]) if text else 0
         return max(cap - now, 0)
 
-    def _fits(self, instructions: str) -> Callable[[str | None, list[str]], bool]:
-        from .._context import summary_request
-
+    def _request_fits(self, system: str, user: str) -> bool:
         assert self.max_tokens is not None
-        budget = self.max_tokens
+        return self._count([SystemMessage(system), HumanMessage(user)]) <= self.max_tokens
 
-        def fits(previous: str | None, lines: list[str]) -> bool:
-            request = [SystemMessage(instructions), HumanMessage(summary_request(previous, lines))]
-            return self._count(request) <= budget
+    def _summary_fits(self, text: str) -> bool:
+        return self._count([SystemMessage(content=text)]) <= (self.summary_max_tokens or 1)
 
-        return fits
-
-    def _finish(self, job: _Fold, text: str) -> Message:
-        cap = self.summary_max_tokens or 1
-        text = truncate_to(text, lambda t: self._count([SystemMessage(content=t)]) <= cap)
-        summary = Summary(text, job.through)
+    def _finish(self, session_id: str, summary: Summary) -> Message:
         with self._lock:
-            self._latest[job.session_id] = summary
-            self._latest.move_to_end(job.session_id)
+            self._latest[session_id] = summary
+            self._latest.move_to_end(session_id)
             while len(self._latest) > _LATEST_KEPT:  # only the current runs need them
                 self._latest.popitem(last=False)
-        self._book.seen(job.session_id, summary)
+        self._book.seen(session_id, summary)
         self.summaries_stored += 1
         return summary_message(summary)
 
@@ -476,8 +466,6 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         view, job = self._view(request, may_fold=True)
         if job is None:
             return view
-        from .._context import SUMMARY_INSTRUCTIONS
-
         model = self.summary_model or request.model
 
         def ask(system: str, user: str) -> Plan[str]:
@@ -485,11 +473,16 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             reply = yield call(model, "invoke", [SystemMessage(system), HumanMessage(user)])
             return str(getattr(reply, "text", reply))
 
-        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
-        text = yield from plan_summarise(job.previous, job.lines, ask, fits, self._words())
-        summary = [self._finish(job, text)]
+        summary = yield from plan_fold(
+            job.fold,
+            ask,
+            request_fits=self._request_fits,
+            summary_fits=self._summary_fits,
+            words=self._words(),
+        )
+        stored = [self._finish(job.session_id, summary)]
         yield from self._guard.plan_write(
-            job.user_id, job.session_id, summary, self.session_metadata
+            job.user_id, job.session_id, stored, self.session_metadata
         )
         return self._view(request, may_fold=False)[0]
 

@@ -12,16 +12,14 @@ from llama_index.core.utils import get_tokenizer
 
 from .._client import ZepMemoryClient
 from .._context import (
-    SUMMARY_INSTRUCTIONS,
+    Fold,
     Summary,
     is_summary,
-    plan_summarise,
+    plan_fold,
     split_summary,
     summary_book,
     summary_message,
-    summary_request,
     transcript_line,
-    truncate_to,
     window_start,
     zep_shape,
 )
@@ -164,8 +162,6 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
             return
         previous = await self._summary(session_id)
         lines = [transcript_line(str(m.role.value), chat_text(m)) for m in messages]
-        words = max(self.max_tokens * 3 // 4, 1)
-        instructions = SUMMARY_INSTRUCTIONS.format(words=words)
         llm = self.llm
 
         def ask(system: str, user: str) -> Plan[str]:
@@ -173,17 +169,22 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
             reply = yield call(llm, "chat", chat)
             return str(reply.message.content or "")
 
-        def fits(prev: str | None, batch: list[str]) -> bool:
-            size = len(self.tokenizer_fn(instructions)) + len(
-                self.tokenizer_fn(summary_request(prev, batch))
-            )
+        def request_fits(system: str, user: str) -> bool:
+            size = len(self.tokenizer_fn(system)) + len(self.tokenizer_fn(user))
             return size <= self.request_tokens
 
-        previous_text = previous.text if previous else None
-        text = await arun(plan_summarise(previous_text, lines, ask, fits, words))
-        text = truncate_to(text, lambda t: len(self.tokenizer_fn(t)) <= self.max_tokens)
         # What it covers is what Memory archived (ZepDBChatStore's statuses), not a message
         # boundary: "through" stays empty, so another adapter shows it with every message.
-        summary = Summary(text, "")
-        await guard_for(self._client).awrite(self.user_id, session_id, [summary_message(summary)])
+        fold = Fold(previous.text if previous else None, lines, "")
+        summary = await arun(
+            plan_fold(
+                fold,
+                ask,
+                request_fits=request_fits,
+                summary_fits=lambda t: len(self.tokenizer_fn(t)) <= self.max_tokens,
+                words=max(self.max_tokens * 3 // 4, 1),
+            )
+        )
+        write = guard_for(self._client).plan_write
+        await arun(write(self.user_id, session_id, [summary_message(summary)]))
         summary_book(self._client).seen(session_id, summary)

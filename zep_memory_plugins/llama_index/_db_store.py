@@ -178,7 +178,8 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         rows = _with_status(key, messages, status)
         if not rows:
             return
-        stored = await self._guard.awrite(self.user_id, key, _encode(rows), self.session_metadata)
+        write = self._guard.plan_write(self.user_id, key, _encode(rows), self.session_metadata)
+        stored = await arun(write)
         known = self._known.get(key)
         self._wrote(
             key,
@@ -217,11 +218,16 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         if len(kept) != len(rows):
             await self._rewrite(key, kept)
 
-    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
-        """Delete the ``n`` oldest active messages and return them."""
+    async def _oldest_active(self, key: str, n: object) -> tuple[list[_Row], list[int]]:
+        """The session's rows, and the positions of its ``n`` oldest active ones."""
         n = _count(n, "n")
         rows = await self._rows(key)
         active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
+        return rows, active
+
+    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Delete the ``n`` oldest active messages and return them."""
+        rows, active = await self._oldest_active(key, n)
         if not active:
             return []
         doomed = set(active)
@@ -230,9 +236,7 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Archive the ``n`` oldest active messages and return them (one read, one update)."""
-        n = _count(n, "n")
-        rows = await self._rows(key)
-        active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
+        rows, active = await self._oldest_active(key, n)
         if not active:
             return []
         newest = rows[active[-1]][0]

@@ -14,20 +14,18 @@ from llama_index.core.utils import get_tokenizer
 from .._client import ZepMemoryClient
 from .._context import (
     DEFAULT_KEEP_RATIO,
-    SUMMARY_INSTRUCTIONS,
+    Fold,
     Kind,
     Shape,
     Summary,
     fit_start,
     fold_point,
-    plan_summarise,
+    plan_fold,
     safe_starts,
     split_summary,
     summary_book,
     summary_message,
-    summary_request,
     transcript_line,
-    truncate_to,
     window_start,
 )
 from .._duplex import Plan, arun, call, run
@@ -101,15 +99,6 @@ def _chat_messages(messages: object) -> list[ChatMessage]:
     ):
         raise InvalidInputError("messages must be a list of ChatMessage", field="messages")
     return list(messages)
-
-
-class _Fold:
-    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
-
-    def __init__(self, previous: str | None, lines: list[str], through: str) -> None:
-        self.previous = previous
-        self.lines = lines
-        self.through = through
 
 
 class ZepMemory(BaseMemory):
@@ -260,7 +249,7 @@ class ZepMemory(BaseMemory):
 
     def _plan(
         self, raw: list[Message], lastn: int | None, initial: int, *, may_fold: bool
-    ) -> tuple[list[ChatMessage], _Fold | None]:
+    ) -> tuple[list[ChatMessage], Fold | None]:
         """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
         summary, conversation, lo = split_summary(raw)
         whole = lastn is None or len(raw) < lastn
@@ -293,7 +282,7 @@ class ZepMemory(BaseMemory):
                 lines = [
                     transcript_line(str(m.role.value), chat_text(m)) for m in messages[start:k]
                 ]
-                return [], _Fold(text, lines, str(kept[k - 1].uuid))
+                return [], Fold(text, lines, str(kept[k - 1].uuid))
         found = fit_start(ok, costs, budget - fixed, lo=start, hi=hi)
         if found is None:
             if self._pending:
@@ -308,36 +297,31 @@ class ZepMemory(BaseMemory):
     def _summary_cap(self) -> int:
         return self.summary_max_tokens or max(self.token_limit // 4, 1)
 
-    def _fits(self, instructions: str) -> Callable[[str | None, list[str]], bool]:
-        def fits(previous: str | None, lines: list[str]) -> bool:
-            size = len(self.tokenizer_fn(instructions)) + len(
-                self.tokenizer_fn(summary_request(previous, lines))
-            )
-            return size <= self.token_limit
+    def _request_fits(self, system: str, user: str) -> bool:
+        return len(self.tokenizer_fn(system)) + len(self.tokenizer_fn(user)) <= self.token_limit
 
-        return fits
+    def _summary_fits(self, text: str) -> bool:
+        return self._tokens([summary_chat_message(text)]) <= self._summary_cap()
 
-    def _store_summary(self, job: _Fold, text: str) -> Message:
-        cap = self._summary_cap()
-        text = truncate_to(text, lambda t: self._tokens([summary_chat_message(t)]) <= cap)
-        summary = Summary(text, job.through)
-        self._latest = summary
-        self._book.seen(self.session_id, summary)
-        return summary_message(summary)
-
-    def _plan_summarise(self, job: _Fold) -> Plan[Message]:
+    def _plan_summarise(self, fold: Fold) -> Plan[Message]:
         assert self.llm is not None
         llm = self.llm
-        words = max(self._summary_cap() * 3 // 4, 1)
 
         def ask(system: str, user: str) -> Plan[str]:
             chat = [ChatMessage(role="system", content=system), ChatMessage(content=user)]
             reply = yield call(llm, "chat", chat)
             return str(reply.message.content or "")
 
-        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=words))
-        text = yield from plan_summarise(job.previous, job.lines, ask, fits, words)
-        return self._store_summary(job, text)
+        summary = yield from plan_fold(
+            fold,
+            ask,
+            request_fits=self._request_fits,
+            summary_fits=self._summary_fits,
+            words=max(self._summary_cap() * 3 // 4, 1),
+        )
+        self._latest = summary
+        self._book.seen(self.session_id, summary)
+        return summary_message(summary)
 
     def _batch(self, messages: Sequence[ChatMessage]) -> list[Any]:
         return [to_zep_message(m) for m in [*self._pending, *messages]]
