@@ -386,6 +386,27 @@ class SummaryBook:
         with self._lock:
             self._known[session_id] = summary
 
+    def split(
+        self, session_id: str, stored: Sequence[Message], window: int | None
+    ) -> tuple[Summary | None, list[Message], bool]:
+        """``(summary, conversation, whole)`` of a read of the session (last ``window`` or all).
+
+        A whole read (no window, or fewer messages than asked) records the summary it shows
+        and leaves out the messages it covers; a window read may have missed the summary, so it
+        records nothing and keeps every conversation message.
+        """
+        summary, conversation, lo = split_summary(stored)
+        whole = window is None or len(stored) < window
+        if not whole:
+            return summary, conversation, False
+        self.seen(session_id, summary)
+        return summary, conversation[lo:], True
+
+    def made(self, session_id: str, summary: Summary) -> Message:
+        """Record a summary this process made for the session; the message that stores it."""
+        self.seen(session_id, summary)
+        return summary_message(summary)
+
     def lookup(self, session_id: str) -> tuple[bool, Summary | None]:
         """``(known, summary)`` for the session."""
         with self._lock:

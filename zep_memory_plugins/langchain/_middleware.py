@@ -48,9 +48,7 @@ from .._context import (
     fold_point,
     plan_fold,
     safe_starts,
-    split_summary,
     summary_book,
-    summary_message,
     transcript_line,
     window_start,
 )
@@ -304,10 +302,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         self, session_id: str, stored: list[Message], state: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The state update putting the session's history (after its summary) before the input."""
-        summary, conversation, lo = split_summary(stored)
-        self._book.seen(session_id, summary)
-        whole = self._read_window is None or len(stored) < self._read_window
-        kept = conversation[lo:] if whole else conversation
+        summary, kept, whole = self._book.split(session_id, stored, self._read_window)
         history = self._decode(session_id, kept)
         start = window_start([shape_of(m) for m in history], self.window, whole=whole)
         history, kept = history[start:], kept[start:]
@@ -454,9 +449,8 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             self._latest.move_to_end(session_id)
             while len(self._latest) > _LATEST_KEPT:  # only the current runs need them
                 self._latest.popitem(last=False)
-        self._book.seen(session_id, summary)
         self.summaries_stored += 1
-        return summary_message(summary)
+        return self._book.made(session_id, summary)
 
     def _words(self) -> int:
         return max((self.summary_max_tokens or 1) * 3 // 4, 1)

@@ -18,13 +18,13 @@ from .._context import (
     Kind,
     Shape,
     Summary,
+    SummaryBook,
     fit_start,
     fold_point,
     plan_fold,
     safe_starts,
     split_summary,
     summary_book,
-    summary_message,
     transcript_line,
     window_start,
 )
@@ -153,7 +153,7 @@ class ZepMemory(BaseMemory):
     _guard: SessionGuard = PrivateAttr()
     _pending: list[ChatMessage] = PrivateAttr(default_factory=list)
     _latest: Summary | None = PrivateAttr(default=None)
-    _book: Any = PrivateAttr()
+    _book: SummaryBook = PrivateAttr()
 
     def __init__(
         self, client: ZepMemoryClient, user_id: str, session_id: str, **kwargs: Any
@@ -251,13 +251,7 @@ class ZepMemory(BaseMemory):
         self, raw: list[Message], lastn: int | None, initial: int, *, may_fold: bool
     ) -> tuple[list[ChatMessage], Fold | None]:
         """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
-        summary, conversation, lo = split_summary(raw)
-        whole = lastn is None or len(raw) < lastn
-        if whole:
-            self._book.seen(self.session_id, summary)
-        else:
-            lo = 0
-        kept = conversation[lo:]
+        summary, kept, whole = self._book.split(self.session_id, raw, lastn)
         messages = [*(from_zep_message(m) for m in kept), *self._pending]
         shapes = [chat_shape(m) for m in messages]
         start = window_start(shapes, self.last_n, whole=whole)
@@ -320,8 +314,7 @@ class ZepMemory(BaseMemory):
             words=max(self._summary_cap() * 3 // 4, 1),
         )
         self._latest = summary
-        self._book.seen(self.session_id, summary)
-        return summary_message(summary)
+        return self._book.made(self.session_id, summary)
 
     def _batch(self, messages: Sequence[ChatMessage]) -> list[Any]:
         return [to_zep_message(m) for m in [*self._pending, *messages]]
