@@ -80,9 +80,7 @@ def visible_state(client) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_a_refused_write_with_metadata_leaves_a_cleared_session_as_it_was(
-    open_client, mode
-):
+async def test_a_refused_write_with_metadata_leaves_a_cleared_session_as_it_was(open_client, mode):
     owner_client = open_client()
     owner = SessionGuard(owner_client)
     owner.ensure_write("ann", "s", {"topic": "private"})
@@ -189,3 +187,102 @@ def test_every_turn_leaves_the_session_with_its_owner(ops: list[tuple[str, int]]
         with contextlib.suppress(NotFoundError):
             theirs.user.delete("ann")
         assert mine.memory.get_messages("s") == []
+
+
+# -- the pieces of the guard: ownership record, registry, one path for the adapters ------------
+
+
+def test_the_ownership_record_knows_owners_and_absent_sessions() -> None:
+    from zep_memory_plugins import Session
+    from zep_memory_plugins._session_guard import OwnershipRecord
+
+    record = OwnershipRecord()
+    assert not record.known("ann", "s")
+    record.missing("s")
+    assert record.is_absent("s")
+    record.verify(Session(session_id="s", user_id="ann"), "ann")
+    assert record.known("ann", "s") and not record.is_absent("s")
+    with pytest.raises(SessionOwnershipError, match="another user"):
+        record.known("carl", "s")
+    with pytest.raises(SessionOwnershipError, match="no user"):
+        record.verify(Session(session_id="t", user_id=None), "ann")
+    assert not record.known("ann", "t")  # a refused session is not recorded
+    assert record.user_deleted("ann") == ["s"]
+    assert record.is_absent("s") and not record.known("carl", "s")
+
+
+def test_every_thread_gets_the_one_guard_of_a_client() -> None:
+    import threading
+
+    from zep_memory_plugins._session_guard import guard_for
+
+    client = ZepMemoryClient(path=":memory:")
+    start = threading.Barrier(8)
+    got: list[SessionGuard] = []
+
+    def take() -> None:
+        start.wait()
+        got.append(guard_for(client))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(g is got[0] for g in got)
+    assert guard_for(client).cache is got[0].cache
+    assert guard_for(ZepMemoryClient(path=":memory:")) is not got[0]
+    client.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_clear_checks_the_owner_before_deleting(client, mode):
+    import asyncio
+
+    from zep_memory_plugins._duplex import arun, run
+
+    guard = SessionGuard(client)
+    guard.ensure_write("ann", "s", None)
+    guard.append("s", msg("kept"))
+
+    def clear(user_id: str, session_id: str) -> bool:
+        plan = guard.plan_clear(user_id, session_id)
+        return run(plan) if mode == "sync" else asyncio.run(arun(plan))
+
+    with pytest.raises(SessionOwnershipError):
+        clear("carl", "s")
+    assert [m.content for m in client.memory.get_messages("s")] == ["kept"]
+    assert clear("ann", "nothing-here") is False
+    assert clear("ann", "s") is True
+    assert client.memory.get_messages("s") == []
+    assert clear("ann", "s") is False  # already deleted
+
+
+def test_a_windowed_read_through_the_guard_sees_a_deleted_session(open_client):
+    """A window read goes through the history cache too: a session deleted meanwhile is seen,
+    and the owner is checked again before the next write (not an ownerless session)."""
+    mine, theirs = open_client(), open_client()
+    guard = SessionGuard(mine)
+    guard.ensure_write("ann", "s", None)
+    guard.append("s", msg("a"))
+    theirs.user.delete("ann")
+    assert guard.read("ann", "s", 5) == []
+    guard.ensure_write("ann", "s", None)
+    guard.append("s", msg("b"))
+    assert theirs.memory.get_session("s").user_id == "ann"
+
+
+def test_zep_memory_window_reads_go_through_the_shared_path(open_client):
+    """ZepMemory's windowed ``get`` reads through the guard and its cache: after another
+    process deletes the user, the next turn recreates the session owned by the user."""
+    from llama_index.core.llms import ChatMessage
+
+    from zep_memory_plugins.llama_index import ZepMemory
+
+    mine, theirs = open_client(), open_client()
+    memory = ZepMemory(mine, "ann", "s", last_n=4)
+    memory.put_messages([ChatMessage(role="user", content="hi")])
+    theirs.user.delete("ann")
+    assert memory.get() == []
+    memory.put_messages([ChatMessage(role="user", content="again")])
+    assert theirs.memory.get_session("s").user_id == "ann"

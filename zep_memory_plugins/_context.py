@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ._duplex import Plan
 from ._errors import InvalidInputError
 from ._models import Message
+from ._per_client import PerClient
 
 __all__ = [
     "DEFAULT_KEEP_RATIO",
@@ -39,16 +40,18 @@ __all__ = [
     "SUMMARY_ROLE",
     "Kind",
     "Shape",
+    "Ask",
+    "Fold",
     "Summary",
     "SummaryBook",
-    "asummarise",
     "check_budget",
     "fit_start",
     "fold_point",
     "is_summary",
     "safe_starts",
+    "plan_fold",
+    "plan_summarise",
     "split_summary",
-    "summarise",
     "summary_book",
     "summary_message",
     "summary_request",
@@ -314,40 +317,61 @@ def _merged(previous: str | None, reply: str, batch: list[str]) -> str:
     return "\n".join([*([previous] if previous else []), *batch])
 
 
-def summarise(
+#: Asks the app's model once: ``ask(system, user)`` is the plan of that call, giving its text.
+Ask = Callable[[str, str], Plan[str]]
+
+
+def plan_summarise(
     previous: str | None,
     lines: Sequence[str],
-    ask: Callable[[str, str], str],
+    ask: Ask,
     fits: Callable[[str | None, list[str]], bool],
     words: int,
-) -> str:
+) -> Plan[str]:
     """Fold ``lines`` into ``previous`` with the app's model, one request per batch that fits.
 
-    ``ask(system, user)`` calls the model; ``fits(previous, batch)`` says whether a request
-    with that summary and those lines stays within the budget.
+    ``ask(system, user)`` is the plan calling the model (see ``zep_memory_plugins._duplex``);
+    ``fits(previous, batch)`` says whether a request with that summary and those lines stays
+    within the budget.
     """
     instructions = SUMMARY_INSTRUCTIONS.format(words=words)
     summary, rest = previous, list(lines)
     while rest:
         batch, rest = _batches(summary, rest, fits)
-        summary = _merged(summary, ask(instructions, summary_request(summary, batch)), batch)
+        reply = yield from ask(instructions, summary_request(summary, batch))
+        summary = _merged(summary, reply, batch)
     return summary or ""
 
 
-async def asummarise(
-    previous: str | None,
-    lines: Sequence[str],
-    ask: Callable[[str, str], Awaitable[str]],
-    fits: Callable[[str | None, list[str]], bool],
+@dataclass(frozen=True)
+class Fold:
+    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
+
+    previous: str | None
+    lines: list[str]
+    through: str
+
+
+def plan_fold(
+    fold: Fold,
+    ask: Ask,
+    *,
+    request_fits: Callable[[str, str], bool],
+    summary_fits: Callable[[str], bool],
     words: int,
-) -> str:
-    """Async :func:`summarise`."""
+) -> Plan[Summary]:
+    """The summary extending ``fold.previous`` with ``fold.lines``, cut to ``summary_fits``.
+
+    ``request_fits(system, user)`` says whether one summarising request stays within the
+    budget; ``ask`` is the plan of a model call (see :func:`plan_summarise`).
+    """
     instructions = SUMMARY_INSTRUCTIONS.format(words=words)
-    summary, rest = previous, list(lines)
-    while rest:
-        batch, rest = _batches(summary, rest, fits)
-        summary = _merged(summary, await ask(instructions, summary_request(summary, batch)), batch)
-    return summary or ""
+
+    def fits(previous: str | None, lines: list[str]) -> bool:
+        return request_fits(instructions, summary_request(previous, lines))
+
+    text = yield from plan_summarise(fold.previous, fold.lines, ask, fits, words)
+    return Summary(truncate_to(text, summary_fits), fold.through)
 
 
 class SummaryBook:
@@ -362,6 +386,27 @@ class SummaryBook:
         with self._lock:
             self._known[session_id] = summary
 
+    def split(
+        self, session_id: str, stored: Sequence[Message], window: int | None
+    ) -> tuple[Summary | None, list[Message], bool]:
+        """``(summary, conversation, whole)`` of a read of the session (last ``window`` or all).
+
+        A whole read (no window, or fewer messages than asked) records the summary it shows
+        and leaves out the messages it covers; a window read may have missed the summary, so it
+        records nothing and keeps every conversation message.
+        """
+        summary, conversation, lo = split_summary(stored)
+        whole = window is None or len(stored) < window
+        if not whole:
+            return summary, conversation, False
+        self.seen(session_id, summary)
+        return summary, conversation[lo:], True
+
+    def made(self, session_id: str, summary: Summary) -> Message:
+        """Record a summary this process made for the session; the message that stores it."""
+        self.seen(session_id, summary)
+        return summary_message(summary)
+
     def lookup(self, session_id: str) -> tuple[bool, Summary | None]:
         """``(known, summary)`` for the session."""
         with self._lock:
@@ -373,17 +418,12 @@ class SummaryBook:
             self._known.pop(session_id, None)
 
 
-_BOOKS: weakref.WeakKeyDictionary[object, SummaryBook] = weakref.WeakKeyDictionary()
-_BOOKS_LOCK = threading.Lock()
+_BOOKS: PerClient[SummaryBook] = PerClient(lambda client: SummaryBook())
 
 
 def summary_book(client: object) -> SummaryBook:
     """The :class:`SummaryBook` shared by every adapter on ``client``."""
-    with _BOOKS_LOCK:
-        book = _BOOKS.get(client)
-        if book is None:
-            book = _BOOKS[client] = SummaryBook()
-        return book
+    return _BOOKS.get(client)
 
 
 _ZEP_KINDS: dict[str, Kind] = {

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._duplex import Plan, arun, call, run
 from ._models import Message
+from ._per_client import PerClient
 
 if TYPE_CHECKING:
     from ._client import ZepMemoryClient
@@ -349,8 +349,13 @@ class HistoryCache:
         return out
 
 
-_CACHES: weakref.WeakKeyDictionary[ZepMemoryClient, HistoryCache] = weakref.WeakKeyDictionary()
-_CACHES_LOCK = threading.Lock()
+def _new_cache(client: ZepMemoryClient) -> HistoryCache:
+    cache = HistoryCache(client)
+    client._on_delete(cache._deleted)
+    return cache
+
+
+_CACHES: PerClient[HistoryCache] = PerClient(_new_cache)
 
 
 def history_cache(client: ZepMemoryClient) -> HistoryCache:
@@ -359,9 +364,4 @@ def history_cache(client: ZepMemoryClient) -> HistoryCache:
     It forgets a session when it is deleted through ``client`` (see
     :meth:`ZepMemoryClient._on_delete`).
     """
-    with _CACHES_LOCK:
-        cache = _CACHES.get(client)
-        if cache is None:
-            cache = _CACHES[client] = HistoryCache(client)
-            client._on_delete(cache._deleted)
-        return cache
+    return _CACHES.get(client)

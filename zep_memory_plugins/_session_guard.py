@@ -1,8 +1,20 @@
-"""Ownership checks, create-on-first-write and whole-session rewrites, cached per client.
+"""The one path every adapter takes to a user's sessions.
+
+Ownership, create-on-first-write, reads through the history cache, clear and rewrite.
 
 Every framework adapter (LangChain and LlamaIndex alike) bound to a user goes through the
 :class:`SessionGuard` of its :class:`~zep_memory_plugins.ZepMemoryClient` (one per client,
-shared by every adapter on it). The guard remembers what this process has already verified, so
+shared by every adapter on it, from :func:`guard_for`). Its operations are plans (see
+``zep_memory_plugins._duplex``): an adapter nests them in its own plans with ``yield from``
+(``plan_read``, ``plan_write``, ``plan_clear``, ``plan_rewrite``...), or calls the one-line
+sync and async entry points. The pieces, each doing one thing:
+
+- :class:`OwnershipRecord`: who owns which session, and which sessions are known absent;
+- :class:`SessionGuard`: the operations, create-on-first-write (with the revive-to-look step
+  below) among them, on that record and the client's shared history cache;
+- :func:`guard_for`: the per-client registry (locked, as ``history_cache`` is).
+
+The guard remembers what this process has already verified, so
 a steady conversation turn costs one read (``get_messages``) and one write (``add_messages``)
 and nothing more:
 
@@ -13,7 +25,7 @@ and nothing more:
   then appends.
 
 Zep cannot delete single messages, so replacing a session's messages (:meth:`SessionGuard.
-rewrite`) soft-deletes the session and adds the kept messages again, which revives it with its
+plan_rewrite`) soft-deletes the session and adds the kept messages again, which revives it with its
 owner and metadata (the old messages stay deleted). That costs one read, one delete and one add,
 and the re-added messages get new uuids and timestamps.
 
@@ -44,7 +56,7 @@ and the guard refuses the ownerless session from then on.
 
 from __future__ import annotations
 
-import weakref
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -54,8 +66,15 @@ from ._duplex import Plan, arun, call, run
 from ._errors import AlreadyExistsError, InvalidInputError, NotFoundError, SessionOwnershipError
 from ._history_cache import HistoryCache, history_cache
 from ._models import CreateUserRequest, Message, Session
+from ._per_client import PerClient
 
-__all__ = ["REVIVED_SESSION_KEY", "SessionGuard", "check_client", "guard_for"]
+__all__ = [
+    "REVIVED_SESSION_KEY",
+    "OwnershipRecord",
+    "SessionGuard",
+    "check_client",
+    "guard_for",
+]
 
 #: Session metadata key set when a soft-deleted session must be revived without adding messages
 #: (Zep never lets a deleted session id be created anew); its value is an ISO timestamp.
@@ -64,8 +83,6 @@ REVIVED_SESSION_KEY = "zep_memory_revived_at"
 #: A session update that changes no metadata but revives a soft-deleted session: Zep ignores a
 #: top-level ``"system"`` key in session updates (so do the embedded store and the test server).
 _LOOK: dict[str, Any] = {"system": "zep-memory-plugins: ownership check"}
-
-_GUARDS: weakref.WeakKeyDictionary[ZepMemoryClient, SessionGuard] = weakref.WeakKeyDictionary()
 
 
 def check_client(client: object) -> ZepMemoryClient:
@@ -77,58 +94,24 @@ def check_client(client: object) -> ZepMemoryClient:
     return client
 
 
-def guard_for(client: ZepMemoryClient) -> SessionGuard:
-    """The guard shared by every adapter on ``client``."""
-    guard = _GUARDS.get(client)
-    if guard is None:
-        guard = _GUARDS[client] = SessionGuard(client)
-    return guard
-
-
 def _revival() -> dict[str, Any]:
     return {REVIVED_SESSION_KEY: datetime.now(timezone.utc).isoformat()}
 
 
-class SessionGuard:
-    """What this process verified about users and sessions on one client (see module doc)."""
+class OwnershipRecord:
+    """What this process verified: the owner of each session it knows, the sessions absent."""
 
-    def __init__(self, client: ZepMemoryClient) -> None:
-        self.client = client
-        #: user ids known to exist
-        self.users: set[str] = set()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
         #: session id -> owner, for sessions known to exist (live or soft-deleted by us)
-        self.owners: dict[str, str] = {}
+        self._owners: dict[str, str] = {}
         #: session ids found missing (a first write then creates them without asking again)
-        self.absent: set[str] = set()
-        #: whole histories, refreshed by one tail read (shared with the other adapters)
-        self.cache: HistoryCache = history_cache(client)
-        self.cache.on_lost(self.lost)
-        client._on_delete(self._deleted)
+        self._absent: set[str] = set()
 
-    def lost(self, session_id: str) -> None:
-        """A read showed the session was deleted meanwhile: check its owner again.
-
-        The shared history cache calls this by itself; an adapter reading past the cache calls
-        it when messages it had read are gone.
-        """
-        owner = self.owners.pop(session_id, None)
-        self.absent.discard(session_id)
-        if owner is not None:
-            self.users.discard(owner)  # perhaps deleted with it
-
-    def _deleted(self, kind: str, ident: str) -> None:
-        """A user or session was deleted through the client."""
-        if kind != "user":
-            return  # a soft-deleted session keeps its owner: a write revives it as theirs
-        self.users.discard(ident)
-        for session_id, owner in list(self.owners.items()):
-            if owner == ident:
-                del self.owners[session_id]
-                self.absent.add(session_id)  # deleted for good with its user
-                self.cache.forget(session_id)
-
-    def _known(self, user_id: str, session_id: str) -> bool:
-        owner = self.owners.get(session_id)
+    def known(self, user_id: str, session_id: str) -> bool:
+        """``True`` if the session is known to be ``user_id``'s; raises if another user's."""
+        with self._lock:
+            owner = self._owners.get(session_id)
         if owner is None:
             return False
         if owner != user_id:
@@ -137,7 +120,13 @@ class SessionGuard:
             )
         return True
 
-    def _verified(self, session: Session, user_id: str) -> None:
+    def is_absent(self, session_id: str) -> bool:
+        """Whether the session was found missing (and not made since)."""
+        with self._lock:
+            return session_id in self._absent
+
+    def verify(self, session: Session, user_id: str) -> None:
+        """Record ``session`` as ``user_id``'s, or raise if it is not theirs."""
         if session.user_id != user_id:
             # Never name the other user: that would leak who owns the session.
             owner = "no user" if session.user_id is None else "another user"
@@ -145,38 +134,95 @@ class SessionGuard:
                 f"session {session.session_id!r} belongs to {owner}, not to user {user_id!r}"
             )
         assert session.session_id is not None
-        self.owners[session.session_id] = user_id
-        self.absent.discard(session.session_id)
-        self.users.add(user_id)
+        with self._lock:
+            self._owners[session.session_id] = user_id
+            self._absent.discard(session.session_id)
+
+    def missing(self, session_id: str) -> None:
+        """Record that the session does not exist."""
+        with self._lock:
+            self._absent.add(session_id)
+
+    def forget(self, session_id: str) -> None:
+        """Know nothing of the session any more (its owner is checked again)."""
+        with self._lock:
+            self._owners.pop(session_id, None)
+            self._absent.discard(session_id)
+
+    def user_deleted(self, user_id: str) -> list[str]:
+        """The user is gone, with their sessions: those are now absent. Their ids."""
+        with self._lock:
+            gone = [s for s, owner in self._owners.items() if owner == user_id]
+            for session_id in gone:
+                del self._owners[session_id]
+                self._absent.add(session_id)
+        return gone
+
+
+class SessionGuard:
+    """The adapters' one path to a user's sessions on one client (see module doc)."""
+
+    def __init__(self, client: ZepMemoryClient) -> None:
+        self.client = client
+        self.record = OwnershipRecord()
+        #: whole histories, refreshed by one tail read (shared with the other adapters)
+        self.cache: HistoryCache = history_cache(client)
+        self.cache.on_lost(self.lost)
+        client._on_delete(self._deleted)
+
+    def lost(self, session_id: str) -> None:
+        """A read showed the session was deleted meanwhile: check its owner again.
+
+        The shared history cache calls this by itself.
+        """
+        self.record.forget(session_id)
+
+    def _deleted(self, kind: str, ident: str) -> None:
+        """A user or session was deleted through the client."""
+        if kind != "user":
+            return  # a soft-deleted session keeps its owner: a write revives it as theirs
+        for session_id in self.record.user_deleted(ident):
+            self.cache.forget(session_id)
 
     def owned(self, user_id: str, sessions: Sequence[Session]) -> list[str]:
         """Record ``sessions`` (listed by ``get_sessions(user_id)``) as owned; their ids."""
         for session in sessions:
-            self._verified(session, user_id)
+            self.record.verify(session, user_id)
         return [s.session_id for s in sessions if s.session_id is not None]
 
-    # -- operations: each written once as a plan, run sync or async -------------------------
+    # -- ownership and create-on-first-write --------------------------------------------------
 
-    def _plan_check_read(self, user_id: str, session_id: str) -> Plan[bool]:
-        if self._known(user_id, session_id):
+    def plan_check_read(self, user_id: str, session_id: str) -> Plan[bool]:
+        """The plan of :meth:`check_read`."""
+        if self.record.known(user_id, session_id):
             return True
         try:
             session = yield call(self.client.memory, "get_session", session_id)
         except NotFoundError:
-            self.absent.add(session_id)
+            self.record.missing(session_id)
             return False
-        self._verified(session, user_id)
+        self.record.verify(session, user_id)
         return True
 
-    def _plan_ensure_write(
-        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None
+    def plan_ensure_write(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
     ) -> Plan[None]:
-        if self._known(user_id, session_id):
+        """The plan of :meth:`ensure_write`."""
+        if self.record.known(user_id, session_id):
             return
-        if session_id not in self.absent and (
-            yield from self._plan_check_read(user_id, session_id)
+        if not self.record.is_absent(session_id) and (
+            yield from self.plan_check_read(user_id, session_id)
         ):
             return
+        yield from self._plan_create(user_id, session_id, metadata)
+
+    def _plan_create(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None
+    ) -> Plan[None]:
+        """Create the session for ``user_id`` (and the user if needed).
+
+        A session that exists already (made meanwhile, or soft-deleted) is taken if it is theirs.
+        """
         memory = self.client.memory
         request = Session(session_id=session_id, user_id=user_id, metadata=metadata)
         new_user = False
@@ -191,30 +237,60 @@ class SessionGuard:
             try:
                 session = yield call(memory, "get_session", session_id)
             except NotFoundError:
-                # Only reviving it tells whose it is: revive it unchanged, and someone else's
-                # goes back to deleted exactly as it was.
-                look = Session(session_id=session_id, metadata=dict(_LOOK))
-                session = yield call(memory, "update_session", look)
-                if session.user_id != user_id:
-                    yield call(memory, "delete_memory", session_id)
-                else:
-                    mine = Session(session_id=session_id, metadata=dict(metadata or _revival()))
-                    session = yield call(memory, "update_session", mine)
+                session = yield from self._plan_revive_to_look(user_id, session_id, metadata)
         if session.user_id != user_id and new_user:
             yield call(self.client.user, "delete", user_id)  # made by this refused call
-            self.users.discard(user_id)
-        self._verified(session, user_id)
+        self.record.verify(session, user_id)
+
+    def _plan_revive_to_look(
+        self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None
+    ) -> Plan[Session]:
+        """Learn the owner of a soft-deleted session: only reviving it tells.
+
+        It is revived unchanged; someone else's goes back to deleted exactly as it was,
+        ``user_id``'s gets its metadata.
+        """
+        memory = self.client.memory
+        look = Session(session_id=session_id, metadata=dict(_LOOK))
+        session: Session = yield call(memory, "update_session", look)
+        if session.user_id != user_id:
+            yield call(memory, "delete_memory", session_id)
+            return session
+        mine = Session(session_id=session_id, metadata=dict(metadata or _revival()))
+        revived: Session = yield call(memory, "update_session", mine)
+        return revived
 
     def _plan_add_user(self, user_id: str) -> Plan[bool]:
         """Create the user; ``True`` if this call created it."""
-        self.users.add(user_id)
         try:
             yield call(self.client.user, "add", CreateUserRequest(user_id=user_id))
         except AlreadyExistsError:
             return False
         return True
 
-    def _plan_delete(self, session_id: str) -> Plan[bool]:
+    # -- what the adapters do: read, write, clear, rewrite, list ----------------------------
+
+    def plan_read(
+        self, user_id: str, session_id: str, window: int | None = None
+    ) -> Plan[list[Message]]:
+        """The plan of :meth:`read`."""
+        if not (yield from self.plan_check_read(user_id, session_id)):
+            return []
+        return (yield from self.cache.plan_read(session_id, window))
+
+    def plan_write(  # no entry points: the adapters nest it in their own plans
+        self,
+        user_id: str,
+        session_id: str,
+        messages: Sequence[Message],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Plan[list[Message]]:
+        """Append ``messages`` in one call (creating the user and session first if needed)."""
+        yield from self.plan_ensure_write(user_id, session_id, metadata)
+        return (yield from self.cache.plan_add(session_id, messages))
+
+    def plan_delete(self, session_id: str) -> Plan[bool]:
+        """The plan of :meth:`delete`."""
         self.cache.forget(session_id)
         try:
             yield call(self.client.memory, "delete_memory", session_id)
@@ -222,26 +298,39 @@ class SessionGuard:
             return False
         return True
 
-    def _plan_rewrite(
+    def plan_clear(self, user_id: str, session_id: str) -> Plan[bool]:
+        """The plan of :meth:`clear`."""
+        self.cache.forget(session_id)
+        if not (yield from self.plan_check_read(user_id, session_id)):
+            return False
+        return (yield from self.plan_delete(session_id))
+
+    def plan_rewrite(  # the adapters nest it in their own plans: it has no entry points
         self,
         user_id: str,
         session_id: str,
         messages: Sequence[Message],
+        *,
         keep_session: bool,
-        metadata: Mapping[str, Any] | None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Plan[None]:
-        if (yield from self._plan_check_read(user_id, session_id)):
-            yield from self._plan_delete(session_id)  # False if already deleted: nothing to drop
+        """Replace the session's messages with ``messages`` (see module doc for the cost).
+
+        With no messages left the session stays soft-deleted, unless ``keep_session``: then it
+        is revived empty, so that it is still listed among the user's sessions.
+        """
+        if (yield from self.plan_check_read(user_id, session_id)):
+            yield from self.plan_delete(session_id)  # False if already deleted: nothing to drop
             if messages:
                 yield from self.cache.plan_add(session_id, messages)
             elif keep_session:
                 revive = Session(session_id=session_id, metadata=_revival())
                 yield call(self.client.memory, "update_session", revive)
         elif messages or keep_session:
-            yield from self._plan_ensure_write(user_id, session_id, metadata)
-            yield from self.cache.plan_add(session_id, messages)
+            yield from self.plan_write(user_id, session_id, messages, metadata)
 
-    def _plan_user_sessions(self, user_id: str) -> Plan[list[str]]:
+    def plan_user_sessions(self, user_id: str) -> Plan[list[str]]:
+        """The plan of :meth:`user_sessions`."""
         try:
             sessions = yield call(self.client.user, "get_sessions", user_id)
         except NotFoundError:
@@ -252,23 +341,36 @@ class SessionGuard:
 
     def check_read(self, user_id: str, session_id: str) -> bool:
         """Verify ``user_id`` may read the session; ``False`` if it does not exist (yet)."""
-        return run(self._plan_check_read(user_id, session_id))
+        return run(self.plan_check_read(user_id, session_id))
 
     async def acheck_read(self, user_id: str, session_id: str) -> bool:
         """Async :meth:`check_read`."""
-        return await arun(self._plan_check_read(user_id, session_id))
+        return await arun(self.plan_check_read(user_id, session_id))
 
     def ensure_write(
         self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
     ) -> None:
         """Make sure the session exists and belongs to ``user_id``, creating both if needed."""
-        run(self._plan_ensure_write(user_id, session_id, metadata))
+        run(self.plan_ensure_write(user_id, session_id, metadata))
 
     async def aensure_write(
         self, user_id: str, session_id: str, metadata: Mapping[str, Any] | None = None
     ) -> None:
         """Async :meth:`ensure_write`."""
-        await arun(self._plan_ensure_write(user_id, session_id, metadata))
+        await arun(self.plan_ensure_write(user_id, session_id, metadata))
+
+    def read(self, user_id: str, session_id: str, window: int | None = None) -> list[Message]:
+        """The session's messages: the last ``window``, or all (through the history cache).
+
+        The owner is checked first; a session that does not exist has none.
+        """
+        return run(self.plan_read(user_id, session_id, window))
+
+    async def aread(
+        self, user_id: str, session_id: str, window: int | None = None
+    ) -> list[Message]:
+        """Async :meth:`read`."""
+        return await arun(self.plan_read(user_id, session_id, window))
 
     def history(self, session_id: str) -> list[Message]:
         """The session's whole history (one tail read once this process holds it)."""
@@ -288,44 +390,36 @@ class SessionGuard:
 
     def delete(self, session_id: str) -> bool:
         """Soft-delete the session; ``False`` if it was not live."""
-        return run(self._plan_delete(session_id))
+        return run(self.plan_delete(session_id))
 
     async def adelete(self, session_id: str) -> bool:
         """Async :meth:`delete`."""
-        return await arun(self._plan_delete(session_id))
+        return await arun(self.plan_delete(session_id))
 
-    def rewrite(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[Message],
-        *,
-        keep_session: bool,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Replace the session's messages with ``messages`` (see module doc for the cost).
+    def clear(self, user_id: str, session_id: str) -> bool:
+        """Soft-delete ``user_id``'s session (owner checked first); ``False`` if not live."""
+        return run(self.plan_clear(user_id, session_id))
 
-        With no messages left the session stays soft-deleted, unless ``keep_session``: then it
-        is revived empty, so that it is still listed among the user's sessions.
-        """
-        run(self._plan_rewrite(user_id, session_id, messages, keep_session, metadata))
-
-    async def arewrite(
-        self,
-        user_id: str,
-        session_id: str,
-        messages: Sequence[Message],
-        *,
-        keep_session: bool,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Async :meth:`rewrite`."""
-        await arun(self._plan_rewrite(user_id, session_id, messages, keep_session, metadata))
+    async def aclear(self, user_id: str, session_id: str) -> bool:
+        """Async :meth:`clear`."""
+        return await arun(self.plan_clear(user_id, session_id))
 
     def user_sessions(self, user_id: str) -> list[str]:
         """Ids of the user's live sessions, oldest first (none if the user does not exist)."""
-        return run(self._plan_user_sessions(user_id))
+        return run(self.plan_user_sessions(user_id))
 
     async def auser_sessions(self, user_id: str) -> list[str]:
         """Async :meth:`user_sessions`."""
-        return await arun(self._plan_user_sessions(user_id))
+        return await arun(self.plan_user_sessions(user_id))
+
+
+def _new_guard(client: ZepMemoryClient) -> SessionGuard:
+    return SessionGuard(client)
+
+
+_GUARDS: PerClient[SessionGuard] = PerClient(_new_guard)
+
+
+def guard_for(client: ZepMemoryClient) -> SessionGuard:
+    """The guard shared by every adapter on ``client`` (made once, under a lock)."""
+    return _GUARDS.get(client)

@@ -16,12 +16,13 @@ from zep_memory_plugins._context import (
     SUMMARY_KEY,
     Shape,
     Summary,
+    plan_summarise,
     safe_starts,
     split_summary,
-    summarise,
     summary_message,
     window_start,
 )
+from zep_memory_plugins._duplex import Plan, run
 from zep_memory_plugins.langchain import (
     ZepChatMessageHistory,
     ZepMemoryContext,
@@ -34,11 +35,13 @@ from zep_memory_plugins.llama_index._memory import SUMMARY_HEADER
 def test_an_empty_reply_keeps_the_old_summary_and_the_new_lines() -> None:
     asked: list[str] = []
 
-    def ask(system: str, user: str) -> str:
+    def ask(system: str, user: str) -> Plan[str]:
         asked.append(user)
         return "   "
+        yield  # a plan making no call: the model's reply is given
 
-    got = summarise("Ann likes teal.", ["user: I live in Porto"], ask, lambda p, b: True, 50)
+    lines = ["user: I live in Porto"]
+    got = run(plan_summarise("Ann likes teal.", lines, ask, lambda p, b: True, 50))
     assert got == "Ann likes teal.\nuser: I live in Porto"
     assert "Ann likes teal." in asked[0]  # the previous summary is in the request
 
@@ -46,12 +49,13 @@ def test_an_empty_reply_keeps_the_old_summary_and_the_new_lines() -> None:
 def test_requests_are_split_to_fit() -> None:
     batches: list[str] = []
 
-    def ask(system: str, user: str) -> str:
+    def ask(system: str, user: str) -> Plan[str]:
         batches.append(user)
         return user.rsplit("\n", 1)[-1]  # a model keeping only the newest line
+        yield  # a plan making no call: the model's reply is given
 
     lines = [f"user: line {i} " + "x" * 40 for i in range(10)]
-    summarise(None, lines, ask, lambda prev, batch: len("\n".join(batch)) <= 150, 50)
+    run(plan_summarise(None, lines, ask, lambda prev, batch: len("\n".join(batch)) <= 150, 50))
     assert len(batches) > 1
     # every line went to the model exactly once, in order
     new_parts = [b.split("New part of the conversation:\n")[1] for b in batches]

@@ -9,6 +9,11 @@
 
 Everything but the middleware needs only langchain-core; without it, importing this package
 raises :class:`~zep_memory_plugins.MissingDependencyError`.
+
+Every adapter here reads, writes, clears and rewrites through the client's shared session
+guard (``zep_memory_plugins._session_guard``): ownership checks and create-on-first-write
+happen once per session, reads go through the shared history cache. Each operation is written
+once as a plan (``zep_memory_plugins._duplex``); its sync and async methods are one line each.
 """
 
 from __future__ import annotations

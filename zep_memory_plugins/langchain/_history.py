@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,8 +22,8 @@ from .._context import (
     summary_book,
     window_start,
 )
-from .._errors import InvalidInputError, NotFoundError
-from .._history_cache import history_cache
+from .._duplex import Plan, arun, run
+from .._errors import InvalidInputError
 from .._models import Message, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
@@ -195,7 +194,6 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         self._owns_client = client is None
         self.client = check_client(client) if client is not None else ZepMemoryClient()
         self._guard = _guard if _guard is not None else guard_for(self.client)
-        self._history = history_cache(self.client)
         self._cache: list[BaseMessage] | None = None
 
     def __repr__(self) -> str:
@@ -206,30 +204,26 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
 
     # -- reading -------------------------------------------------------------------------------
 
-    @property
-    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
-        """The session's messages, oldest first (cut to ``window`` / ``max_tokens`` if set)."""
+    def _plan_messages(self) -> Plan[list[BaseMessage]]:
         if self._cache is None:
-            stored: list[Message] = []
-            if self._guard.check_read(self.user_id, self.session_id):
-                stored = self._history.read(self.session_id, self.window)
+            stored = yield from self._guard.plan_read(self.user_id, self.session_id, self.window)
             self._cache = self._decode(stored)
         return list(self._cache)
 
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """The session's messages, oldest first (cut to ``window`` / ``max_tokens`` if set)."""
+        return run(self._plan_messages())
+
     async def aget_messages(self) -> list[BaseMessage]:
         """Async :attr:`messages`."""
-        if self._cache is None:
-            stored: list[Message] = []
-            if await self._guard.acheck_read(self.user_id, self.session_id):
-                stored = await self._history.aread(self.session_id, self.window)
-            self._cache = self._decode(stored)
-        return list(self._cache)
+        return await arun(self._plan_messages())
 
     def _decode(self, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across reads. LangGraph assigns missing message ids in place:
         # id-less messages go out as shallow copies, so the cache keeps what was stored.
         conversation = [m for m in stored if not is_summary(m)]
-        decoded = self._history.decode(
+        decoded = self._guard.cache.decode(
             self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
         )
         decoded = cut_messages(
@@ -251,43 +245,34 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         """Append one message."""
         self.add_messages([message])
 
+    def _plan_add(self, messages: Sequence[BaseMessage]) -> Plan[None]:
+        batch = _to_zep(messages)
+        if batch:
+            self._cache = None
+            yield from self._guard.plan_write(
+                self.user_id, self.session_id, batch, self.session_metadata
+            )
+
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append messages in one backend call (creating the user and session if needed)."""
-        batch = _to_zep(messages)
-        if not batch:
-            return
-        self._guard.ensure_write(self.user_id, self.session_id, self.session_metadata)
-        self._cache = None
-        self._history.add(self.session_id, batch)
+        run(self._plan_add(messages))
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_messages`."""
-        batch = _to_zep(messages)
-        if not batch:
-            return
-        await self._guard.aensure_write(self.user_id, self.session_id, self.session_metadata)
+        await arun(self._plan_add(messages))
+
+    def _plan_clear(self) -> Plan[bool]:
         self._cache = None
-        await self._history.aadd(self.session_id, batch)
+        summary_book(self.client).forget(self.session_id)
+        return (yield from self._guard.plan_clear(self.user_id, self.session_id))
 
     def clear(self) -> None:
         """Soft-delete the session and its messages, as Zep does (a new write revives it)."""
-        self._cache = None
-        self._history.forget(self.session_id)
-        summary_book(self.client).forget(self.session_id)
-        if not self._guard.check_read(self.user_id, self.session_id):
-            return
-        with contextlib.suppress(NotFoundError):  # already deleted
-            self.client.memory.delete_memory(self.session_id)
+        run(self._plan_clear())
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
-        self._cache = None
-        self._history.forget(self.session_id)
-        summary_book(self.client).forget(self.session_id)
-        if not await self._guard.acheck_read(self.user_id, self.session_id):
-            return
-        with contextlib.suppress(NotFoundError):
-            await self.client.memory.adelete_memory(self.session_id)
+        await arun(self._plan_clear())
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -41,21 +41,18 @@ from typing_extensions import NotRequired
 from .._client import ZepMemoryClient
 from .._context import (
     DEFAULT_KEEP_RATIO,
+    Fold,
     Summary,
-    asummarise,
     check_budget,
     fit_start,
     fold_point,
+    plan_fold,
     safe_starts,
-    split_summary,
-    summarise,
     summary_book,
-    summary_message,
     transcript_line,
-    truncate_to,
     window_start,
 )
-from .._history_cache import history_cache
+from .._duplex import Plan, arun, call, run
 from .._models import Message, check_id, check_metadata
 from .._session_guard import check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
@@ -111,14 +108,12 @@ class ZepMemoryState(AgentState[Any]):
 
 
 @dataclass(frozen=True)
-class _Fold:
-    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
+class _Job:
+    """A summary to make for a user's session before the model call."""
 
     session_id: str
     user_id: str
-    previous: str | None
-    lines: list[str]
-    through: str
+    fold: Fold
 
 
 def _speaker(message: BaseMessage) -> str:
@@ -265,7 +260,6 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             )
         self.keep_ratio = float(keep_ratio)
         self._guard = guard_for(self.client)
-        self._history = history_cache(self.client)
         self._book = summary_book(self.client)
         #: summaries made by this middleware during runs: session id -> newest
         self._latest: OrderedDict[str, Summary] = OrderedDict()
@@ -308,10 +302,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         self, session_id: str, stored: list[Message], state: Mapping[str, Any]
     ) -> dict[str, Any]:
         """The state update putting the session's history (after its summary) before the input."""
-        summary, conversation, lo = split_summary(stored)
-        self._book.seen(session_id, summary)
-        whole = self._read_window is None or len(stored) < self._read_window
-        kept = conversation[lo:] if whole else conversation
+        summary, kept, whole = self._book.split(session_id, stored, self._read_window)
         history = self._decode(session_id, kept)
         start = window_start([shape_of(m) for m in history], self.window, whole=whole)
         history, kept = history[start:], kept[start:]
@@ -336,23 +327,20 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
 
     # -- hooks ---------------------------------------------------------------------------------
 
+    def _plan_before(self, state: Mapping[str, Any], runtime: Runtime[Any]) -> Plan[dict[str, Any]]:
+        user_id, session_id = self._ids(runtime)
+        stored = yield from self._guard.plan_read(user_id, session_id, self._read_window)
+        return self._load(session_id, stored, state)
+
     def before_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Load the session's history in front of the new input."""
-        user_id, session_id = self._ids(runtime)
-        stored: list[Message] = []
-        if self._guard.check_read(user_id, session_id):
-            stored = self._history.read(session_id, self._read_window)
-        return self._load(session_id, stored, state)
+        return run(self._plan_before(state, runtime))
 
     async def abefore_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`before_agent`."""
-        user_id, session_id = self._ids(runtime)
-        stored: list[Message] = []
-        if await self._guard.acheck_read(user_id, session_id):
-            stored = await self._history.aread(session_id, self._read_window)
-        return self._load(session_id, stored, state)
+        return await arun(self._plan_before(state, runtime))
 
     @property
     def _read_window(self) -> int | None:
@@ -362,27 +350,24 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
     def _decode(self, session_id: str, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across turns. Every message gets an id (its Zep uuid if it had
         # none), so LangGraph, which assigns missing ids in place, leaves the cached ones alone.
-        return self._history.decode(session_id, stored, _AGENT_KEY, _with_id)
+        return self._guard.cache.decode(session_id, stored, _AGENT_KEY, _with_id)
 
-    def after_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Store the messages this run added, in one write."""
+    def _plan_after(self, state: Mapping[str, Any], runtime: Runtime[Any]) -> Plan[dict[str, Any]]:
         batch = self._new(state)
         if batch:
             user_id, session_id = self._ids(runtime)
-            self._guard.ensure_write(user_id, session_id, self.session_metadata)
-            self._history.add(session_id, batch)
+            yield from self._guard.plan_write(user_id, session_id, batch, self.session_metadata)
         return {"zep_memory_stored": len(state.get("messages") or [])}
+
+    def after_agent(self, state: ZepMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Store the messages this run added, in one write."""
+        return run(self._plan_after(state, runtime))
 
     async def aafter_agent(
         self, state: ZepMemoryState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
         """Async :meth:`after_agent`."""
-        batch = self._new(state)
-        if batch:
-            user_id, session_id = self._ids(runtime)
-            await self._guard.aensure_write(user_id, session_id, self.session_metadata)
-            await self._history.aadd(session_id, batch)
-        return {"zep_memory_stored": len(state.get("messages") or [])}
+        return await arun(self._plan_after(state, runtime))
 
     # -- the model call: budget and summary ------------------------------------------------------
 
@@ -393,7 +378,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
 
     def _view(
         self, request: ModelRequest[Any], *, may_fold: bool
-    ) -> tuple[ModelRequest[Any], _Fold | None]:
+    ) -> tuple[ModelRequest[Any], _Job | None]:
         """The request cut to the budget with the summary in front, or a summary to make first."""
         state: Mapping[str, Any] = request.state or {}
         messages = list(request.messages)
@@ -435,7 +420,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
             k = fold_point(ok, costs, keep, lo=lo, hi=stored)
             if k > lo:
                 lines = [_line(m) for m in messages[lo:k]]
-                return request, _Fold(session_id, user_id, text, lines, uuids[k - 1])
+                return request, _Job(session_id, user_id, Fold(text, lines, uuids[k - 1]))
         start = fit_start(ok, costs, budget, lo=lo, hi=stored, total=total, budget=budget)
         if start is None:
             raise InvalidInputError(
@@ -451,33 +436,49 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         now = self._count([SystemMessage(content=text)]) if text else 0
         return max(cap - now, 0)
 
-    def _fits(self, instructions: str) -> Callable[[str | None, list[str]], bool]:
-        from .._context import summary_request
-
+    def _request_fits(self, system: str, user: str) -> bool:
         assert self.max_tokens is not None
-        budget = self.max_tokens
+        return self._count([SystemMessage(system), HumanMessage(user)]) <= self.max_tokens
 
-        def fits(previous: str | None, lines: list[str]) -> bool:
-            request = [SystemMessage(instructions), HumanMessage(summary_request(previous, lines))]
-            return self._count(request) <= budget
+    def _summary_fits(self, text: str) -> bool:
+        return self._count([SystemMessage(content=text)]) <= (self.summary_max_tokens or 1)
 
-        return fits
-
-    def _finish(self, job: _Fold, text: str) -> Message:
-        cap = self.summary_max_tokens or 1
-        text = truncate_to(text, lambda t: self._count([SystemMessage(content=t)]) <= cap)
-        summary = Summary(text, job.through)
+    def _finish(self, session_id: str, summary: Summary) -> Message:
         with self._lock:
-            self._latest[job.session_id] = summary
-            self._latest.move_to_end(job.session_id)
+            self._latest[session_id] = summary
+            self._latest.move_to_end(session_id)
             while len(self._latest) > _LATEST_KEPT:  # only the current runs need them
                 self._latest.popitem(last=False)
-        self._book.seen(job.session_id, summary)
         self.summaries_stored += 1
-        return summary_message(summary)
+        return self._book.made(session_id, summary)
 
     def _words(self) -> int:
         return max((self.summary_max_tokens or 1) * 3 // 4, 1)
+
+    def _plan_view(self, request: ModelRequest[Any]) -> Plan[ModelRequest[Any]]:
+        """The request to send: cut to ``max_tokens``, after summarising what falls out."""
+        view, job = self._view(request, may_fold=True)
+        if job is None:
+            return view
+        model = self.summary_model or request.model
+
+        def ask(system: str, user: str) -> Plan[str]:
+            self.summary_calls += 1
+            reply = yield call(model, "invoke", [SystemMessage(system), HumanMessage(user)])
+            return str(getattr(reply, "text", reply))
+
+        summary = yield from plan_fold(
+            job.fold,
+            ask,
+            request_fits=self._request_fits,
+            summary_fits=self._summary_fits,
+            words=self._words(),
+        )
+        stored = [self._finish(job.session_id, summary)]
+        yield from self._guard.plan_write(
+            job.user_id, job.session_id, stored, self.session_metadata
+        )
+        return self._view(request, may_fold=False)[0]
 
     def wrap_model_call(
         self,
@@ -485,23 +486,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> ModelResponse[Any] | AIMessage:
         """Cut the request to ``max_tokens`` (summarising what falls out, if asked)."""
-        view, job = self._view(request, may_fold=True)
-        if job is not None:
-            from .._context import SUMMARY_INSTRUCTIONS
-
-            model = self.summary_model or request.model
-
-            def ask(system: str, user: str) -> str:
-                self.summary_calls += 1
-                reply = model.invoke([SystemMessage(system), HumanMessage(user)])
-                return str(getattr(reply, "text", reply))
-
-            fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
-            text = summarise(job.previous, job.lines, ask, fits, self._words())
-            self._guard.ensure_write(job.user_id, job.session_id, self.session_metadata)
-            self._history.add(job.session_id, [self._finish(job, text)])
-            view, _ = self._view(request, may_fold=False)
-        return handler(view)
+        return handler(run(self._plan_view(request)))
 
     async def awrap_model_call(
         self,
@@ -509,20 +494,4 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> ModelResponse[Any] | AIMessage:
         """Async :meth:`wrap_model_call`."""
-        view, job = self._view(request, may_fold=True)
-        if job is not None:
-            from .._context import SUMMARY_INSTRUCTIONS
-
-            model = self.summary_model or request.model
-
-            async def ask(system: str, user: str) -> str:
-                self.summary_calls += 1
-                reply = await model.ainvoke([SystemMessage(system), HumanMessage(user)])
-                return str(getattr(reply, "text", reply))
-
-            fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=self._words()))
-            text = await asummarise(job.previous, job.lines, ask, fits, self._words())
-            await self._guard.aensure_write(job.user_id, job.session_id, self.session_metadata)
-            await self._history.aadd(job.session_id, [self._finish(job, text)])
-            view, _ = self._view(request, may_fold=False)
-        return await handler(view)
+        return await handler(await arun(self._plan_view(request)))

@@ -21,21 +21,17 @@ __all__ = ["HISTORY_FACTORY_CONFIG", "ZepHistoryFactory", "with_zep_history"]
 #: ``user_id`` and ``session_id`` from ``config["configurable"]``.
 HISTORY_FACTORY_CONFIG: list[ConfigurableFieldSpec] = [
     ConfigurableFieldSpec(
-        id="user_id",
+        id=key,
         annotation=str,
-        name="User ID",
-        description="The user who owns the conversation.",
+        name=name,
+        description=description,
         default="",
         is_shared=True,
-    ),
-    ConfigurableFieldSpec(
-        id="session_id",
-        annotation=str,
-        name="Session ID",
-        description="The conversation (a Zep session of that user).",
-        default="",
-        is_shared=True,
-    ),
+    )
+    for key, name, description in (
+        ("user_id", "User ID", "The user who owns the conversation."),
+        ("session_id", "Session ID", "The conversation (a Zep session of that user)."),
+    )
 ]
 
 

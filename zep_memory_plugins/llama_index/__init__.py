@@ -12,6 +12,13 @@
 Messages round-trip losslessly (:func:`to_zep_message` / :func:`from_zep_message`). Needs
 llama-index-core; without it, importing this package raises
 :class:`~zep_memory_plugins.MissingDependencyError`.
+
+Every adapter here reads, writes, clears and rewrites through the client's shared session
+guard (``zep_memory_plugins._session_guard``): ownership checks and create-on-first-write
+happen once per session, whole and windowed reads go through the shared history cache (the
+sessions block's listing of the user's sessions is the one direct call). Each operation is
+written once as a plan (``zep_memory_plugins._duplex``); its sync and async methods are one
+line each.
 """
 
 from __future__ import annotations

@@ -12,19 +12,18 @@ from llama_index.core.utils import get_tokenizer
 
 from .._client import ZepMemoryClient
 from .._context import (
-    SUMMARY_INSTRUCTIONS,
+    Fold,
     Summary,
-    asummarise,
     is_summary,
+    plan_fold,
     split_summary,
     summary_book,
     summary_message,
-    summary_request,
     transcript_line,
-    truncate_to,
     window_start,
     zep_shape,
 )
+from .._duplex import Plan, arun, call
 from .._errors import InvalidInputError, NotFoundError
 from .._models import check_id
 from .._session_guard import check_client, guard_for
@@ -60,6 +59,9 @@ class ZepSessionsBlock(BaseMemoryBlock[str]):
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
         current = block_kwargs.get("session_id")
         try:
+            # Straight to the client: the block shows each session's metadata and start time,
+            # which the guard's user_sessions (ids only) does not keep; the listing is the
+            # user's own, so it needs no ownership check.
             sessions = await self._client.user.aget_sessions(self.user_id)
         except NotFoundError:
             return ""
@@ -76,7 +78,9 @@ class ZepSessionsBlock(BaseMemoryBlock[str]):
             if session.metadata:
                 lines.append("metadata: " + json.dumps(session.metadata, ensure_ascii=False))
             if self.messages_per_session:
-                recent = await self._client.memory.aget_messages(
+                # A windowed read through the shared history cache (these sessions are the
+                # user's, listed just above: no ownership check to make).
+                recent = await guard_for(self._client).cache.aread(
                     session.session_id, self.messages_per_session
                 )
                 whole = len(recent) < self.messages_per_session
@@ -137,10 +141,8 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
         known, summary = book.lookup(session_id)
         if known:
             return summary
-        guard = guard_for(self._client)
-        if not await guard.acheck_read(self.user_id, session_id):
-            return None
-        summary = split_summary(await self._client.memory.aget_messages(session_id))[0]
+        # The whole history through the shared history cache (held for the next turn too).
+        summary = split_summary(await guard_for(self._client).aread(self.user_id, session_id))[0]
         book.seen(session_id, summary)
         return summary
 
@@ -160,28 +162,29 @@ class ZepSummaryBlock(BaseMemoryBlock[str]):
             return
         previous = await self._summary(session_id)
         lines = [transcript_line(str(m.role.value), chat_text(m)) for m in messages]
-        words = max(self.max_tokens * 3 // 4, 1)
-        instructions = SUMMARY_INSTRUCTIONS.format(words=words)
         llm = self.llm
 
-        async def ask(system: str, user: str) -> str:
-            reply = await llm.achat(
-                [ChatMessage(role="system", content=system), ChatMessage(content=user)]
-            )
+        def ask(system: str, user: str) -> Plan[str]:
+            chat = [ChatMessage(role="system", content=system), ChatMessage(content=user)]
+            reply = yield call(llm, "chat", chat)
             return str(reply.message.content or "")
 
-        def fits(prev: str | None, batch: list[str]) -> bool:
-            size = len(self.tokenizer_fn(instructions)) + len(
-                self.tokenizer_fn(summary_request(prev, batch))
-            )
+        def request_fits(system: str, user: str) -> bool:
+            size = len(self.tokenizer_fn(system)) + len(self.tokenizer_fn(user))
             return size <= self.request_tokens
 
-        text = await asummarise(previous.text if previous else None, lines, ask, fits, words)
-        text = truncate_to(text, lambda t: len(self.tokenizer_fn(t)) <= self.max_tokens)
-        guard = guard_for(self._client)
         # What it covers is what Memory archived (ZepDBChatStore's statuses), not a message
         # boundary: "through" stays empty, so another adapter shows it with every message.
-        summary = Summary(text, "")
-        await guard.aensure_write(self.user_id, session_id, None)
-        await guard.aappend(session_id, [summary_message(summary)])
+        fold = Fold(previous.text if previous else None, lines, "")
+        summary = await arun(
+            plan_fold(
+                fold,
+                ask,
+                request_fits=request_fits,
+                summary_fits=lambda t: len(self.tokenizer_fn(t)) <= self.max_tokens,
+                words=max(self.max_tokens * 3 // 4, 1),
+            )
+        )
+        write = guard_for(self._client).plan_write
+        await arun(write(self.user_id, session_id, [summary_message(summary)]))
         summary_book(self._client).seen(session_id, summary)

@@ -6,6 +6,7 @@ from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store import BaseChatStore
 
 from .._context import is_summary
+from .._duplex import Plan, arun, run
 from .._errors import InvalidInputError
 from .._models import check_id
 from ._bound import UserBoundStore
@@ -50,46 +51,59 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
         """Name of the class, for LlamaIndex serialisation."""
         return "ZepChatStore"
 
+    # -- each operation once, as a plan (see ``zep_memory_plugins._duplex``) -----------------
+
+    def _plan_set(self, key: str, messages: list[ChatMessage]) -> Plan[None]:
+        check_id(key, "key")
+        batch = [to_zep_message(m) for m in _messages(messages)]
+        yield from self._guard.plan_rewrite(
+            self.user_id, key, batch, keep_session=True, metadata=self.session_metadata
+        )
+
+    def _plan_get(self, key: str) -> Plan[list[ChatMessage]]:
+        stored = yield from self._guard.plan_read(self.user_id, check_id(key, "key"))
+        return [from_zep_message(m) for m in stored if not is_summary(m)]
+
+    def _plan_add(self, key: str, message: ChatMessage) -> Plan[None]:
+        check_id(key, "key")
+        batch = [to_zep_message(message)]
+        yield from self._guard.plan_write(self.user_id, key, batch, self.session_metadata)
+
+    def _plan_delete_all(self, key: str) -> Plan[list[ChatMessage] | None]:
+        messages = yield from self._plan_get(key)
+        return messages if (yield from self._guard.plan_delete(key)) else None
+
+    def _plan_delete_one(self, key: str, idx: object) -> Plan[ChatMessage | None]:
+        idx = _index(idx)
+        messages = yield from self._plan_get(key)
+        if not -len(messages) <= idx < len(messages):
+            return None
+        removed = messages.pop(idx)
+        batch = [to_zep_message(m) for m in messages]
+        yield from self._guard.plan_rewrite(self.user_id, key, batch, keep_session=True)
+        return removed
+
     # -- sync --------------------------------------------------------------------------------
 
     def set_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Replace the session's messages (soft delete + re-add; an empty list keeps the key)."""
-        check_id(key, "key")
-        batch = [to_zep_message(m) for m in _messages(messages)]
-        self._guard.rewrite(
-            self.user_id, key, batch, keep_session=True, metadata=self.session_metadata
-        )
+        run(self._plan_set(key, messages))
 
     def get_messages(self, key: str) -> list[ChatMessage]:
         """The session's messages, oldest first ([] for an unknown or deleted session)."""
-        check_id(key, "key")
-        if not self._guard.check_read(self.user_id, key):
-            return []
-        return [from_zep_message(m) for m in self._guard.history(key) if not is_summary(m)]
+        return run(self._plan_get(key))
 
     def add_message(self, key: str, message: ChatMessage) -> None:
         """Append a message (one write once the session is known)."""
-        check_id(key, "key")
-        batch = [to_zep_message(message)]
-        self._guard.ensure_write(self.user_id, key, self.session_metadata)
-        self._guard.append(key, batch)
+        run(self._plan_add(key, message))
 
     def delete_messages(self, key: str) -> list[ChatMessage] | None:
         """Soft-delete the session and return its messages (``None`` if there is no session)."""
-        messages = self.get_messages(key)
-        return messages if self._guard.delete(key) else None
+        return run(self._plan_delete_all(key))
 
     def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Remove and return the message at ``idx`` (``None`` if out of range)."""
-        idx = _index(idx)
-        messages = self.get_messages(key)
-        if not -len(messages) <= idx < len(messages):
-            return None
-        removed = messages.pop(idx)
-        self._guard.rewrite(
-            self.user_id, key, [to_zep_message(m) for m in messages], keep_session=True
-        )
-        return removed
+        return run(self._plan_delete_one(key, idx))
 
     def delete_last_message(self, key: str) -> ChatMessage | None:
         """Remove and return the last message (``None`` if there is none)."""
@@ -103,42 +117,23 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
 
     async def aset_messages(self, key: str, messages: list[ChatMessage]) -> None:
         """Async :meth:`set_messages`."""
-        check_id(key, "key")
-        batch = [to_zep_message(m) for m in _messages(messages)]
-        await self._guard.arewrite(
-            self.user_id, key, batch, keep_session=True, metadata=self.session_metadata
-        )
+        await arun(self._plan_set(key, messages))
 
     async def aget_messages(self, key: str) -> list[ChatMessage]:
         """Async :meth:`get_messages`."""
-        check_id(key, "key")
-        if not await self._guard.acheck_read(self.user_id, key):
-            return []
-        return [from_zep_message(m) for m in await self._guard.ahistory(key) if not is_summary(m)]
+        return await arun(self._plan_get(key))
 
     async def async_add_message(self, key: str, message: ChatMessage) -> None:
         """Async :meth:`add_message`."""
-        check_id(key, "key")
-        batch = [to_zep_message(message)]
-        await self._guard.aensure_write(self.user_id, key, self.session_metadata)
-        await self._guard.aappend(key, batch)
+        await arun(self._plan_add(key, message))
 
     async def adelete_messages(self, key: str) -> list[ChatMessage] | None:
         """Async :meth:`delete_messages`."""
-        messages = await self.aget_messages(key)
-        return messages if await self._guard.adelete(key) else None
+        return await arun(self._plan_delete_all(key))
 
     async def adelete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Async :meth:`delete_message`."""
-        idx = _index(idx)
-        messages = await self.aget_messages(key)
-        if not -len(messages) <= idx < len(messages):
-            return None
-        removed = messages.pop(idx)
-        await self._guard.arewrite(
-            self.user_id, key, [to_zep_message(m) for m in messages], keep_session=True
-        )
-        return removed
+        return await arun(self._plan_delete_one(key, idx))
 
     async def adelete_last_message(self, key: str) -> ChatMessage | None:
         """Async :meth:`delete_last_message`."""

@@ -70,9 +70,7 @@ def to_zep_message(message: ChatMessage, *, status: str | None = None) -> Messag
         )
     # Refuse what JSON would give back changed (sets, tuples, bytes, datetimes, NaN, int keys)
     # rather than store it and hand back something else.
-    check_json_value(
-        message.additional_kwargs, "additional_kwargs", exact=True, allow_models=True
-    )
+    check_json_value(message.additional_kwargs, "additional_kwargs", exact=True, allow_models=True)
     try:
         dumped = message.model_dump(mode="json")
     except Exception as exc:  # pydantic's PydanticSerializationError and friends

@@ -29,6 +29,7 @@ from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
 from .._context import split_summary, summary_book
+from .._duplex import arun
 from .._errors import InvalidInputError
 from .._models import Message, check_id
 from ._bound import UserBoundStore
@@ -70,6 +71,16 @@ def _status(value: object, *, allow_none: bool) -> MessageStatus | None:
         ) from None
 
 
+def _with_status(
+    key: str, messages: list[ChatMessage], status: object
+) -> list[tuple[ChatMessage, MessageStatus]]:
+    """``messages`` to store under session ``key``, each with ``status`` (checked)."""
+    check_id(key, "key")
+    status_ = _status(status, allow_none=False)
+    assert status_ is not None
+    return [(m, status_) for m in messages]
+
+
 def _count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInputError(f"{name} must be an int, not {type(value).__name__}", field=name)
@@ -108,12 +119,9 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
             self._just_wrote.discard(key)
             return list(self._known[key])
         self._just_wrote.discard(key)
-        if not await self._guard.acheck_read(self.user_id, key):
-            self._known.pop(key, None)
-            return []
         # Through the shared history cache: one tail read once the session is held, whatever
         # its length; a session deleted meanwhile is seen there and reported to the guard.
-        summary, stored, _ = split_summary(await self._guard.ahistory(key))
+        summary, stored, _ = split_summary(await self._guard.aread(self.user_id, key))
         summary_book(self._client).seen(key, summary)  # for ZepSummaryBlock: no read of its own
         chats = self._guard.cache.decode(key, stored, _DECODED, from_zep_message)
         rows = list(zip(stored, chats, _statuses(stored), strict=True))
@@ -131,8 +139,10 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
 
     async def _rewrite(self, key: str, rows: list[tuple[ChatMessage, MessageStatus]]) -> None:
         self._wrote(key, None)
-        await self._guard.arewrite(
-            self.user_id, key, _encode(rows), keep_session=False, metadata=self.session_metadata
+        await arun(
+            self._guard.plan_rewrite(
+                self.user_id, key, _encode(rows), keep_session=False, metadata=self.session_metadata
+            )
         )
 
     async def get_messages(
@@ -165,30 +175,24 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Append messages with ``status`` in one ``add_messages`` call."""
-        check_id(key, "key")
-        status_ = _status(status, allow_none=False)
-        assert status_ is not None
-        batch = _encode([(m, status_) for m in messages])
-        if not batch:
+        rows = _with_status(key, messages, status)
+        if not rows:
             return
-        await self._guard.aensure_write(self.user_id, key, self.session_metadata)
-        stored = await self._guard.aappend(key, batch)
+        write = self._guard.plan_write(self.user_id, key, _encode(rows), self.session_metadata)
+        stored = await arun(write)
         known = self._known.get(key)
         self._wrote(
             key,
             None
             if known is None
-            else known + [(m, c, status_) for m, c in zip(stored, messages, strict=True)],
+            else known + [(m, c, s) for m, (c, s) in zip(stored, rows, strict=True)],
         )
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
     ) -> None:
         """Replace the session's messages with ``messages``, all with ``status``."""
-        check_id(key, "key")
-        status_ = _status(status, allow_none=False)
-        assert status_ is not None
-        await self._rewrite(key, [(m, status_) for m in messages])
+        await self._rewrite(key, _with_status(key, messages, status))
 
     async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Remove and return the message at position ``idx`` (any status; ``None`` if none)."""
@@ -205,9 +209,8 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         wanted = _status(status, allow_none=True)
         if wanted is None:
             check_id(key, "key")
-            if await self._guard.acheck_read(self.user_id, key):
-                self._wrote(key, None)
-            await self._guard.adelete(key)
+            await self._guard.aclear(self.user_id, key)
+            self._wrote(key, None)
             summary_book(self._client).forget(key)
             return
         rows = await self._rows(key)
@@ -215,11 +218,16 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         if len(kept) != len(rows):
             await self._rewrite(key, kept)
 
-    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
-        """Delete the ``n`` oldest active messages and return them."""
+    async def _oldest_active(self, key: str, n: object) -> tuple[list[_Row], list[int]]:
+        """The session's rows, and the positions of its ``n`` oldest active ones."""
         n = _count(n, "n")
         rows = await self._rows(key)
         active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
+        return rows, active
+
+    async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
+        """Delete the ``n`` oldest active messages and return them."""
+        rows, active = await self._oldest_active(key, n)
         if not active:
             return []
         doomed = set(active)
@@ -228,9 +236,7 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Archive the ``n`` oldest active messages and return them (one read, one update)."""
-        n = _count(n, "n")
-        rows = await self._rows(key)
-        active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
+        rows, active = await self._oldest_active(key, n)
         if not active:
             return []
         newest = rows[active[-1]][0]

@@ -14,23 +14,21 @@ from llama_index.core.utils import get_tokenizer
 from .._client import ZepMemoryClient
 from .._context import (
     DEFAULT_KEEP_RATIO,
-    SUMMARY_INSTRUCTIONS,
+    Fold,
     Kind,
     Shape,
     Summary,
-    asummarise,
+    SummaryBook,
     fit_start,
     fold_point,
+    plan_fold,
     safe_starts,
     split_summary,
-    summarise,
     summary_book,
-    summary_message,
-    summary_request,
     transcript_line,
-    truncate_to,
     window_start,
 )
+from .._duplex import Plan, arun, call, run
 from .._errors import InvalidInputError
 from .._models import Message, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
@@ -103,15 +101,6 @@ def _chat_messages(messages: object) -> list[ChatMessage]:
     return list(messages)
 
 
-class _Fold:
-    """A summarising job: fold ``lines`` into ``previous``; the result covers ``through``."""
-
-    def __init__(self, previous: str | None, lines: list[str], through: str) -> None:
-        self.previous = previous
-        self.lines = lines
-        self.through = through
-
-
 class ZepMemory(BaseMemory):
     """Chat memory of one user's session, kept in Zep (or the embedded store).
 
@@ -164,7 +153,7 @@ class ZepMemory(BaseMemory):
     _guard: SessionGuard = PrivateAttr()
     _pending: list[ChatMessage] = PrivateAttr(default_factory=list)
     _latest: Summary | None = PrivateAttr(default=None)
-    _book: Any = PrivateAttr()
+    _book: SummaryBook = PrivateAttr()
 
     def __init__(
         self, client: ZepMemoryClient, user_id: str, session_id: str, **kwargs: Any
@@ -260,15 +249,9 @@ class ZepMemory(BaseMemory):
 
     def _plan(
         self, raw: list[Message], lastn: int | None, initial: int, *, may_fold: bool
-    ) -> tuple[list[ChatMessage], _Fold | None]:
+    ) -> tuple[list[ChatMessage], Fold | None]:
         """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
-        summary, conversation, lo = split_summary(raw)
-        whole = lastn is None or len(raw) < lastn
-        if whole:
-            self._book.seen(self.session_id, summary)
-        else:
-            lo = 0
-        kept = conversation[lo:]
+        summary, kept, whole = self._book.split(self.session_id, raw, lastn)
         messages = [*(from_zep_message(m) for m in kept), *self._pending]
         shapes = [chat_shape(m) for m in messages]
         start = window_start(shapes, self.last_n, whole=whole)
@@ -293,7 +276,7 @@ class ZepMemory(BaseMemory):
                 lines = [
                     transcript_line(str(m.role.value), chat_text(m)) for m in messages[start:k]
                 ]
-                return [], _Fold(text, lines, str(kept[k - 1].uuid))
+                return [], Fold(text, lines, str(kept[k - 1].uuid))
         found = fit_start(ok, costs, budget - fixed, lo=start, hi=hi)
         if found is None:
             if self._pending:
@@ -308,54 +291,76 @@ class ZepMemory(BaseMemory):
     def _summary_cap(self) -> int:
         return self.summary_max_tokens or max(self.token_limit // 4, 1)
 
-    def _fits(self, instructions: str) -> Callable[[str | None, list[str]], bool]:
-        def fits(previous: str | None, lines: list[str]) -> bool:
-            size = len(self.tokenizer_fn(instructions)) + len(
-                self.tokenizer_fn(summary_request(previous, lines))
-            )
-            return size <= self.token_limit
+    def _request_fits(self, system: str, user: str) -> bool:
+        return len(self.tokenizer_fn(system)) + len(self.tokenizer_fn(user)) <= self.token_limit
 
-        return fits
+    def _summary_fits(self, text: str) -> bool:
+        return self._tokens([summary_chat_message(text)]) <= self._summary_cap()
 
-    def _store_summary(self, job: _Fold, text: str) -> Message:
-        cap = self._summary_cap()
-        text = truncate_to(text, lambda t: self._tokens([summary_chat_message(t)]) <= cap)
-        summary = Summary(text, job.through)
+    def _plan_summarise(self, fold: Fold) -> Plan[Message]:
+        assert self.llm is not None
+        llm = self.llm
+
+        def ask(system: str, user: str) -> Plan[str]:
+            chat = [ChatMessage(role="system", content=system), ChatMessage(content=user)]
+            reply = yield call(llm, "chat", chat)
+            return str(reply.message.content or "")
+
+        summary = yield from plan_fold(
+            fold,
+            ask,
+            request_fits=self._request_fits,
+            summary_fits=self._summary_fits,
+            words=max(self._summary_cap() * 3 // 4, 1),
+        )
         self._latest = summary
-        self._book.seen(self.session_id, summary)
-        return summary_message(summary)
-
-    def _summarise(self, job: _Fold) -> Message:
-        assert self.llm is not None
-        llm = self.llm
-        words = max(self._summary_cap() * 3 // 4, 1)
-
-        def ask(system: str, user: str) -> str:
-            reply = llm.chat(
-                [ChatMessage(role="system", content=system), ChatMessage(content=user)]
-            )
-            return str(reply.message.content or "")
-
-        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=words))
-        return self._store_summary(job, summarise(job.previous, job.lines, ask, fits, words))
-
-    async def _asummarise(self, job: _Fold) -> Message:
-        assert self.llm is not None
-        llm = self.llm
-        words = max(self._summary_cap() * 3 // 4, 1)
-
-        async def ask(system: str, user: str) -> str:
-            reply = await llm.achat(
-                [ChatMessage(role="system", content=system), ChatMessage(content=user)]
-            )
-            return str(reply.message.content or "")
-
-        fits = self._fits(SUMMARY_INSTRUCTIONS.format(words=words))
-        text = await asummarise(job.previous, job.lines, ask, fits, words)
-        return self._store_summary(job, text)
+        return self._book.made(self.session_id, summary)
 
     def _batch(self, messages: Sequence[ChatMessage]) -> list[Any]:
         return [to_zep_message(m) for m in [*self._pending, *messages]]
+
+    # -- each operation once, as a plan (see ``zep_memory_plugins._duplex``) -----------------
+
+    def _plan_get(self, initial_token_count: object) -> Plan[list[ChatMessage]]:
+        initial = self._check_initial(initial_token_count)
+        lastn = self._read_lastn()
+        # A window is read as such (one request for the last messages); the whole history
+        # through the shared history cache (one tail read once the session is held).
+        raw = yield from self._guard.plan_read(self.user_id, self.session_id, lastn)
+        messages, job = self._plan(raw, lastn, initial, may_fold=True)
+        if job is not None:
+            stored = yield from self._plan_summarise(job)
+            added = yield from self._guard.plan_write(
+                self.user_id, self.session_id, [stored], self.session_metadata
+            )
+            messages, _ = self._plan([*raw, *added], lastn, initial, may_fold=False)
+        return messages
+
+    def _plan_get_all(self) -> Plan[list[ChatMessage]]:
+        raw = yield from self._guard.plan_read(self.user_id, self.session_id)
+        return [*(from_zep_message(m) for m in split_summary(raw)[1]), *self._pending]
+
+    def _plan_put_messages(self, messages: list[ChatMessage]) -> Plan[None]:
+        held = len(self._pending)
+        batch = self._batch(_chat_messages(messages))
+        if batch:
+            yield from self._guard.plan_write(
+                self.user_id, self.session_id, batch, self.session_metadata
+            )
+            del self._pending[:held]  # only those written: others may have been put meanwhile
+
+    def _plan_set(self, messages: list[ChatMessage]) -> Plan[None]:
+        batch = [to_zep_message(m) for m in _chat_messages(messages)]
+        yield from self._guard.plan_rewrite(
+            self.user_id, self.session_id, batch, keep_session=False, metadata=self.session_metadata
+        )
+        self._pending.clear()
+
+    def _plan_reset(self) -> Plan[bool]:
+        self._pending.clear()
+        self._latest = None
+        self._book.forget(self.session_id)
+        return (yield from self._guard.plan_clear(self.user_id, self.session_id))
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -363,30 +368,11 @@ class ZepMemory(BaseMemory):
         self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
     ) -> list[ChatMessage]:
         """The recent history that fits the token limit (one read once the session is known)."""
-        initial = self._check_initial(initial_token_count)
-        raw: list[Message] = []
-        lastn = self._read_lastn()
-        if self._guard.check_read(self.user_id, self.session_id):
-            raw = (
-                self._guard.history(self.session_id)
-                if lastn is None
-                else self._client.memory.get_messages(self.session_id, lastn)
-            )
-        messages, job = self._plan(raw, lastn, initial, may_fold=True)
-        if job is not None:
-            stored = self._summarise(job)
-            self._guard.ensure_write(self.user_id, self.session_id, self.session_metadata)
-            raw = [*raw, *self._guard.append(self.session_id, [stored])]
-            messages, _ = self._plan(raw, lastn, initial, may_fold=False)
-        return messages
+        return run(self._plan_get(initial_token_count))
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the session, oldest first (held user messages last)."""
-        stored: list[ChatMessage] = []
-        if self._guard.check_read(self.user_id, self.session_id):
-            raw = self._guard.history(self.session_id)
-            stored = [from_zep_message(m) for m in split_summary(raw)[1]]
-        return [*stored, *self._pending]
+        return run(self._plan_get_all())
 
     def put(self, message: ChatMessage) -> None:
         """Add a message (held if it is a user message, see the class doc)."""
@@ -395,13 +381,7 @@ class ZepMemory(BaseMemory):
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
         """Add messages (and any held user message) in one ``add_messages`` call."""
-        held = len(self._pending)
-        batch = self._batch(_chat_messages(messages))
-        if not batch:
-            return
-        self._guard.ensure_write(self.user_id, self.session_id, self.session_metadata)
-        self._guard.append(self.session_id, batch)
-        del self._pending[:held]
+        run(self._plan_put_messages(messages))
 
     def flush(self) -> None:
         """Write the held user messages now."""
@@ -409,23 +389,11 @@ class ZepMemory(BaseMemory):
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Replace the history (soft-deletes the session and adds ``messages`` again)."""
-        batch = [to_zep_message(m) for m in _chat_messages(messages)]
-        self._guard.rewrite(
-            self.user_id,
-            self.session_id,
-            batch,
-            keep_session=False,
-            metadata=self.session_metadata,
-        )
-        self._pending.clear()
+        run(self._plan_set(messages))
 
     def reset(self) -> None:
         """Forget the history: soft-delete the session (and drop held messages)."""
-        self._pending.clear()
-        self._latest = None
-        self._book.forget(self.session_id)
-        if self._guard.check_read(self.user_id, self.session_id):
-            self._guard.delete(self.session_id)
+        run(self._plan_reset())
 
     # -- async -------------------------------------------------------------------------------
 
@@ -433,30 +401,11 @@ class ZepMemory(BaseMemory):
         self, input: str | None = None, initial_token_count: int = 0, **kwargs: Any
     ) -> list[ChatMessage]:
         """Async :meth:`get`."""
-        initial = self._check_initial(initial_token_count)
-        raw: list[Message] = []
-        lastn = self._read_lastn()
-        if await self._guard.acheck_read(self.user_id, self.session_id):
-            raw = (
-                await self._guard.ahistory(self.session_id)
-                if lastn is None
-                else await self._client.memory.aget_messages(self.session_id, lastn)
-            )
-        messages, job = self._plan(raw, lastn, initial, may_fold=True)
-        if job is not None:
-            stored = await self._asummarise(job)
-            await self._guard.aensure_write(self.user_id, self.session_id, self.session_metadata)
-            raw = [*raw, *await self._guard.aappend(self.session_id, [stored])]
-            messages, _ = self._plan(raw, lastn, initial, may_fold=False)
-        return messages
+        return await arun(self._plan_get(initial_token_count))
 
     async def aget_all(self) -> list[ChatMessage]:
         """Async :meth:`get_all`."""
-        stored: list[ChatMessage] = []
-        if await self._guard.acheck_read(self.user_id, self.session_id):
-            raw = await self._guard.ahistory(self.session_id)
-            stored = [from_zep_message(m) for m in split_summary(raw)[1]]
-        return [*stored, *self._pending]
+        return await arun(self._plan_get_all())
 
     async def aput(self, message: ChatMessage) -> None:
         """Async :meth:`put`."""
@@ -465,13 +414,7 @@ class ZepMemory(BaseMemory):
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
         """Async :meth:`put_messages`."""
-        held = len(self._pending)
-        batch = self._batch(_chat_messages(messages))
-        if not batch:
-            return
-        await self._guard.aensure_write(self.user_id, self.session_id, self.session_metadata)
-        await self._guard.aappend(self.session_id, batch)
-        del self._pending[:held]  # only those written: others may have been put meanwhile
+        await arun(self._plan_put_messages(messages))
 
     async def aflush(self) -> None:
         """Async :meth:`flush`."""
@@ -479,20 +422,8 @@ class ZepMemory(BaseMemory):
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """Async :meth:`set`."""
-        batch = [to_zep_message(m) for m in _chat_messages(messages)]
-        await self._guard.arewrite(
-            self.user_id,
-            self.session_id,
-            batch,
-            keep_session=False,
-            metadata=self.session_metadata,
-        )
-        self._pending.clear()
+        await arun(self._plan_set(messages))
 
     async def areset(self) -> None:
         """Async :meth:`reset`."""
-        self._pending.clear()
-        self._latest = None
-        self._book.forget(self.session_id)
-        if await self._guard.acheck_read(self.user_id, self.session_id):
-            await self._guard.adelete(self.session_id)
+        await arun(self._plan_reset())
