@@ -50,7 +50,8 @@ LIST_PAGE_SIZE = 100
 #: bodies (nginx's default ``client_max_body_size`` is 1 MiB) with 413. Larger batches are
 #: split, in order.
 MAX_BATCH_BYTES = 1_000_000
-#: Sessions this client deleted on a server that forgets them (see :class:`ZepPlans`).
+#: Sessions this client deleted on a server that forgets them (see :class:`ZepPlans`), and
+#: writes that stopped part way, remembered at most.
 _REMEMBERED = 1024
 
 
@@ -305,6 +306,8 @@ class ZepPlans:
                 stored += pending[:sent]
                 with self._plans_lock:
                     self._partial[session_id] = frozenset(seen)
+                    while len(self._partial) > _REMEMBERED:  # bounded: oldest forgotten first
+                        del self._partial[next(iter(self._partial))]
                 raise PartialWriteError(
                     f"{len(stored)} of {len(messages)} messages were stored in session "
                     f"{session_id} before a request failed ({type(error).__name__}: "
