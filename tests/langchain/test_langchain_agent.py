@@ -182,3 +182,22 @@ def test_with_a_checkpointer_nothing_is_duplicated(client: ZepMemoryClient) -> N
     assert len(second["messages"]) == 8
     history = ZepChatMessageHistory(session_id="trip", user_id="ann", client=client)
     assert history.messages == second["messages"]
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_failed_write_raises_out_of_the_agent(api: str, zep_servers: Any) -> None:
+    # Unlike RunnableWithMessageHistory (whose write LangChain runs as a listener and only
+    # logs), the middleware's write is part of the run: a lost turn is an error the app sees.
+    from zep_memory_plugins import ServerError
+
+    server = zep_servers.fresh(api)
+    client = ZepMemoryClient(base_url=server.url, api_key=server.api_key, max_retries=0)
+    agent, _ = make_agent(client, script(2))
+    agent.invoke({"messages": [HumanMessage("weather?")]}, context=ctx())
+    server.faults.add("POST", "/api/*/sessions/*/memory", status=500, times=None)
+    with pytest.raises(ServerError):
+        agent.invoke({"messages": [HumanMessage("and again?")]}, context=ctx())
+    server.faults.clear()
+    stored = [m.content for m in client.memory.get_messages("trip")]
+    assert stored[0] == "weather?" and "and again?" not in stored
+    client.close()
