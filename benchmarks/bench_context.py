@@ -31,37 +31,14 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
-from langchain.agents import create_agent
 from langchain_core.messages import BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "context"))
-from ctx_fakes import ScriptedAgentModel, lookup
+from ctx_fakes import BUDGET, FACT_WORD, ScriptedAgentModel, agent_on, text_of
 
 from zep_memory_plugins import ZepMemoryClient
-from zep_memory_plugins.langchain import ZepMemoryContext, ZepMemoryMiddleware
-
-BUDGET = 2000
-SYSTEM = "You are a helpful assistant."
-FACT_WORD = "Zed-Quartz"
-
-
-def say(n: int) -> str:
-    if n == 1:
-        return f"turn 1: my name is {FACT_WORD} and my locker code is 4471 FACT"
-    return f"turn {n}: tell me something about topic {n}, and please be thorough about it"
-
-
-def agent_on(client: ZepMemoryClient, model: ScriptedAgentModel) -> tuple[Any, ZepMemoryMiddleware]:
-    middleware = ZepMemoryMiddleware(client, max_tokens=BUDGET, summarize=True)
-    agent = create_agent(
-        model,
-        tools=[lookup],
-        middleware=[middleware],
-        context_schema=ZepMemoryContext,
-        system_prompt=SYSTEM,
-    )
-    return agent, middleware
+from zep_memory_plugins.langchain import ZepMemoryContext
 
 
 def shown(request: list[BaseMessage]) -> list[tuple[str, str]]:
@@ -80,7 +57,7 @@ def run(make_client: Callable[[], ZepMemoryClient], turns: int) -> dict[str, Any
         summaries = middleware.summaries_stored
         client.stats.reset()
         t0 = time.perf_counter()
-        agent.invoke({"messages": [{"role": "user", "content": say(n)}]}, context=context)
+        agent.invoke({"messages": [{"role": "user", "content": text_of(n)}]}, context=context)
         elapsed = (time.perf_counter() - t0) * 1000
         cost = (client.stats.reads, client.stats.writes)
         if middleware.summaries_stored > summaries:
@@ -93,9 +70,9 @@ def run(make_client: Callable[[], ZepMemoryClient], turns: int) -> dict[str, Any
     model_b = ScriptedAgentModel(fail_next=True)
     agent_b, _ = agent_on(other, model_b)
     with suppress(RuntimeError):  # the scripted failure, after the request was recorded
-        agent_b.invoke({"messages": [{"role": "user", "content": say(turns)}]}, context=context)
+        agent_b.invoke({"messages": [{"role": "user", "content": text_of(turns)}]}, context=context)
     before = len(model.seen)
-    agent.invoke({"messages": [{"role": "user", "content": say(turns)}]}, context=context)
+    agent.invoke({"messages": [{"role": "user", "content": text_of(turns)}]}, context=context)
     last = model.seen[before]
     times = sorted(t for _, _, t in plain)
     return {

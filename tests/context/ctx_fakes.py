@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -17,6 +18,7 @@ from langchain_core.tools import ToolException, tool
 from pydantic import Field
 
 from zep_memory_plugins._context import SUMMARY_INSTRUCTIONS
+from zep_memory_plugins.langchain import ZepMemoryContext, ZepMemoryMiddleware
 
 SUMMARY_MARK = SUMMARY_INSTRUCTIONS.split(".")[0]
 
@@ -79,3 +81,35 @@ def _summarise(request: str) -> str:
     facts = [previous] if previous and previous != "(none yet)" else []
     facts += [line.split(": ", 1)[1] for line in new.splitlines() if "FACT" in line]
     return " | ".join(facts)
+
+
+# -- the long-conversation scenario shared by tests/context/test_context_agent.py and
+#    benchmarks/bench_context.py (the benchmark's figures are the test's run) ------------------
+
+#: The token budget of every model request.
+BUDGET = 2000
+#: The word of turn 1's fact that the summary must still hold at the last turn.
+FACT_WORD = "Zed-Quartz"
+#: Turn 1: the fact.
+FACT = f"turn 1: my name is {FACT_WORD} and my locker code is 4471 FACT"
+SYSTEM = "You are a helpful assistant."
+
+
+def text_of(n: int) -> str:
+    """What the user says at turn ``n``."""
+    if n == 1:
+        return FACT
+    return f"turn {n}: tell me something about topic {n}, and please be thorough about it"
+
+
+def agent_on(client: Any, model: ScriptedAgentModel) -> tuple[Any, ZepMemoryMiddleware]:
+    """A ``create_agent`` agent on ``client`` with the budget and a rolling summary."""
+    middleware = ZepMemoryMiddleware(client, max_tokens=BUDGET, summarize=True)
+    agent = create_agent(
+        model,
+        tools=[lookup],
+        middleware=[middleware],
+        context_schema=ZepMemoryContext,
+        system_prompt=SYSTEM,
+    )
+    return agent, middleware

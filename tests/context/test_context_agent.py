@@ -11,8 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ctx_fakes import ScriptedAgentModel, lookup
-from langchain.agents import create_agent
+from ctx_fakes import BUDGET, SYSTEM, ScriptedAgentModel, agent_on, text_of
 from langchain_core.messages import BaseMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
@@ -21,32 +20,9 @@ from zep_memory_plugins._context import SUMMARY_KEY, safe_starts
 from zep_memory_plugins.langchain import (
     ZepChatMessageHistory,
     ZepMemoryContext,
-    ZepMemoryMiddleware,
 )
 from zep_memory_plugins.langchain._history import shape_of
 from zep_memory_plugins.transfer import copy
-
-BUDGET = 2000
-FACT = "turn 1: my name is Zed-Quartz and my locker code is 4471 FACT"
-SYSTEM = "You are a helpful assistant."
-
-
-def text_of(n: int) -> str:
-    if n == 1:
-        return FACT
-    return f"turn {n}: tell me something about topic {n}, and please be thorough about it"
-
-
-def agent_on(client: ZepMemoryClient, model: ScriptedAgentModel) -> tuple[Any, ZepMemoryMiddleware]:
-    middleware = ZepMemoryMiddleware(client, max_tokens=BUDGET, summarize=True)
-    agent = create_agent(
-        model,
-        tools=[lookup],
-        middleware=[middleware],
-        context_schema=ZepMemoryContext,
-        system_prompt=SYSTEM,
-    )
-    return agent, middleware
 
 
 def view(request: list[BaseMessage]) -> list[tuple[str, str, Any]]:
