@@ -40,17 +40,6 @@ from zep_memory_plugins.testing import ZepTestServer
 SECRET = "sk-zep-test-4b1c9a77-not-a-real-key"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    monkeypatch.delenv("ZEP_API_URL", raising=False)
-    monkeypatch.delenv("ZEP_API_KEY", raising=False)
-
-
-@pytest.fixture(params=["v1", "v2"])
-def server(request, zep_servers):
-    server = zep_servers[request.param]
-    server.reset()
-    return server
 
 
 @pytest.fixture
@@ -432,7 +421,3 @@ def test_close_and_aclose(server):
     assert client.user.get("jane").user_id == "jane"
     client.close()
 
-
-@pytest.fixture(params=["sync", "async"])
-def api_mode(request):
-    return request.param

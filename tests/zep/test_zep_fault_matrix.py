@@ -133,12 +133,6 @@ OPS: dict[str, Op] = {
 }
 
 
-@pytest.fixture(params=["v1", "v2"])
-def server(request, zep_servers):
-    server = zep_servers[request.param]
-    server.reset()
-    return server
-
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("name", OPS)

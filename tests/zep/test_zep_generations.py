@@ -35,31 +35,8 @@ from zep_memory_plugins.backends.zep import ZepBackend
 SECRET = "sk-zep-test-9f1e-not-a-real-key"
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("ZEP_API_URL", "ZEP_API_KEY", "ZEP_API_VERSION"):
-        monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture(params=["v1", "v2"])
-def server(request, zep_servers):
-    server = zep_servers[request.param]
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def v1(zep_servers):
-    server = zep_servers["v1"]
-    server.reset()
-    return server
-
-
-@pytest.fixture
-def v2(zep_servers):
-    server = zep_servers["v2"]
-    server.reset()
-    return server
 
 
 def client_of(server, **kwargs) -> ZepMemoryClient:
@@ -451,10 +428,6 @@ def test_an_answer_that_does_not_parse_is_an_error_not_an_empty_model(server):
     with pytest.raises(BackendError, match=r"not Zep's|not a Zep answer"):
         client.user.get("jane")
 
-
-@pytest.fixture(params=["sync", "async"])
-def api_mode(request):
-    return request.param
 
 
 # -- more than one request per batch on /api/v1 too (bodies over 1 MB) --------------------------
