@@ -319,94 +319,86 @@ def test_v1_is_open_unless_given_a_bearer_key() -> None:
 # -- command line, plugin, missing extra -------------------------------------------------------
 
 
-@pytest.mark.parametrize("variable", ["ZEP_API_KEY", "ZEP_TEST_KEY"])
-def test_command_line_serves_until_interrupted(variable: str) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    secret = "cli-" + uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
-    env[variable] = secret
-    args = ["--port", str(port)]
-    if variable != "ZEP_API_KEY":  # ZEP_API_KEY is where a v2 server looks by default
-        args += ["--api-key-env", variable]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zep_memory_plugins.testing", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
+class _Served:
+    """A test server run from the command line in a child process, until interrupted."""
+
+    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output = ""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", *command, "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def __enter__(self) -> _Served:
         deadline = time.monotonic() + 20
         while True:
             try:
-                if httpx.get(f"{url}/healthz").text == ".":
-                    break
+                self.health = httpx.get(f"{self.url}/healthz")
+                return self
             except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.__exit__()
                     raise
                 time.sleep(0.1)
-        assert httpx.get(f"{url}/api/v2/users/u").status_code == 401
-        r = httpx.get(f"{url}/api/v2/users/u", headers={"Authorization": f"Api-Key {secret}"})
-        assert r.status_code == 404
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
-    assert f"http://127.0.0.1:{port}/api/v2" in output
-    assert secret not in output
+
+    def interrupt(self) -> None:
+        """Ctrl-C, then wait for it to stop and keep what it printed."""
+        self.proc.send_signal(signal.SIGINT)
+        self.output, _ = self.proc.communicate(timeout=20)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def _env_without_key() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
+
+
+@pytest.mark.parametrize("variable", ["ZEP_API_KEY", "ZEP_TEST_KEY"])
+def test_command_line_serves_until_interrupted(variable: str) -> None:
+    secret = "cli-" + uuid.uuid4().hex
+    env = {**_env_without_key(), variable: secret}
+    # ZEP_API_KEY is where a v2 server looks by default
+    extra = [] if variable == "ZEP_API_KEY" else ["--api-key-env", variable]
+    with _Served(["zep_memory_plugins.testing", *extra], env) as served:
+        assert httpx.get(f"{served.url}/api/v2/users/u").status_code == 401
+        key = {"Authorization": f"Api-Key {secret}"}
+        assert httpx.get(f"{served.url}/api/v2/users/u", headers=key).status_code == 404
+        served.interrupt()
+    assert served.proc.returncode == 0
+    assert f"{served.url}/api/v2" in served.output
+    assert secret not in served.output
 
 
 def test_zep_memory_serve_api_v1_is_an_open_v1_server() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zep_memory_plugins", "serve", "--api", "v1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                health = httpx.get(f"{url}/healthz")
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        assert health.headers["X-Zep-Version"].startswith("0.27")
+    command = ["zep_memory_plugins", "serve", "--api", "v1"]
+    with _Served(command, _env_without_key()) as served:
+        url = served.url
+        assert served.health.headers["X-Zep-Version"].startswith("0.27")
         assert httpx.post(f"{url}/api/v1/user", json={"user_id": "u"}).status_code == 201
         assert httpx.get(f"{url}/api/v2/users/u").status_code == 404
         # the window of a v1 server is 12
         messages = [{"role": "user", "content": f"m{i}"} for i in range(15)]
         httpx.post(f"{url}/api/v1/sessions/s/memory", json={"messages": messages})
         assert len(httpx.get(f"{url}/api/v1/sessions/s/memory").json()["messages"]) == 12
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
-    assert f"http://127.0.0.1:{port}/api/v1" in output and "no API key" in output
+        served.interrupt()
+    assert served.proc.returncode == 0
+    assert f"{url}/api/v1" in served.output and "no API key" in served.output
 
 
 def test_command_line_v2_needs_a_key_and_api_is_checked() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ZEP_API_KEY"}
     proc = subprocess.run(
         [sys.executable, "-m", "zep_memory_plugins.testing", "--api", "v2"],
-        env=env,
+        env=_env_without_key(),
         capture_output=True,
         text=True,
         timeout=30,
