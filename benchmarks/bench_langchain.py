@@ -268,6 +268,7 @@ def main() -> None:
             return
         server = stack.enter_context(ZepTestServer())
         zep = stack.enter_context(ZepMemoryClient(base_url=server.url, api_key=server.api_key))
+        zep.backend.probe()  # the generation, found before it is named
         print(table(f"Zep backend ({zep.backend.name}, test server on 127.0.0.1)",
                     runs(zep, turns)))
 

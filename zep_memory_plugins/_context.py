@@ -241,20 +241,23 @@ def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Mes
     every other message in order, and the index in ``conversation`` of the first message the
     summary does not cover (0 without a summary, or if the message it ends at is gone).
     """
-    summary: Summary | None = None
-    conversation: list[Message] = []
-    for message in messages:
-        if is_summary(message):
-            marker = (message.metadata or {})[SUMMARY_KEY]
-            summary = Summary(message.content, str(marker.get("through", "")))
-        else:
-            conversation.append(message)
+    marks = [
+        i
+        for i, m in enumerate(messages)
+        if (metadata := m.metadata) and isinstance(metadata.get(SUMMARY_KEY), dict)
+    ]
+    if not marks:  # the usual case: one pass, no copies but the list itself
+        return None, list(messages), 0
+    newest = messages[marks[-1]]
+    marker = (newest.metadata or {})[SUMMARY_KEY]
+    summary = Summary(newest.content, str(marker.get("through", "")))
+    skip = set(marks)
+    conversation = [m for i, m in enumerate(messages) if i not in skip]
     lo = 0
-    if summary is not None:
-        for index, message in enumerate(conversation):
-            if str(message.uuid) == summary.through:
-                lo = index + 1
-                break
+    for index, message in enumerate(conversation):
+        if str(message.uuid) == summary.through:
+            lo = index + 1
+            break
     return summary, conversation, lo
 
 

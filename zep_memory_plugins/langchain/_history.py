@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 # BaseChatMessageHistory is deprecated since langchain-core 1.6.4, but only direct instances
 # warn: subclasses such as ours do not.
@@ -17,8 +17,8 @@ from .._context import (
     Shape,
     check_budget,
     fit_start,
-    is_summary,
     safe_starts,
+    split_summary,
     summary_book,
     window_start,
 )
@@ -28,7 +28,7 @@ from .._models import Message, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 
-__all__ = ["TokenCounter", "ZepChatMessageHistory", "cut_messages", "shape_of"]
+__all__ = ["Shapes", "TokenCounter", "ZepChatMessageHistory", "cut_messages", "shape_of"]
 
 #: Counts the tokens of a list of messages (LangChain's ``count_tokens_approximately`` by
 #: default; ``chat_model.get_num_tokens_from_messages`` or any function of that shape works).
@@ -78,6 +78,37 @@ def shape_of(message: BaseMessage) -> Shape:
     return Shape(kind)
 
 
+class Shapes(Sequence[Shape]):
+    """The shapes of ``messages``, each worked out only when first asked for.
+
+    A window over a whole history never looks at them (the history is its own window), so a
+    long conversation costs nothing here on most turns.
+    """
+
+    def __init__(self, messages: Sequence[BaseMessage]) -> None:
+        self._messages = messages
+        self._memo: dict[int, Shape] = {}
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Shape: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Shape]: ...
+
+    def __getitem__(self, index: int | slice) -> Shape | Sequence[Shape]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        shape = self._memo.get(index)
+        if shape is None:
+            shape = self._memo[index] = shape_of(self._messages[index])
+        return shape
+
+
 def check_counter(counter: object) -> TokenCounter:
     """Validate a token counter (``None``: ``count_tokens_approximately``)."""
     if counter is None:
@@ -108,7 +139,7 @@ def cut_messages(
     whole (possibly empty). ``whole=False``: ``messages`` are only the newest of the
     conversation (a window read), so their first message may itself be a cut.
     """
-    shapes = [shape_of(m) for m in messages]
+    shapes = Shapes(messages)
     start = window_start(shapes, window, whole=whole)
     if max_tokens is None:
         return list(messages[start:])
@@ -222,7 +253,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
     def _decode(self, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across reads. LangGraph assigns missing message ids in place:
         # id-less messages go out as shallow copies, so the cache keeps what was stored.
-        conversation = [m for m in stored if not is_summary(m)]
+        conversation = split_summary(stored)[1]  # the summary is never part of the history
         decoded = self._guard.cache.decode(
             self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
         )

@@ -56,17 +56,22 @@ from .._duplex import Plan, arun, call, run
 from .._models import Message, check_id, check_metadata
 from .._session_guard import check_client, guard_for
 from ._convert import from_zep_message, to_zep_message
-from ._history import TokenCounter, check_counter, check_window, shape_of
+from ._history import Shapes, TokenCounter, check_counter, check_window, shape_of
 
 __all__ = ["SUMMARY_HEADER", "ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
 
 _AGENT_KEY = "langchain-agent"
+_UUID_KEY = "langchain-agent-uuid"
 
 #: Sessions whose newest summary the middleware remembers (for the rest of a run).
 _LATEST_KEPT = 256
 
 #: The line introducing the rolling summary where it is shown to the model.
 SUMMARY_HEADER = "Summary of the earlier conversation:"
+
+
+def _uuid_text(message: Message) -> str:
+    return str(message.uuid)
 
 
 def _with_id(message: Message) -> BaseMessage:
@@ -101,7 +106,7 @@ class ZepMemoryState(AgentState[Any]):
 
     #: How many leading messages of ``messages`` are already stored in Zep during this run.
     zep_memory_stored: NotRequired[Annotated[int, UntrackedValue, PrivateStateAttr]]
-    #: Zep uuids of those stored messages, in order.
+    #: Zep uuids of those stored messages, in order (when summarising; else empty).
     zep_memory_uuids: NotRequired[Annotated[list[str], UntrackedValue, PrivateStateAttr]]
     #: The session's rolling summary when the run started (covers what precedes the history).
     zep_memory_summary: NotRequired[Annotated[str | None, UntrackedValue, PrivateStateAttr]]
@@ -304,7 +309,7 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         """The state update putting the session's history (after its summary) before the input."""
         summary, kept, whole = self._book.split(session_id, stored, self._read_window)
         history = self._decode(session_id, kept)
-        start = window_start([shape_of(m) for m in history], self.window, whole=whole)
+        start = window_start(Shapes(history), self.window, whole=whole)
         history, kept = history[start:], kept[start:]
         current: Sequence[BaseMessage] = state.get("messages") or []
         known = {m.id for m in history if m.id is not None}
@@ -315,7 +320,12 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         return {
             "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES), *history, *fresh],
             "zep_memory_stored": len(history),
-            "zep_memory_uuids": [str(m.uuid) for m in kept],
+            # only the summary needs them (as text, converted once per message and session)
+            "zep_memory_uuids": (
+                self._guard.cache.decode(session_id, kept, _UUID_KEY, _uuid_text)
+                if self.summarize
+                else []
+            ),
             "zep_memory_summary": text,
         }
 
