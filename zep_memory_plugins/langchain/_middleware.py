@@ -194,9 +194,9 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
 
     Args:
         client: The client to use (default: a new :class:`~zep_memory_plugins.ZepMemoryClient`).
+        session_metadata: Metadata given to sessions this middleware creates.
         window: Load at most the last ``window`` messages (default: all), fewer where the
             oldest would start on an assistant message or cut a tool call from its results.
-        session_metadata: Metadata given to sessions this middleware creates.
         max_tokens: Token budget of every model request (default: none).
         token_counter: Counts a list of messages (default LangChain's
             ``count_tokens_approximately``, with the tools' schemas).
@@ -214,8 +214,8 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         self,
         client: ZepMemoryClient | None = None,
         *,
-        window: int | None = None,
         session_metadata: Mapping[str, Any] | None = None,
+        window: int | None = None,
         max_tokens: int | None = None,
         token_counter: TokenCounter | None = None,
         summarize: bool = False,
@@ -226,8 +226,8 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
     ) -> None:
         super().__init__()
         self.client = check_client(client) if client is not None else ZepMemoryClient()
-        self.window = check_window(window)
         self.session_metadata = check_metadata(session_metadata, "session_metadata")
+        self.window = check_window(window)
         self.max_tokens = check_budget(max_tokens)
         self._default_counter = token_counter is None
         self.token_counter = check_counter(token_counter)

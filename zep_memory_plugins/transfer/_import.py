@@ -1,36 +1,10 @@
-"""JSON Lines export and idempotent import of users, sessions and messages.
-
-The format, one JSON object per line, in this order::
-
-    {"type": "header", "format": "zep-memory-plugins", "version": 1, "exported_at": "...", ...}
-    {"type": "user", "user_id": "jane", "email": ..., "first_name": ..., "last_name": ...,
-     "metadata": {...}, "uuid": "...", "created_at": "...", "updated_at": "..."}
-    ... every user, in creation order ...
-    {"type": "session", "session_id": "s1", "user_id": "jane", "metadata": {...}, "uuid": ...,
-     "created_at": ..., "updated_at": ...}
-    {"type": "message", "session_id": "s1", "uuid": "...", "role": "Jane", "role_type": "user",
-     "content": "...", "metadata": {...}, "created_at": "..."}
-    ... that session's messages, oldest first, then the next session ...
-
-Only live data is exported: soft-deleted sessions and their messages are not. The header is
-optional on import. What import restores: users (id, email, names, metadata), sessions (id,
-owner, metadata), messages (uuid, role, role type, content, metadata, order, and ``created_at``
-where the target keeps it: the embedded store does). Store-assigned values (the integer ``id``,
-user and session ``uuid``/``created_at``/``updated_at``) are exported for reference only and
-are chosen afresh by the target.
-
-Import is idempotent. A user or session that already exists is updated only where the record
-differs (metadata is deep-merged, as every update is); messages are matched by uuid, so one
-already stored is skipped, and a second import of the same file writes nothing.
-"""
+"""Import: records applied to a client's store idempotently, from a file or another client."""
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid as _uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from .._errors import (
@@ -40,221 +14,20 @@ from .._errors import (
     SessionOwnershipError,
     ZepMemoryError,
 )
-from .._models import (
-    CreateUserRequest,
-    Message,
-    Session,
-    UpdateUserRequest,
-    User,
-    check_id,
-    deep_merge,
-    utcnow,
-)
-from .._version import __version__
+from .._models import CreateUserRequest, Message, Session, UpdateUserRequest, check_id, deep_merge
+from ._export import export_records
+from ._format import FORMAT, FORMAT_VERSION, ProgressCallback, TransferStats, read_jsonl
 
 if TYPE_CHECKING:
     from .._client import ZepMemoryClient
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "ProgressCallback",
-    "TransferStats",
-    "copy",
-    "export_jsonl",
-    "export_records",
-    "import_jsonl",
-    "import_records",
-    "read_jsonl",
-]
+__all__ = ["DEFAULT_BATCH_SIZE", "copy", "import_jsonl", "import_records"]
 
 logger = logging.getLogger("zep_memory_plugins.transfer")
 
-#: The ``format`` field of the header record.
-FORMAT = "zep-memory-plugins"
-#: The format version written; import refuses newer ones.
-FORMAT_VERSION = 1
 #: Messages added per backend call on import.
 DEFAULT_BATCH_SIZE = 100
-_PAGE = 100
-
 _USER_FIELDS = ("user_id", "email", "first_name", "last_name", "metadata")
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-@dataclass
-class TransferStats:
-    """What an export or import did, updated as it goes (progress callbacks receive it).
-
-    ``users``, ``sessions`` and ``messages`` count records read or written. On import the
-    ``*_created`` / ``*_updated`` / ``*_unchanged`` and ``messages_added`` / ``messages_skipped``
-    counters say what happened to each; ``messages_conflicting`` counts messages whose uuid the
-    target already holds elsewhere (another session, or a soft-deleted one), which were not
-    imported. ``sessions_total`` is known on export (``None`` on import); ``bytes_read`` is how
-    far into the input an import is.
-    """
-
-    users: int = 0
-    sessions: int = 0
-    messages: int = 0
-    users_created: int = 0
-    users_updated: int = 0
-    users_unchanged: int = 0
-    sessions_created: int = 0
-    sessions_updated: int = 0
-    sessions_unchanged: int = 0
-    messages_added: int = 0
-    messages_skipped: int = 0
-    messages_conflicting: int = 0
-    sessions_total: int | None = None
-    bytes_read: int = 0
-
-    @property
-    def changed(self) -> bool:
-        """Whether the import wrote anything."""
-        return bool(
-            self.users_created
-            or self.users_updated
-            or self.sessions_created
-            or self.sessions_updated
-            or self.messages_added
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The counters as a plain dict (JSON-ready)."""
-        return asdict(self)
-
-
-#: Called with the running :class:`TransferStats` after each session and at the end.
-ProgressCallback = Callable[[TransferStats], None]
-
-
-# -- export ------------------------------------------------------------------------------------
-
-
-def _user_record(user: User) -> dict[str, Any]:
-    data = user.model_dump(mode="json", exclude={"id"})
-    return {"type": "user", **data}
-
-
-def _session_record(session: Session) -> dict[str, Any]:
-    data = session.model_dump(mode="json", exclude={"id", "deleted_at"})
-    return {"type": "session", **data}
-
-
-def _message_record(session_id: str, message: Message) -> dict[str, Any]:
-    data = message.model_dump(mode="json")
-    return {"type": "message", "session_id": session_id, **data}
-
-
-def export_records(
-    client: ZepMemoryClient,
-    *,
-    stats: TransferStats | None = None,
-    progress: ProgressCallback | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Yield the records of everything live in ``client``'s store (see the module docstring).
-
-    Users come first, then each session followed by its messages, oldest first. Sessions are
-    listed up front (so ``stats.sessions_total`` is known); messages are read one session at a
-    time.
-    """
-    stats = stats if stats is not None else TransferStats()
-    yield {
-        "type": "header",
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "exported_at": utcnow().isoformat(),
-        "source": client.backend.name,
-        "generator": f"zep-memory-plugins {__version__}",
-    }
-    for users in client.user.list_chunked(_PAGE):
-        for user in users:
-            stats.users += 1
-            yield _user_record(user)
-    sessions = [s for chunk in client.memory.list_all_sessions(_PAGE) for s in chunk]
-    stats.sessions_total = len(sessions)
-    if progress is not None:
-        progress(stats)
-    for session in sessions:
-        assert session.session_id is not None
-        stats.sessions += 1
-        yield _session_record(session)
-        for message in client.memory.get_messages(session.session_id):
-            stats.messages += 1
-            yield _message_record(session.session_id, message)
-        if progress is not None:
-            progress(stats)
-    logger.info(
-        "exported %d users, %d sessions, %d messages", stats.users, stats.sessions, stats.messages
-    )
-
-
-def export_jsonl(
-    client: ZepMemoryClient, fp: IO[str], *, progress: ProgressCallback | None = None
-) -> TransferStats:
-    """Write everything live in ``client``'s store to ``fp`` as JSON Lines; return the counts."""
-    stats = TransferStats()
-    for record in export_records(client, stats=stats, progress=progress):
-        fp.write(_encode(record))
-        fp.write("\n")
-    fp.flush()
-    return stats
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-
-def read_jsonl(
-    fp: IO[str] | IO[bytes] | Iterable[str | bytes], *, stats: TransferStats | None = None
-) -> Iterator[dict[str, Any]]:
-    """Yield the JSON objects of a JSON Lines stream (text or binary), skipping blank lines.
-
-    Raises :class:`InvalidInputError` naming the line for anything that is not a JSON object.
-    ``stats.bytes_read`` follows the position in the input.
-    """
-    lines = iter(fp)
-    number = 0
-    while True:
-        number += 1
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as exc:  # a text stream decoding as it reads
-            raise InvalidInputError(
-                f"the input is not {exc.encoding} ({exc.reason}) after line {number - 1}; "
-                "open it in binary mode to have the bad line named",
-                field="line",
-            ) from None
-        if stats is not None:
-            stats.bytes_read += (
-                len(raw) if isinstance(raw, bytes) else len(raw.encode(errors="surrogatepass"))
-            )
-        try:
-            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(
-                f"line {number}: not UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
-                field="line",
-            ) from None
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except RecursionError:
-            message = f"line {number}: JSON nested too deeply"
-            raise InvalidInputError(message, field="line") from None
-        except ValueError as exc:
-            message = f"line {number}: not valid JSON ({exc})"
-            raise InvalidInputError(message, field="line") from None
-        if not isinstance(record, dict):
-            raise InvalidInputError(f"line {number}: expected a JSON object", field="line")
-        record["__line__"] = number
-        yield record
-
-
-# -- import ------------------------------------------------------------------------------------
 
 
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -498,13 +271,8 @@ def import_jsonl(
 ) -> TransferStats:
     """Import a JSON Lines export (text or binary stream) into ``client``'s store, idempotently."""
     stats = TransferStats()
-    return import_records(
-        client,
-        read_jsonl(fp, stats=stats),
-        batch_size=batch_size,
-        stats=stats,
-        progress=progress,
-    )
+    records = read_jsonl(fp, stats=stats)
+    return import_records(client, records, batch_size=batch_size, stats=stats, progress=progress)
 
 
 def copy(
@@ -526,10 +294,5 @@ def copy(
         if progress is not None:
             progress(current)
 
-    return import_records(
-        target,
-        export_records(source, stats=exported),
-        batch_size=batch_size,
-        stats=stats,
-        progress=_progress,
-    )
+    records = export_records(source, stats=exported)
+    return import_records(target, records, batch_size=batch_size, stats=stats, progress=_progress)

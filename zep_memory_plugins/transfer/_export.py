@@ -1,0 +1,92 @@
+"""Export: everything live in a client's store, as records or as JSON Lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from .._models import Message, Session, User, utcnow
+from .._version import __version__
+from ._format import FORMAT, FORMAT_VERSION, ProgressCallback, TransferStats
+
+if TYPE_CHECKING:
+    from .._client import ZepMemoryClient
+
+__all__ = ["export_jsonl", "export_records"]
+
+logger = logging.getLogger("zep_memory_plugins.transfer")
+
+_PAGE = 100
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _user_record(user: User) -> dict[str, Any]:
+    data = user.model_dump(mode="json", exclude={"id"})
+    return {"type": "user", **data}
+
+
+def _session_record(session: Session) -> dict[str, Any]:
+    data = session.model_dump(mode="json", exclude={"id", "deleted_at"})
+    return {"type": "session", **data}
+
+
+def _message_record(session_id: str, message: Message) -> dict[str, Any]:
+    data = message.model_dump(mode="json")
+    return {"type": "message", "session_id": session_id, **data}
+
+
+def export_records(
+    client: ZepMemoryClient,
+    *,
+    stats: TransferStats | None = None,
+    progress: ProgressCallback | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield the records of everything live in ``client``'s store (see the module docstring).
+
+    Users come first, then each session followed by its messages, oldest first. Sessions are
+    listed up front (so ``stats.sessions_total`` is known); messages are read one session at a
+    time.
+    """
+    stats = stats if stats is not None else TransferStats()
+    yield {
+        "type": "header",
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "exported_at": utcnow().isoformat(),
+        "source": client.backend.name,
+        "generator": f"zep-memory-plugins {__version__}",
+    }
+    for users in client.user.list_chunked(_PAGE):
+        for user in users:
+            stats.users += 1
+            yield _user_record(user)
+    sessions = [s for chunk in client.memory.list_all_sessions(_PAGE) for s in chunk]
+    stats.sessions_total = len(sessions)
+    if progress is not None:
+        progress(stats)
+    for session in sessions:
+        assert session.session_id is not None
+        stats.sessions += 1
+        yield _session_record(session)
+        for message in client.memory.get_messages(session.session_id):
+            stats.messages += 1
+            yield _message_record(session.session_id, message)
+        if progress is not None:
+            progress(stats)
+    logger.info(
+        "exported %d users, %d sessions, %d messages", stats.users, stats.sessions, stats.messages
+    )
+
+
+def export_jsonl(
+    client: ZepMemoryClient, fp: IO[str], *, progress: ProgressCallback | None = None
+) -> TransferStats:
+    """Write everything live in ``client``'s store to ``fp`` as JSON Lines; return the counts."""
+    stats = TransferStats()
+    for record in export_records(client, stats=stats, progress=progress):
+        fp.write(_encode(record))
+        fp.write("\n")
+    fp.flush()
+    return stats
