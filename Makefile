@@ -23,7 +23,8 @@ test-main: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check zep_memory_plugins tests benchmarks
+	$(VENV)/bin/ruff check zep_memory_plugins tests benchmarks notebooks
+	$(VENV)/bin/ruff format --check zep_memory_plugins tests benchmarks notebooks
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed

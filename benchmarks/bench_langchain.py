@@ -269,8 +269,9 @@ def main() -> None:
         server = stack.enter_context(ZepTestServer())
         zep = stack.enter_context(ZepMemoryClient(base_url=server.url, api_key=server.api_key))
         zep.backend.probe()  # the generation, found before it is named
-        print(table(f"Zep backend ({zep.backend.name}, test server on 127.0.0.1)",
-                    runs(zep, turns)))
+        print(
+            table(f"Zep backend ({zep.backend.name}, test server on 127.0.0.1)", runs(zep, turns))
+        )
 
 
 if __name__ == "__main__":

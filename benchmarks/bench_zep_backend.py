@@ -369,21 +369,48 @@ def measure(api: str, rounds: int) -> list[str]:
 
             direct_no = iter(range(10**9))
             ops = [
-                Op("add 1 message", lambda: client.memory.add_messages("w1", msgs(1)),
-                   lambda: direct.add("w1-direct", 1), 40),
-                Op("add 10 messages", lambda: client.memory.add_messages("w10", msgs(10)),
-                   lambda: direct.add("w10-direct", 10), 30),
-                Op("add 65 messages", lambda: client.memory.add_messages("w65", msgs(65)),
-                   lambda: direct.add("w65-direct", 65), 10),
-                Op("read last 20", lambda: client.memory.get_messages("last", lastn=20),
-                   lambda: direct.last("last", 20), 40),
-                Op(f"read {FULL} messages in full", lambda: client.memory.get_messages("full"),
-                   lambda: direct.read_all("full"), 6),
-                Op(f"list {USERS} users in chunks of 100",
-                   lambda: [u for chunk in client.user.list_chunked(100) for u in chunk],
-                   lambda: direct.list_users(100), 8),
-                Op("LangChain turn (window 20)", ours_turn,
-                   lambda: direct.turn("chat-direct", next(direct_no)), 20),
+                Op(
+                    "add 1 message",
+                    lambda: client.memory.add_messages("w1", msgs(1)),
+                    lambda: direct.add("w1-direct", 1),
+                    40,
+                ),
+                Op(
+                    "add 10 messages",
+                    lambda: client.memory.add_messages("w10", msgs(10)),
+                    lambda: direct.add("w10-direct", 10),
+                    30,
+                ),
+                Op(
+                    "add 65 messages",
+                    lambda: client.memory.add_messages("w65", msgs(65)),
+                    lambda: direct.add("w65-direct", 65),
+                    10,
+                ),
+                Op(
+                    "read last 20",
+                    lambda: client.memory.get_messages("last", lastn=20),
+                    lambda: direct.last("last", 20),
+                    40,
+                ),
+                Op(
+                    f"read {FULL} messages in full",
+                    lambda: client.memory.get_messages("full"),
+                    lambda: direct.read_all("full"),
+                    6,
+                ),
+                Op(
+                    f"list {USERS} users in chunks of 100",
+                    lambda: [u for chunk in client.user.list_chunked(100) for u in chunk],
+                    lambda: direct.list_users(100),
+                    8,
+                ),
+                Op(
+                    "LangChain turn (window 20)",
+                    ours_turn,
+                    lambda: direct.turn("chat-direct", next(direct_no)),
+                    20,
+                ),
             ]
             # Both ways read the same things.
             assert len(client.memory.get_messages("full")) == len(direct.read_all("full")) == FULL

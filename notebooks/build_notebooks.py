@@ -241,9 +241,8 @@ LANGCHAIN: Cells = [
                 print(f"{m.type:>6}: {m.content or 'calls ' + ', '.join(calls)}")
 
 
-        first = agent.invoke(
-            {"messages": [("user", "What's the weather in Lisbon?")]}, context=trip
-        )
+        question = {"messages": [("user", "What's the weather in Lisbon?")]}
+        first = agent.invoke(question, context=trip)
         show(first["messages"])
         """,
     ),
@@ -296,7 +295,8 @@ LANGCHAIN: Cells = [
 
             def _generate(self, messages, *args, **kwargs):
                 if messages[0].text.startswith("You maintain the running summary"):
-                    current, _, new = messages[-1].text.partition("New part of the conversation:\\n")
+                    marker = "New part of the conversation:\\n"
+                    current, _, new = messages[-1].text.partition(marker)
                     old = current.removeprefix("Current summary:\\n").strip()
                     facts = [old] if old and old != "(none yet)" else []
                     facts += [line for line in new.splitlines() if " my " in line]
@@ -633,9 +633,8 @@ LLAMA_INDEX: Cells = [
 
         def script(messages, **kwargs):
             if str(messages[0].content).startswith("You maintain the running summary"):
-                current, _, new = str(messages[-1].content).partition(
-                    "New part of the conversation:\\n"
-                )
+                marker = "New part of the conversation:\\n"
+                current, _, new = str(messages[-1].content).partition(marker)
                 old = current.removeprefix("Current summary:\\n").strip()
                 facts = [old] if old and old != "(none yet)" else []
                 facts += [line for line in new.splitlines() if " my " in line]

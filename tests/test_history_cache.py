@@ -34,7 +34,6 @@ def cache(client):
     return HistoryCache(client, tail_size=TAIL)
 
 
-
 def test_known_session_costs_one_tail_read(client, cache):
     client.memory.add_messages("s", msgs(*"abcdefgh"))
     assert contents(cache.get("s")) == list("abcdefgh")

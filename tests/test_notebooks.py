@@ -49,8 +49,7 @@ def keyed_servers():
 
     with contextlib.ExitStack() as stack:
         yield {
-            api: stack.enter_context(ZepTestServer(api=api, api_key=SECRET))
-            for api in ("v1", "v2")
+            api: stack.enter_context(ZepTestServer(api=api, api_key=SECRET)) for api in ("v1", "v2")
         }
 
 

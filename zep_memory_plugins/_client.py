@@ -71,10 +71,7 @@ def _coerce(value: object, model: type[_M], what: str) -> _M:
 def _messages(messages: object) -> list[Message]:
     if isinstance(messages, Memory):
         return list(messages.messages)
-    if (
-        isinstance(messages, (str, bytes, Mapping, BaseModel))
-        or not isinstance(messages, Iterable)
-    ):
+    if isinstance(messages, (str, bytes, Mapping, BaseModel)) or not isinstance(messages, Iterable):
         hint = " (wrap a single message in a list)" if isinstance(messages, Message) else ""
         raise InvalidInputError(
             f"messages must be a list of Message, not {type(messages).__name__}{hint}",

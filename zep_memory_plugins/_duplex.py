@@ -92,8 +92,9 @@ def _attempt(execute: Callable[[Any], Any], step: Any) -> tuple[bool, Any]:
 
 async def _aattempt(execute: Callable[[Any], Awaitable[Any]], step: Any) -> tuple[bool, Any]:
     try:
-        return True, await (asyncio.gather(*map(execute, step)) if isinstance(step, list)
-                            else execute(step))
+        return True, await (
+            asyncio.gather(*map(execute, step)) if isinstance(step, list) else execute(step)
+        )
     except Exception as error:
         return False, error
 
@@ -106,9 +107,7 @@ def run(plan: Plan[_T], execute: Callable[[Any], Any] = _sync_step) -> _T:
     return driving.value  # type: ignore[no-any-return]
 
 
-async def arun(
-    plan: Plan[_T], execute: Callable[[Any], Awaitable[Any]] = _async_step
-) -> _T:
+async def arun(plan: Plan[_T], execute: Callable[[Any], Awaitable[Any]] = _async_step) -> _T:
     """Carry out ``plan`` on the running event loop; a list of steps runs together."""
     driving = _Driving(plan)
     while not driving.done:

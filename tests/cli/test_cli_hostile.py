@@ -55,24 +55,49 @@ def _session_file(messages: int, bad: bytes | None = None) -> bytes:
 
 BAD_LINES = [
     pytest.param(b"{not json\n", "not valid JSON", id="not-json"),
-    pytest.param(b'{"type": "message", "session_id": "trip", "role": "user", "content": "\xff"}\n',
-                 "not UTF-8", id="not-utf8"),
-    pytest.param(b'{"type": "message", "session_id": "trip", "role": "user", '
-                 b'"content": "\\ud800"}\n', "surrogate", id="surrogate-content"),
-    pytest.param(b'{"type": "message", "session_id": "trip", "role": "\\udfff", '
-                 b'"content": "x"}\n', "surrogate", id="surrogate-role"),
-    pytest.param(b'{"type": "message", "session_id": "trip", "role": "user", "content": "x", '
-                 b'"metadata": {"\\ud800": 1}}\n', "surrogate", id="surrogate-metadata-key"),
+    pytest.param(
+        b'{"type": "message", "session_id": "trip", "role": "user", "content": "\xff"}\n',
+        "not UTF-8",
+        id="not-utf8",
+    ),
+    pytest.param(
+        b'{"type": "message", "session_id": "trip", "role": "user", "content": "\\ud800"}\n',
+        "surrogate",
+        id="surrogate-content",
+    ),
+    pytest.param(
+        b'{"type": "message", "session_id": "trip", "role": "\\udfff", "content": "x"}\n',
+        "surrogate",
+        id="surrogate-role",
+    ),
+    pytest.param(
+        b'{"type": "message", "session_id": "trip", "role": "user", "content": "x", '
+        b'"metadata": {"\\ud800": 1}}\n',
+        "surrogate",
+        id="surrogate-metadata-key",
+    ),
     pytest.param(b'{"type": "user", "user_id": "\\ud800"}\n', "surrogate", id="surrogate-user"),
     pytest.param(b"[" * 100_000 + b"]" * 100_000 + b"\n", "nested too deeply", id="deep-json"),
-    pytest.param(b'{"type": "user", "user_id": "x", "metadata": {"n": ' + b"9" * 5000 + b"}}\n",
-                 "line", id="huge-int"),
-    pytest.param(b'{"type": "message", "session_id": "a/b", "role": "user", "content": "x"}\n',
-                 "session_id", id="bad-session-id"),
-    pytest.param(b'{"type": "message", "session_id": "\\ud800", "role": "user", "content": "x"}\n',
-                 "session_id", id="surrogate-session-id"),
-    pytest.param(b'{"type": "message", "session_id": 7, "role": "user", "content": "x"}\n',
-                 "session_id", id="int-session-id"),
+    pytest.param(
+        b'{"type": "user", "user_id": "x", "metadata": {"n": ' + b"9" * 5000 + b"}}\n",
+        "line",
+        id="huge-int",
+    ),
+    pytest.param(
+        b'{"type": "message", "session_id": "a/b", "role": "user", "content": "x"}\n',
+        "session_id",
+        id="bad-session-id",
+    ),
+    pytest.param(
+        b'{"type": "message", "session_id": "\\ud800", "role": "user", "content": "x"}\n',
+        "session_id",
+        id="surrogate-session-id",
+    ),
+    pytest.param(
+        b'{"type": "message", "session_id": 7, "role": "user", "content": "x"}\n',
+        "session_id",
+        id="int-session-id",
+    ),
 ]
 
 
@@ -109,9 +134,11 @@ def test_import_keeps_full_batches_and_the_waiting_rest(tmp_path: Path) -> None:
 
 
 def test_a_bad_session_id_names_its_line_even_before_its_batch_is_written() -> None:
-    lines = _session_file(2) + _line(
-        {"type": "message", "session_id": "..", "role": "user", "content": "x"}
-    ) + _line({"type": "message", "session_id": "trip", "role": "user", "content": "after"})
+    lines = (
+        _session_file(2)
+        + _line({"type": "message", "session_id": "..", "role": "user", "content": "x"})
+        + _line({"type": "message", "session_id": "trip", "role": "user", "content": "after"})
+    )
     with ZepMemoryClient(path=":memory:") as client:
         with pytest.raises(InvalidInputError) as caught:
             import_jsonl(client, io.BytesIO(lines))

@@ -189,8 +189,25 @@ async def test_list_chunked_on_an_empty_store_yields_nothing(api):
 
 
 UNUSUAL_BUT_VALID_IDS = [
-    "jane@example.com", "a b", "a+b", "ü-ñ", "a:b;c=d&e", "[x]", "{y}", "~z", "a|b",
-    "'q'", '"dq"', "<t>", "a,b", "$x", "*", "a..b", ".hidden", " lead", "trail ",
+    "jane@example.com",
+    "a b",
+    "a+b",
+    "ü-ñ",
+    "a:b;c=d&e",
+    "[x]",
+    "{y}",
+    "~z",
+    "a|b",
+    "'q'",
+    '"dq"',
+    "<t>",
+    "a,b",
+    "$x",
+    "*",
+    "a..b",
+    ".hidden",
+    " lead",
+    "trail ",
 ]
 
 

@@ -148,7 +148,7 @@ async def test_llama_index_async_entries_refuse_too(client: ZepMemoryClient, val
 
 def test_llama_index_keeps_json_values_exactly(client: ZepMemoryClient) -> None:
     kwargs = {
-        "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{\"a\": 1}"}}],
+        "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}}],
         "numbers": [0, -1, 2**63 - 1, -(2**63 - 1), 1.5, -0.25, 1e300],
         "text": "é 東京 \U0001f600",
         "flags": {"yes": True, "no": False, "none": None},

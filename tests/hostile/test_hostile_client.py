@@ -84,44 +84,51 @@ CASES = [
     pytest.param(lambda api: api.user.delete(S), "user_id", id="surrogate-user_id-delete"),
     pytest.param(lambda api: api.user.get_sessions(S), "user_id", id="surrogate-get_sessions"),
     pytest.param(
-        lambda api: api.user.update({"user_id": S, "email": "x"}), "user_id",
+        lambda api: api.user.update({"user_id": S, "email": "x"}),
+        "user_id",
         id="surrogate-user_id-update",
     ),
     pytest.param(
-        lambda api: api.user.add({"user_id": "new", "email": "j" + S}), "email",
+        lambda api: api.user.add({"user_id": "new", "email": "j" + S}),
+        "email",
         id="surrogate-email",
     ),
     pytest.param(
-        lambda api: api.user.add({"user_id": "new", "first_name": S}), "first_name",
+        lambda api: api.user.add({"user_id": "new", "first_name": S}),
+        "first_name",
         id="surrogate-first_name",
     ),
     pytest.param(
-        lambda api: api.user.update({"user_id": "jane", "last_name": S}), "last_name",
+        lambda api: api.user.update({"user_id": "jane", "last_name": S}),
+        "last_name",
         id="surrogate-last_name-update",
     ),
     pytest.param(
-        lambda api: api.memory.add_session({"session_id": "s" + S}), "session_id",
+        lambda api: api.memory.add_session({"session_id": "s" + S}),
+        "session_id",
         id="surrogate-session_id-add_session",
     ),
     pytest.param(
-        lambda api: api.memory.add_session({"session_id": "new", "user_id": S}), "user_id",
+        lambda api: api.memory.add_session({"session_id": "new", "user_id": S}),
+        "user_id",
         id="surrogate-session-user_id",
     ),
     pytest.param(lambda api: api.memory.get_session(S), "session_id", id="surrogate-get_session"),
     pytest.param(lambda api: api.memory.delete_memory(S), "session_id", id="surrogate-delete"),
     pytest.param(
-        lambda api: api.memory.add_messages(S, [_msg()]), "session_id",
+        lambda api: api.memory.add_messages(S, [_msg()]),
+        "session_id",
         id="surrogate-session_id-add_messages",
     ),
+    pytest.param(lambda api: api.memory.get_messages(S), "session_id", id="surrogate-get_messages"),
     pytest.param(
-        lambda api: api.memory.get_messages(S), "session_id", id="surrogate-get_messages"
-    ),
-    pytest.param(
-        lambda api: api.memory.get_session_messages(S), "session_id",
+        lambda api: api.memory.get_session_messages(S),
+        "session_id",
         id="surrogate-get_session_messages",
     ),
     pytest.param(
-        lambda api: api.memory.add_messages("trip", [_msg(role="J" + S)]), "messages[0].role",
+        lambda api: api.memory.add_messages("trip", [_msg(role="J" + S)]),
+        "messages[0].role",
         id="surrogate-role",
     ),
     pytest.param(
@@ -130,7 +137,8 @@ CASES = [
         id="surrogate-content",
     ),
     pytest.param(
-        lambda api: api.memory.update_message_metadata(S, uuid.uuid4(), {"a": 1}), "session_id",
+        lambda api: api.memory.update_message_metadata(S, uuid.uuid4(), {"a": 1}),
+        "session_id",
         id="surrogate-update_message_metadata",
     ),
     *_meta_cases("surrogate-key", {"ok": 1, S: 1}, "metadata"),
@@ -153,15 +161,18 @@ CASES = [
         lambda api: api.memory.list_sessions(cursor=2**63), "cursor", id="list_sessions-cursor"
     ),
     pytest.param(
-        lambda api: api.memory.get_session_messages("trip", limit=2**63), "limit",
+        lambda api: api.memory.get_session_messages("trip", limit=2**63),
+        "limit",
         id="page-limit-2**63",
     ),
     pytest.param(
-        lambda api: api.memory.get_session_messages("trip", cursor=2**63), "cursor",
+        lambda api: api.memory.get_session_messages("trip", cursor=2**63),
+        "cursor",
         id="page-cursor-2**63",
     ),
     pytest.param(
-        lambda api: api.memory.get_session_messages("trip", limit=2**62, cursor=4), "cursor",
+        lambda api: api.memory.get_session_messages("trip", limit=2**62, cursor=4),
+        "cursor",
         id="page-offset-past-2**63",
     ),
     pytest.param(lambda api: api.user.list_chunked(2**63), "chunk_size", id="list_chunked"),
@@ -192,7 +203,8 @@ CASES = [
         id="20MB-first_name",
     ),
     pytest.param(
-        lambda api: api.user.add({"user_id": "i" * (MAX_ID_LENGTH + 1)}), "user_id",
+        lambda api: api.user.add({"user_id": "i" * (MAX_ID_LENGTH + 1)}),
+        "user_id",
         id="long-user_id",
     ),
     *_meta_cases("20MB-value", {"big": "v" * 20_000_000}, "metadata.big", heavy=True),
@@ -202,11 +214,13 @@ CASES = [
     pytest.param(lambda api: api.user.add({"user_id": b"new"}), "user_id", id="bytes-user.add"),
     pytest.param(lambda api: api.user.get(b"jane"), "user_id", id="bytes-user.get"),
     pytest.param(
-        lambda api: api.user.update({"user_id": b"jane", "email": "x"}), "user_id",
+        lambda api: api.user.update({"user_id": b"jane", "email": "x"}),
+        "user_id",
         id="bytes-user.update",
     ),
     pytest.param(
-        lambda api: api.memory.add_session({"session_id": b"new"}), "session_id",
+        lambda api: api.memory.add_session({"session_id": b"new"}),
+        "session_id",
         id="bytes-add_session",
     ),
     pytest.param(
@@ -215,14 +229,16 @@ CASES = [
         id="bytes-session-owner",
     ),
     pytest.param(
-        lambda api: api.memory.add_messages(b"trip", [_msg()]), "session_id",
+        lambda api: api.memory.add_messages(b"trip", [_msg()]),
+        "session_id",
         id="bytes-add_messages",
     ),
     pytest.param(
         lambda api: api.memory.get_messages(b"trip"), "session_id", id="bytes-get_messages"
     ),
     pytest.param(
-        lambda api: api.memory.add_messages("trip", [_msg(role=b"Jane")]), "messages[0].role",
+        lambda api: api.memory.add_messages("trip", [_msg(role=b"Jane")]),
+        "messages[0].role",
         id="bytes-role",
     ),
     pytest.param(
@@ -231,7 +247,8 @@ CASES = [
         id="bytes-content",
     ),
     pytest.param(
-        lambda api: api.user.add({"user_id": "new", "email": b"a@b.c"}), "email",
+        lambda api: api.user.add({"user_id": "new", "email": b"a@b.c"}),
+        "email",
         id="bytes-email",
     ),
 ]
@@ -289,8 +306,9 @@ def test_non_ascii_text_is_kept(client: Any) -> None:
     """Non-ASCII that UTF-8 carries (accents, CJK, emoji, a surrogate *pair*'s character)."""
     text = "Zoë 東京 \U0001f600 \u00e9\u0301"
     client.user.add({"user_id": "zoë-東京", "first_name": text, "metadata": {text: text}})
-    client.memory.add_messages("zoë-s", [Message(role=text, role_type="user", content=text,
-                                                 metadata={text: [text]})])
+    client.memory.add_messages(
+        "zoë-s", [Message(role=text, role_type="user", content=text, metadata={text: [text]})]
+    )
     user = client.user.get("zoë-東京")
     assert user.first_name == text and user.metadata == {text: text}
     [message] = client.memory.get_messages("zoë-s")

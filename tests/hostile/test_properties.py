@@ -60,8 +60,25 @@ GOOD_ID = st.text(
 ).filter(lambda s: bool(s.strip()) and s not in (".", ".."))
 BAD_ID = st.one_of(
     SURROGATE_TEXT,
-    st.sampled_from(["", " ", "\t", ".", "..", "a/b", "a?b", "a#b", "50%", "a\\b", "a\nb", "\x00",
-                     "x\u2028", "\x7f", "\x9f"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\t",
+            ".",
+            "..",
+            "a/b",
+            "a?b",
+            "a#b",
+            "50%",
+            "a\\b",
+            "a\nb",
+            "\x00",
+            "x\u2028",
+            "\x7f",
+            "\x9f",
+        ]
+    ),
     st.builds(lambda a, c, b: a + c + b, TEXT, st.sampled_from(list("/?#%\\\n\x00")), TEXT),
     st.binary(min_size=1, max_size=8),
     st.integers(),
@@ -96,9 +113,7 @@ BAD_LEAF = st.one_of(
     st.datetimes(),
     st.uuids(),
     st.builds(object),
-    st.integers(MAX_METADATA_DEPTH, MAX_METADATA_DEPTH + 30).map(
-        lambda n: _nest({}, ["d"] * n)
-    ),
+    st.integers(MAX_METADATA_DEPTH, MAX_METADATA_DEPTH + 30).map(lambda n: _nest({}, ["d"] * n)),
     st.just("circular"),
 )
 
@@ -213,12 +228,20 @@ def test_users_are_kept_exactly(
 ) -> None:
     user_id = f"{_uid()}{user_id}"
     keeper.user.add(
-        {"user_id": user_id, "email": email, "first_name": first, "last_name": last,
-         "metadata": metadata}
+        {
+            "user_id": user_id,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "metadata": metadata,
+        }
     )
     back = keeper.user.get(user_id)
     assert (back.user_id, back.email, back.first_name, back.last_name) == (
-        user_id, email, first, last
+        user_id,
+        email,
+        first,
+        last,
     )
     assert (back.metadata or {}) == (metadata or {})
     assert user_id in [s.user_id for s in keeper.user.list()]
@@ -237,7 +260,9 @@ def test_bad_users_are_refused(refusals: Any, field: str, data: st.DataObject) -
         request["metadata"] = data.draw(bad_metadata() | st.lists(st.integers()) | TEXT)
     else:
         request[field] = data.draw(
-            SURROGATE_TEXT | st.binary(max_size=4) | st.integers()
+            SURROGATE_TEXT
+            | st.binary(max_size=4)
+            | st.integers()
             | st.integers(MAX_TEXT_LENGTH + 1, MAX_TEXT_LENGTH + 20).map(lambda n: "t" * n)
         )
     refused(refusals, lambda c: c.user.add(request))
@@ -352,13 +377,20 @@ def test_counts_are_served_or_refused_with_a_typed_error(
     before = db_dump(path)
     calls = [
         (lambda: client.memory.get_messages("trip", lastn), _valid(lastn, 1, True)),
-        (lambda: client.user.list(limit, cursor),
-         _valid(limit, 0, True) and _valid(cursor, 0, True)),
-        (lambda: client.memory.list_sessions(limit, cursor),
-         _valid(limit, 0, True) and _valid(cursor, 0, True)),
-        (lambda: client.memory.get_session_messages("trip", limit, cursor),
-         _valid(limit, 1, False) and _valid(cursor, 1, False)
-         and (cursor - 1) * limit <= MAX_COUNT),
+        (
+            lambda: client.user.list(limit, cursor),
+            _valid(limit, 0, True) and _valid(cursor, 0, True),
+        ),
+        (
+            lambda: client.memory.list_sessions(limit, cursor),
+            _valid(limit, 0, True) and _valid(cursor, 0, True),
+        ),
+        (
+            lambda: client.memory.get_session_messages("trip", limit, cursor),
+            _valid(limit, 1, False)
+            and _valid(cursor, 1, False)
+            and (cursor - 1) * limit <= MAX_COUNT,
+        ),
         (lambda: list(client.user.list_chunked(chunk)), _valid(chunk, 1, False)),
         (lambda: list(client.memory.list_all_sessions(chunk)), _valid(chunk, 1, False)),
     ]
@@ -394,9 +426,7 @@ def test_langchain_history_keeps_messages_exactly(
     keeper: ZepMemoryClient, messages: list[BaseMessage]
 ) -> None:
     session_id = f"lc-{_uid()}"
-    ZepChatMessageHistory(session_id=session_id, user_id="lc", client=keeper).add_messages(
-        messages
-    )
+    ZepChatMessageHistory(session_id=session_id, user_id="lc", client=keeper).add_messages(messages)
     fresh = ZepChatMessageHistory(session_id=session_id, user_id="lc", client=keeper)
     assert fresh.messages == messages
 
@@ -415,8 +445,12 @@ def test_langchain_history_refuses_bad_messages(
     elif field == "content":
         bad = HumanMessage(data.draw(SURROGATE_TEXT))
     else:
-        bad = AIMessage("x", additional_kwargs=data.draw(bad_metadata() | st.builds(
-            lambda k, v: {k: v}, TEXT, st.tuples(st.integers()))))
+        bad = AIMessage(
+            "x",
+            additional_kwargs=data.draw(
+                bad_metadata() | st.builds(lambda k, v: {k: v}, TEXT, st.tuples(st.integers()))
+            ),
+        )
     history = ZepChatMessageHistory(
         session_id=f"lc-{_uid()}", user_id=f"lc-{_uid()}", client=refusals[0]
     )
@@ -425,8 +459,13 @@ def test_langchain_history_refuses_bad_messages(
 
 # -- LlamaIndex --------------------------------------------------------------------------------
 
-LI_ROLES = [MessageRole.USER, MessageRole.ASSISTANT, MessageRole.SYSTEM, MessageRole.TOOL,
-            MessageRole.DEVELOPER]
+LI_ROLES = [
+    MessageRole.USER,
+    MessageRole.ASSISTANT,
+    MessageRole.SYSTEM,
+    MessageRole.TOOL,
+    MessageRole.DEVELOPER,
+]
 
 
 @PROFILE
@@ -447,8 +486,12 @@ def test_llama_index_messages_are_kept_exactly(
 
 
 @PROFILE
-@given(kwargs=bad_metadata() | st.builds(
-    lambda k, v: {k: v}, TEXT, st.tuples(st.integers()) | st.dates() | st.sets(st.integers())))
+@given(
+    kwargs=bad_metadata()
+    | st.builds(
+        lambda k, v: {k: v}, TEXT, st.tuples(st.integers()) | st.dates() | st.sets(st.integers())
+    )
+)
 def test_llama_index_refuses_what_json_would_change(refusals: Any, kwargs: dict[str, Any]) -> None:
     bad = ChatMessage(role="assistant", content="x", additional_kwargs=kwargs)
     with pytest.raises(ZepMemoryError) as caught:
@@ -465,13 +508,18 @@ BAD_LINE = st.one_of(
     st.binary(min_size=1, max_size=10).filter(
         lambda b: b"\n" not in b and b.decode("utf-8", "replace").strip() != ""
     ),
-    st.builds(lambda m: json.dumps({"type": "message", "session_id": "s", **m}).encode(),
-              bad_message().filter(lambda m: isinstance(m, dict)).map(
-                  lambda m: {k: v for k, v in m.items() if isinstance(v, str)} | {"role": "\ud800"}
-              )),
-    st.builds(lambda sid: json.dumps({"type": "message", "session_id": sid, "content": "x"},
-                                     default=repr).encode(),
-              BAD_ID.filter(lambda v: v is not None and not isinstance(v, bytes))),
+    st.builds(
+        lambda m: json.dumps({"type": "message", "session_id": "s", **m}).encode(),
+        bad_message()
+        .filter(lambda m: isinstance(m, dict))
+        .map(lambda m: {k: v for k, v in m.items() if isinstance(v, str)} | {"role": "\ud800"}),
+    ),
+    st.builds(
+        lambda sid: json.dumps(
+            {"type": "message", "session_id": sid, "content": "x"}, default=repr
+        ).encode(),
+        BAD_ID.filter(lambda v: v is not None and not isinstance(v, bytes)),
+    ),
     st.just(b'{"type": "user", "user_id": "\\udc80"}'),
     st.just(b'{"type": "frobnicate"}'),
 )
@@ -494,8 +542,15 @@ def test_cli_import_keeps_everything_before_a_bad_line(
     cut = min(cut, len(messages))
     lines = [json.dumps({"type": "session", "session_id": "s"}).encode()]
     lines += [
-        json.dumps({"type": "message", "session_id": "s", "role": "user", "content": text,
-                    "uuid": str(uuid.uuid4())}).encode()
+        json.dumps(
+            {
+                "type": "message",
+                "session_id": "s",
+                "role": "user",
+                "content": text,
+                "uuid": str(uuid.uuid4()),
+            }
+        ).encode()
         for text in messages
     ]
     lines.insert(1 + cut, bad)
@@ -505,8 +560,9 @@ def test_cli_import_keeps_everything_before_a_bad_line(
     store = folder / "store.sqlite3"
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["import", "-i", str(dump), "--path", str(store), "-q",
-                     "--batch-size", str(batch_size)])
+        code = main(
+            ["import", "-i", str(dump), "--path", str(store), "-q", "--batch-size", str(batch_size)]
+        )
     assert code == 1, err.getvalue()
     assert f"line {2 + cut}" in err.getvalue(), err.getvalue()
     with ZepMemoryClient(path=store) as client:

@@ -101,7 +101,10 @@ def test_one_read_and_one_write_per_run(client: ZepMemoryClient) -> None:
     agent, _ = make_agent(client, script(4))
     agent.invoke({"messages": [HumanMessage("city0?")]}, context=ctx())
     assert client.stats.calls == {
-        "get_session": 1, "add_session": 2, "add_user": 1, "add_messages": 1,
+        "get_session": 1,
+        "add_session": 2,
+        "add_user": 1,
+        "add_messages": 1,
     }
     for i in range(1, 4):
         client.stats.reset()
@@ -137,9 +140,7 @@ def test_ids_from_config(client: ZepMemoryClient) -> None:
 def test_ids_from_a_dict_context(client: ZepMemoryClient) -> None:
     model = ToolCallingFakeModel(responses=[AIMessage("one")])
     agent = create_agent(model, middleware=[ZepMemoryMiddleware(client)], context_schema=dict)
-    agent.invoke(
-        {"messages": [HumanMessage("q1")]}, context={"user_id": "ann", "session_id": "d1"}
-    )
+    agent.invoke({"messages": [HumanMessage("q1")]}, context={"user_id": "ann", "session_id": "d1"})
     assert [m.content for m in client.memory.get_messages("d1")] == ["q1", "one"]
 
 

@@ -67,7 +67,7 @@ def every_message_type() -> list[BaseMessage]:
         ),
         HumanMessage([{"type": "text", "text": "thanks"}, "!"]),
         AIMessageChunk("partial", id="chunk-1"),
-        HumanMessage("émoji 🌍 and \"quotes\"\nnewline"),
+        HumanMessage('émoji 🌍 and "quotes"\nnewline'),
     ]
 
 
@@ -115,7 +115,7 @@ def test_zep_sees_natural_messages(client: ZepMemoryClient) -> None:
         ("assistant", "bot", "Paris is sunny."),
         ("user", "human", "thanks!"),
         ("assistant", "ai", "partial"),
-        ("user", "human", "émoji 🌍 and \"quotes\"\nnewline"),
+        ("user", "human", 'émoji 🌍 and "quotes"\nnewline'),
     ]
     for m in stored:
         assert set(m.metadata or {}) == {LANGCHAIN_MESSAGE_KEY}

@@ -116,7 +116,10 @@ def test_first_turn_cost(client: ZepMemoryClient) -> None:
     # ownership check of an unknown session; the session is refused for want of a user, so
     # the user is created (only then: a rejected write creates nothing), then the write
     assert client.stats.calls == {
-        "get_session": 1, "add_session": 2, "add_user": 1, "add_messages": 1,
+        "get_session": 1,
+        "add_session": 2,
+        "add_user": 1,
+        "add_messages": 1,
     }
     client.stats.reset()
     chain.invoke({"question": "q1"}, cfg("ann", "s2"))  # a known user's new session

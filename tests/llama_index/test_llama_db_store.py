@@ -234,7 +234,7 @@ async def test_a_memory_turn_is_at_most_three_requests_at_any_length(
     await store.add_message("long", m("hello"))  # the session is jane's
     history = [m(f"old {i}", "user" if i % 2 == 0 else "assistant") for i in range(250)]
     for start in range(0, 250, 25):
-        client.memory.add_messages("long", [to_zep_message(x) for x in history[start:start + 25]])
+        client.memory.add_messages("long", [to_zep_message(x) for x in history[start : start + 25]])
     await chat.achat("warm up")
     for turn in range(3):
         client.stats.reset()

@@ -40,8 +40,6 @@ from zep_memory_plugins.testing import ZepTestServer
 SECRET = "sk-zep-test-4b1c9a77-not-a-real-key"
 
 
-
-
 @pytest.fixture
 def api_root(server) -> str:
     return f"/api/{server.api}"
@@ -420,4 +418,3 @@ def test_close_and_aclose(server):
     # A closed client opens new connections if used again.
     assert client.user.get("jane").user_id == "jane"
     client.close()
-

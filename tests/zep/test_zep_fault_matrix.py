@@ -91,47 +91,64 @@ def _gone_session(c: ZepMemoryClient) -> bool:
 
 OPS: dict[str, Op] = {
     "add_user": Op(
-        "POST", _users,
+        "POST",
+        _users,
         lambda c: c.user.add(CreateUserRequest(user_id="u2", email="u2@x.io")),
-        lambda c: c.user.get("u2").email == "u2@x.io", True,
+        lambda c: c.user.get("u2").email == "u2@x.io",
+        True,
     ),
     "update_user": Op(
-        "PATCH", lambda api: f"{_users(api)}/u1",
+        "PATCH",
+        lambda api: f"{_users(api)}/u1",
         lambda c: c.user.update(UpdateUserRequest(user_id="u1", metadata={"k": 1})),
-        lambda c: (c.user.get("u1").metadata or {}).get("k") == 1, False,
+        lambda c: (c.user.get("u1").metadata or {}).get("k") == 1,
+        False,
     ),
     "delete_user": Op(
-        "DELETE", lambda api: f"{_users(api)}/u1", lambda c: c.user.delete("u1"), _gone_user,
+        "DELETE",
+        lambda api: f"{_users(api)}/u1",
+        lambda c: c.user.delete("u1"),
+        _gone_user,
         False,
     ),
     "add_session": Op(
-        "POST", lambda api: f"{api}/sessions",
+        "POST",
+        lambda api: f"{api}/sessions",
         lambda c: c.memory.add_session(Session(session_id="s2", user_id="u1")),
-        lambda c: c.memory.get_session("s2").user_id == "u1", True,
+        lambda c: c.memory.get_session("s2").user_id == "u1",
+        True,
     ),
     "update_session": Op(
-        "PATCH", lambda api: f"{api}/sessions/s1",
+        "PATCH",
+        lambda api: f"{api}/sessions/s1",
         lambda c: c.memory.update_session(Session(session_id="s1", metadata={"k": 1})),
-        lambda c: (c.memory.get_session("s1").metadata or {}).get("k") == 1, False,
+        lambda c: (c.memory.get_session("s1").metadata or {}).get("k") == 1,
+        False,
     ),
     "delete_session": Op(
-        "DELETE", lambda api: f"{api}/sessions/s1/memory",
-        lambda c: c.memory.delete_memory("s1"), _gone_session, False,
+        "DELETE",
+        lambda api: f"{api}/sessions/s1/memory",
+        lambda c: c.memory.delete_memory("s1"),
+        _gone_session,
+        False,
     ),
     "add_messages": Op(
-        "POST", lambda api: f"{api}/sessions/s1/memory",
+        "POST",
+        lambda api: f"{api}/sessions/s1/memory",
         lambda c: c.memory.add_messages("s1", [m.model_copy() for m in MSGS]),
-        _has_messages, True,
+        _has_messages,
+        True,
     ),
     "update_message_metadata": Op(
-        "PATCH", lambda api: f"{api}/sessions/s1/messages/*",
+        "PATCH",
+        lambda api: f"{api}/sessions/s1/messages/*",
         lambda c: c.memory.update_message_metadata(
             "s1", c.memory.get_messages("s1")[0].uuid, {"k": 1}
         ),
-        lambda c: (c.memory.get_messages("s1")[0].metadata or {}).get("k") == 1, False,
+        lambda c: (c.memory.get_messages("s1")[0].metadata or {}).get("k") == 1,
+        False,
     ),
 }
-
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -139,8 +156,9 @@ OPS: dict[str, Op] = {
 def test_fault_matrix(server, name, fault):
     op = OPS[name]
     client = ZepMemoryClient(
-        backend=ZepBackend(server.url, server.api_key, timeout=TIMEOUT, max_retries=3,
-                           backoff=0.001)
+        backend=ZepBackend(
+            server.url, server.api_key, timeout=TIMEOUT, max_retries=3, backoff=0.001
+        )
     )
     client.user.add(CreateUserRequest(user_id="u1"))
     client.memory.add_session(Session(session_id="s1", user_id="u1", metadata={"a": 1}))

@@ -35,10 +35,6 @@ from zep_memory_plugins.backends.zep import ZepBackend
 SECRET = "sk-zep-test-9f1e-not-a-real-key"
 
 
-
-
-
-
 def client_of(server, **kwargs) -> ZepMemoryClient:
     kwargs.setdefault("backoff", 0.001)
     return ZepMemoryClient(backend=ZepBackend(server.url, server.api_key, **kwargs))
@@ -101,14 +97,14 @@ async def test_the_probe_runs_async_too(server):
 @pytest.mark.parametrize("how", ["argument", "environment", "url"])
 def test_the_version_can_be_set_and_then_nothing_is_probed(server, monkeypatch, how):
     if how == "argument":
-        client = ZepMemoryClient(base_url=server.url, api_key=server.api_key,
-                                 api_version=server.api)
+        client = ZepMemoryClient(
+            base_url=server.url, api_key=server.api_key, api_version=server.api
+        )
     elif how == "environment":
         monkeypatch.setenv("ZEP_API_VERSION", server.api)
         client = ZepMemoryClient(base_url=server.url, api_key=server.api_key)
     else:
-        client = ZepMemoryClient(base_url=f"{server.url}/api/{server.api}/",
-                                 api_key=server.api_key)
+        client = ZepMemoryClient(base_url=f"{server.url}/api/{server.api}/", api_key=server.api_key)
     client.user.add(CreateUserRequest(user_id="jane"))
     assert client.backend.name == f"zep-{server.api}"
     assert server.count("GET", "/healthz") == 0
@@ -149,11 +145,14 @@ def test_a_forced_version_on_a_non_zep_url_never_reads_as_empty(not_zep):
 def test_the_wrong_forced_version_is_an_error_not_an_empty_read(v1, v2):
     # v2 routes on a v0.27 server: an HTML 404 page; v1 routes on CE: the router's 404.
     for server, wrong in ((v1, "v2"), (v2, "v1")):
-        client = ZepMemoryClient(base_url=server.url, api_key=server.api_key or SECRET,
-                                 api_version=wrong, max_retries=0)
-        for read in (lambda c: c.memory.get_messages("s"),
-                     lambda c: c.memory.get_messages("s", lastn=2),
-                     lambda c: c.memory.get_session_messages("s")):
+        client = ZepMemoryClient(
+            base_url=server.url, api_key=server.api_key or SECRET, api_version=wrong, max_retries=0
+        )
+        for read in (
+            lambda c: c.memory.get_messages("s"),
+            lambda c: c.memory.get_messages("s", lastn=2),
+            lambda c: c.memory.get_session_messages("s"),
+        ):
             with pytest.raises(BackendError) as info:
                 read(client)
             assert "no route" in str(info.value) and "ZEP_API_VERSION" in str(info.value)
@@ -393,9 +392,11 @@ def test_a_timed_out_delete_or_merge_is_not_sent_again(server, what):
     method, path, call = {
         "session": ("DELETE", f"{api}/sessions/s/memory", lambda: client.memory.delete_memory("s")),
         "user": ("DELETE", user_path, lambda: client.user.delete("ann")),
-        "metadata": ("PATCH", f"{api}/sessions/s",
-                     lambda: client.memory.update_session(Session(session_id="s",
-                                                                  metadata={"x": 1}))),
+        "metadata": (
+            "PATCH",
+            f"{api}/sessions/s",
+            lambda: client.memory.update_session(Session(session_id="s", metadata={"x": 1})),
+        ),
     }[what]
     server.faults.add(method, path, status=None, delay=1.0, times=None)
     with pytest.raises(OutcomeUnknownError) as info:
@@ -427,7 +428,6 @@ def test_an_answer_that_does_not_parse_is_an_error_not_an_empty_model(server):
     server.faults.add("GET", user_path, status=200, body='{"nothing": "here"}', times=None)
     with pytest.raises(BackendError, match=r"not Zep's|not a Zep answer"):
         client.user.get("jane")
-
 
 
 # -- more than one request per batch on /api/v1 too (bodies over 1 MB) --------------------------

@@ -119,7 +119,8 @@ class ZepBackend(ZepPlans, Backend):
         ):
             raise ConfigurationError(f"timeout must be a positive number of seconds: {timeout!r}")
         if max_retries is not None and (
-            isinstance(max_retries, bool) or not isinstance(max_retries, int)
+            isinstance(max_retries, bool)
+            or not isinstance(max_retries, int)
             or not 0 <= max_retries <= 100
         ):
             raise ConfigurationError(f"max_retries must be an int from 0 to 100: {max_retries!r}")
@@ -183,7 +184,7 @@ class ZepBackend(ZepPlans, Backend):
                 found_sdk = "zep-python 1.x is installed" if sdk == 1 else "it is not installed"
                 error.message = (
                     f"the Zep server at {at} {how}, which this library speaks through "
-                    f"zep-python 2.x, but {found_sdk}: pip install \"zep-python>=2,<3\""
+                    f'zep-python 2.x, but {found_sdk}: pip install "zep-python>=2,<3"'
                 )
                 error.args = (error.message,)
                 error.msg = error.message  # what ImportError shows
@@ -200,7 +201,7 @@ class ZepBackend(ZepPlans, Backend):
         wire = self._transport.wire
         if wire is not None:
             return wire
-        response = yield Call("GET /healthz", "GET", "/healthz", raw=True, what="the server")
+        response = yield Call("GET /healthz", "/healthz", raw=True, what="the server")
         wire = self._transport.wire  # another task may have probed meanwhile
         if wire is not None:
             return wire
@@ -214,7 +215,7 @@ class ZepBackend(ZepPlans, Backend):
         raise ConfigurationError(
             f"{_strip_userinfo(self.base_url)} does not answer like a Zep server: GET /healthz "
             f"gave HTTP {response.status_code} ({kind}, {len(response.content)} bytes) where "
-            f"Zep answers 200 \".\". Set base_url= or {_HINTS['url']} to the Zep server's root "
+            f'Zep answers 200 ".". Set base_url= or {_HINTS["url"]} to the Zep server\'s root '
             f"(for example http://localhost:8000), or set api_version= / {_HINTS['version']} "
             "if a proxy hides /healthz."
         )

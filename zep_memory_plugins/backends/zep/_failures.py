@@ -62,8 +62,10 @@ class Failure:
         """Whether another attempt may succeed."""
         if self.kind in ("connect", "timeout", "network"):
             return True
-        return self.kind == "http" and self.status is not None and (
-            self.status == 429 or (self.status >= 500 and server_says(self.text) != "exists")
+        return (
+            self.kind == "http"
+            and self.status is not None
+            and (self.status == 429 or (self.status >= 500 and server_says(self.text) != "exists"))
         )
 
     @property
@@ -224,14 +226,17 @@ def to_error(
     if meaning == "exists" and status in (400, 409, 500):
         return AlreadyExistsError(f"{call.what or 'it'} already exists", status_code=status)
     if meaning == "no_user" and status in (400, 404):
-        return NotFoundError(f"the user of {call.what or 'this request'} does not exist",
-                             status_code=status)
+        return NotFoundError(
+            f"the user of {call.what or 'this request'} does not exist", status_code=status
+        )
     if status == 409:
         return AlreadyExistsError(f"{call.what or 'it'} already exists", status_code=409)
     if status in (400, 422):
         return BadRequestError(f"{where} refused {call.route}: {text}", status_code=status)
     if status >= 500:
-        return ServerError(f"{where} failed {call.route} with HTTP {status}{tries}: {text}",
-                           status_code=status)
-    return BackendError(f"{where} answered {call.route} with HTTP {status}: {text}",
-                        status_code=status)
+        return ServerError(
+            f"{where} failed {call.route} with HTTP {status}{tries}: {text}", status_code=status
+        )
+    return BackendError(
+        f"{where} answered {call.route} with HTTP {status}: {text}", status_code=status
+    )

@@ -374,9 +374,7 @@ class ZepPlans:
         except NotFoundError:
             raw, total = [], 0
         messages = [to_message(m, wire.unpack_metadata) for m in raw]
-        return Page.model_construct(
-            messages=messages, total_count=total, row_count=len(messages)
-        )
+        return Page.model_construct(messages=messages, total_count=total, row_count=len(messages))
 
     def _plan_update_message(
         self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]

@@ -266,9 +266,7 @@ class Transport:
         return delay
 
     def _error(self, call: Call, failure: Failure, attempts: int) -> ZepMemoryError:
-        error = to_error(
-            call, failure, where=self._where(), attempts=attempts, hints=self._hints
-        )
+        error = to_error(call, failure, where=self._where(), attempts=attempts, hints=self._hints)
         logger.debug("zep %s failed: %s", call.route, type(error).__name__)
         return error
 

@@ -10,8 +10,9 @@ again on read.
 
 from __future__ import annotations
 
+import re
 import uuid as _uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._errors import InvalidInputError
@@ -25,6 +26,25 @@ __all__ = ["ROLE_TYPE_KEY", "V1Wire"]
 ROLE_TYPE_KEY = "_zep_memory_role_type"
 
 _API = "/api/v1"
+_ID = re.compile(r"\{\w+\}")
+
+
+def _request(
+    route: str,
+    *ids: object,
+    what: str,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+    parse: Callable[[Any], Any] | None = None,
+) -> Call:
+    """The request of ``route`` (``"VERB /path/{id}"``) under ``/api/v1``, ids filled in order."""
+    filled = iter(ids)
+    path = _ID.sub(lambda _: str(next(filled)), route.split(" ", 1)[1])
+    return Call(route, _API + path, json=json, params=params, parse=parse, what=what)
+
+
+def _messages(raw: Any) -> list[Any]:
+    return listing(raw, "messages")
 
 
 def _page(raw: Any) -> tuple[list[Any], int]:
@@ -56,56 +76,39 @@ class V1Wire(Wire):
     # users
     def add_user(self, request: CreateUserRequest) -> Call:
         """``POST /user``."""
-        return Call("POST /user", "POST", f"{_API}/user", json=user_body(request),
-                    what=f"user {request.user_id}")
+        return _request("POST /user", json=user_body(request), what=f"user {request.user_id}")
 
     def get_user(self, user_id: str) -> Call:
         """``GET /user/{id}``."""
-        return Call("GET /user/{id}", "GET", f"{_API}/user/{user_id}", what=f"user {user_id}")
+        return _request("GET /user/{id}", user_id, what=f"user {user_id}")
 
     def update_user(self, user_id: str, fields: Mapping[str, Any]) -> Call:
         """``PATCH /user/{id}``."""
-        return Call(
-            "PATCH /user/{id}",
-            "PATCH",
-            f"{_API}/user/{user_id}",
-            json={"user_id": user_id, **fields},
-            what=f"user {user_id}",
-            resend_if_unknown=False,
-        )
+        body = {"user_id": user_id, **fields}
+        return _request("PATCH /user/{id}", user_id, json=body, what=f"user {user_id}")
 
     def delete_user(self, user_id: str) -> Call:
         """``DELETE /user/{id}``."""
-        return Call("DELETE /user/{id}", "DELETE", f"{_API}/user/{user_id}",
-                    what=f"user {user_id}", resend_if_unknown=False)
+        return _request("DELETE /user/{id}", user_id, what=f"user {user_id}")
 
     # sessions
     def add_session(self, session: Session) -> Call:
         """``POST /sessions``."""
-        return Call("POST /sessions", "POST", f"{_API}/sessions", json=session_body(session),
-                    what=f"session {session.session_id}")
+        what = f"session {session.session_id}"
+        return _request("POST /sessions", json=session_body(session), what=what)
 
     def get_session(self, session_id: str) -> Call:
         """``GET /sessions/{id}``."""
-        return Call("GET /sessions/{id}", "GET", f"{_API}/sessions/{session_id}",
-                    what=f"session {session_id}")
+        return _request("GET /sessions/{id}", session_id, what=f"session {session_id}")
 
     def update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
         """``PATCH /sessions/{id}``."""
-        return Call(
-            "PATCH /sessions/{id}",
-            "PATCH",
-            f"{_API}/sessions/{session_id}",
-            json={"session_id": session_id, "metadata": dict(metadata)},
-            what=f"session {session_id}",
-            resend_if_unknown=False,
-        )
+        body = {"session_id": session_id, "metadata": dict(metadata)}
+        return _request("PATCH /sessions/{id}", session_id, json=body, what=f"session {session_id}")
 
     def delete_session(self, session_id: str) -> Call:
         """``DELETE /sessions/{id}/memory``."""
-        return Call("DELETE /sessions/{id}/memory", "DELETE",
-                    f"{_API}/sessions/{session_id}/memory", what=f"session {session_id}",
-                    resend_if_unknown=False)
+        return _request("DELETE /sessions/{id}/memory", session_id, what=f"session {session_id}")
 
     # messages
     def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
@@ -122,35 +125,37 @@ class V1Wire(Wire):
             if m.created_at is not None:
                 item["created_at"] = m.created_at.isoformat()
             wire.append(item)
-        return Call("POST /sessions/{id}/memory", "POST", f"{_API}/sessions/{session_id}/memory",
-                    json={"messages": wire}, what=f"session {session_id}")
+        body = {"messages": wire}
+        return _request(
+            "POST /sessions/{id}/memory", session_id, json=body, what=f"session {session_id}"
+        )
 
     def last_messages(self, session_id: str, lastn: int) -> Call:
         """``GET /sessions/{id}/memory?lastn=``."""
-        return Call("GET /sessions/{id}/memory", "GET", f"{_API}/sessions/{session_id}/memory",
-                    params={"lastn": lastn}, parse=lambda r: listing(r, "messages"),
-                    what=f"session {session_id}")
+        return _request(
+            "GET /sessions/{id}/memory",
+            session_id,
+            params={"lastn": lastn},
+            parse=_messages,
+            what=f"session {session_id}",
+        )
 
     def messages_page(self, session_id: str, limit: int, page: int) -> Call:
         """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number)."""
-        return Call("GET /sessions/{id}/messages", "GET",
-                    f"{_API}/sessions/{session_id}/messages",
-                    params={"limit": limit, "cursor": page}, parse=_page,
-                    what=f"session {session_id}")
+        params = {"limit": limit, "cursor": page}
+        what = f"session {session_id}"
+        return _request(
+            "GET /sessions/{id}/messages", session_id, params=params, parse=_page, what=what
+        )
 
     def update_message(
         self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Call:
         """``PATCH /sessions/{id}/messages/{uuid}``."""
         _reserved(metadata)
-        return Call(
-            "PATCH /sessions/{id}/messages/{uuid}",
-            "PATCH",
-            f"{_API}/sessions/{session_id}/messages/{message_uuid}",
-            json={"metadata": dict(metadata)},
-            what=f"message {message_uuid}",
-            resend_if_unknown=False,
-        )
+        route = "PATCH /sessions/{id}/messages/{uuid}"
+        body = {"metadata": dict(metadata)}
+        return _request(route, session_id, message_uuid, json=body, what=f"message {message_uuid}")
 
     def unpack_metadata(self, metadata: Any) -> tuple[Any, str | None]:
         """Remove the role type carried in the metadata (see :data:`ROLE_TYPE_KEY`)."""

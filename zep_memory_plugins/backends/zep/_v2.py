@@ -14,7 +14,7 @@ refused *and stored*), at most 2,500 characters of content per message, ``role_t
 from __future__ import annotations
 
 import uuid as _uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._models import CreateUserRequest, Message, Session
@@ -24,6 +24,19 @@ from ._wire import Call, Wire, session_body, user_body
 __all__ = ["V2Wire"]
 
 _API = "/api/v2"
+
+
+def _sdk(
+    route: str,
+    method: str,
+    /,
+    *args: Any,
+    what: str,
+    parse: Callable[[Any], Any] | None = None,
+    **kwargs: Any,
+) -> Call:
+    """``route`` as the SDK's ``method`` (``"memory.get"``) called with ``args`` and ``kwargs``."""
+    return Call(route, sdk=method, args=args, kwargs=kwargs, parse=parse, what=what)
 
 
 def _messages(raw: Any) -> list[Any]:
@@ -57,51 +70,58 @@ class V2Wire(Wire):
         from zep_python.base_client import AsyncBaseClient, BaseClient
 
         cls = AsyncBaseClient if isinstance(http, httpx.AsyncClient) else BaseClient
-        return cls(base_url=base_url + _API, api_key=api_key or "", timeout=timeout,
-                   httpx_client=http)
+        key = api_key or ""
+        return cls(base_url=base_url + _API, api_key=key, timeout=timeout, httpx_client=http)
 
     # users
     def add_user(self, request: CreateUserRequest) -> Call:
         """``POST /users``."""
-        return Call("POST /users", sdk="user.add", kwargs=user_body(request),
-                    what=f"user {request.user_id}")
+        return _sdk("POST /users", "user.add", what=f"user {request.user_id}", **user_body(request))
 
     def get_user(self, user_id: str) -> Call:
         """``GET /users/{id}``."""
-        return Call("GET /users/{id}", sdk="user.get", args=(user_id,), what=f"user {user_id}")
+        return _sdk("GET /users/{id}", "user.get", user_id, what=f"user {user_id}")
 
     def update_user(self, user_id: str, fields: Mapping[str, Any]) -> Call:
         """``PATCH /users/{id}``."""
-        return Call("PATCH /users/{id}", sdk="user.update", args=(user_id,), kwargs=dict(fields),
-                    what=f"user {user_id}", resend_if_unknown=False)
+        return _sdk("PATCH /users/{id}", "user.update", user_id, what=f"user {user_id}", **fields)
 
     def delete_user(self, user_id: str) -> Call:
         """``DELETE /users/{id}``."""
-        return Call("DELETE /users/{id}", sdk="user.delete", args=(user_id,),
-                    what=f"user {user_id}", resend_if_unknown=False)
+        return _sdk("DELETE /users/{id}", "user.delete", user_id, what=f"user {user_id}")
 
     # sessions
     def add_session(self, session: Session) -> Call:
         """``POST /sessions``."""
-        return Call("POST /sessions", sdk="memory.add_session", kwargs=session_body(session),
-                    what=f"session {session.session_id}")
+        what = f"session {session.session_id}"
+        return _sdk("POST /sessions", "memory.add_session", what=what, **session_body(session))
 
     def get_session(self, session_id: str) -> Call:
         """``GET /sessions/{id}``."""
-        return Call("GET /sessions/{id}", sdk="memory.get_session", args=(session_id,),
-                    what=f"session {session_id}")
+        return _sdk(
+            "GET /sessions/{id}", "memory.get_session", session_id, what=f"session {session_id}"
+        )
 
     def update_session(self, session_id: str, metadata: Mapping[str, Any]) -> Call:
         """``PATCH /sessions/{id}`` (never without metadata: that would wipe it)."""
         assert metadata, "an empty update would replace the session's metadata with {}"
-        return Call("PATCH /sessions/{id}", sdk="memory.update_session", args=(session_id,),
-                    kwargs={"metadata": dict(metadata)}, what=f"session {session_id}",
-                    resend_if_unknown=False)
+        what = f"session {session_id}"
+        return _sdk(
+            "PATCH /sessions/{id}",
+            "memory.update_session",
+            session_id,
+            what=what,
+            metadata=dict(metadata),
+        )
 
     def delete_session(self, session_id: str) -> Call:
         """``DELETE /sessions/{id}/memory``."""
-        return Call("DELETE /sessions/{id}/memory", sdk="memory.delete", args=(session_id,),
-                    what=f"session {session_id}", resend_if_unknown=False)
+        return _sdk(
+            "DELETE /sessions/{id}/memory",
+            "memory.delete",
+            session_id,
+            what=f"session {session_id}",
+        )
 
     # messages
     def add_messages(self, session_id: str, messages: Sequence[Message]) -> Call:
@@ -121,26 +141,42 @@ class V2Wire(Wire):
                 fields["created_at"] = m.created_at.isoformat()
             # Already validated: skip the SDK's second validation (serialised the same way).
             sdk.append(SdkMessage.construct(**fields))
-        return Call("POST /sessions/{id}/memory", sdk="memory.add", args=(session_id,),
-                    kwargs={"messages": sdk}, what=f"session {session_id}")
+        what = f"session {session_id}"
+        return _sdk("POST /sessions/{id}/memory", "memory.add", session_id, what=what, messages=sdk)
 
     def last_messages(self, session_id: str, lastn: int) -> Call:
         """``GET /sessions/{id}/memory?lastn=``."""
-        return Call("GET /sessions/{id}/memory", sdk="memory.get", args=(session_id,),
-                    kwargs={"lastn": lastn}, parse=_messages, what=f"session {session_id}")
+        what = f"session {session_id}"
+        return _sdk(
+            "GET /sessions/{id}/memory",
+            "memory.get",
+            session_id,
+            what=what,
+            parse=_messages,
+            lastn=lastn,
+        )
 
     def messages_page(self, session_id: str, limit: int, page: int) -> Call:
         """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number)."""
-        return Call("GET /sessions/{id}/messages", sdk="memory.get_session_messages",
-                    args=(session_id,), kwargs={"limit": limit, "cursor": page}, parse=_page,
-                    what=f"session {session_id}")
+        return _sdk(
+            "GET /sessions/{id}/messages",
+            "memory.get_session_messages",
+            session_id,
+            what=f"session {session_id}",
+            parse=_page,
+            limit=limit,
+            cursor=page,
+        )
 
     def update_message(
         self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Call:
         """``PATCH /sessions/{id}/messages/{uuid}``."""
-        return Call("PATCH /sessions/{id}/messages/{uuid}",
-                    sdk="memory.update_message_metadata", args=(session_id, str(message_uuid)),
-                    kwargs={"metadata": dict(metadata)}, what=f"message {message_uuid}",
-                    resend_if_unknown=False)
-
+        return _sdk(
+            "PATCH /sessions/{id}/messages/{uuid}",
+            "memory.update_message_metadata",
+            session_id,
+            str(message_uuid),
+            what=f"message {message_uuid}",
+            metadata=dict(metadata),
+        )

@@ -31,18 +31,15 @@ __all__ = [
 class Call:
     """One request: a raw HTTP request, or (``sdk`` set) a method of the generation's SDK.
 
-    ``route`` names the endpoint without ids (``"POST /sessions"``) for error classification
-    and logs; ``path`` is relative to the server's root. ``parse`` turns the decoded JSON (or
-    the SDK's result) into the operation's value; ``recover`` reads a successful answer that
-    the SDK itself could not parse. ``raw`` hands back the :class:`httpx.Response` whatever its
-    status (the generation probe). ``resend_if_unknown`` is false for a request that must not
-    be sent again when an attempt's outcome is unknown (timeout, lost connection): a delete or
-    a metadata merge that lands late could undo a later acknowledged write. ``ambiguous`` is set
-    by the driver when an earlier attempt failed in a way that may have been carried out.
+    ``route`` is the verb and the endpoint without ids (``"POST /sessions"``): it names the
+    request in errors and logs, and gives the HTTP method. ``path`` is relative to the server's
+    root. ``parse`` turns the decoded JSON (or the SDK's result) into the operation's value;
+    ``recover`` reads a successful answer that the SDK itself could not parse. ``raw`` hands
+    back the :class:`httpx.Response` whatever its status (the generation probe). ``ambiguous``
+    is set by the driver when an earlier attempt failed in a way that may have been carried out.
     """
 
     route: str
-    method: str = "GET"
     path: str = ""
     params: dict[str, Any] | None = None
     json: Any = None
@@ -53,8 +50,22 @@ class Call:
     recover: Callable[[Any], Any] | None = None
     what: str = ""
     raw: bool = False
-    resend_if_unknown: bool = True
     ambiguous: bool = False
+
+    @property
+    def method(self) -> str:
+        """The HTTP method, the first word of :attr:`route`."""
+        return self.route.split(" ", 1)[0]
+
+    @property
+    def resend_if_unknown(self) -> bool:
+        """Whether the request may be sent again when an attempt's outcome is unknown.
+
+        Not for ``PATCH`` and ``DELETE`` (a timeout, a lost connection): a delete or a metadata
+        merge that lands late could undo a later acknowledged write. Adds are safe to resend,
+        as the plans make them idempotent.
+        """
+        return self.method not in ("PATCH", "DELETE")
 
 
 def user_body(request: CreateUserRequest) -> dict[str, Any]:
@@ -64,8 +75,11 @@ def user_body(request: CreateUserRequest) -> dict[str, Any]:
 
 def session_body(session: Session) -> dict[str, Any]:
     """A new session's fields as both generations send them (unset ones left out)."""
-    body = {"session_id": session.session_id, "user_id": session.user_id,
-            "metadata": session.metadata}
+    body = {
+        "session_id": session.session_id,
+        "user_id": session.user_id,
+        "metadata": session.metadata,
+    }
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -74,7 +88,7 @@ def cursor_listing(route: str, path: str, limit: int, cursor: int, what: str = "
     from ._convert import listing
 
     params = {"limit": limit, "cursor": cursor} if limit else None
-    return Call(route, "GET", path, params=params, parse=listing, what=what)
+    return Call(route, path, params=params, parse=listing, what=what)
 
 
 class Wire:
