@@ -102,14 +102,21 @@ def text_of(n: int) -> str:
     return f"turn {n}: tell me something about topic {n}, and please be thorough about it"
 
 
-def agent_on(client: Any, model: ScriptedAgentModel) -> tuple[Any, ZepMemoryMiddleware]:
-    """A ``create_agent`` agent on ``client`` with the budget and a rolling summary."""
-    middleware = ZepMemoryMiddleware(client, max_tokens=BUDGET, summarize=True)
+def agent_with(
+    client: Any, model: ScriptedAgentModel, *, system_prompt: str | None = None, **options: Any
+) -> tuple[Any, ZepMemoryMiddleware]:
+    """A ``create_agent`` agent on ``client`` with a middleware of these ``options``."""
+    middleware = ZepMemoryMiddleware(client, **options)
     agent = create_agent(
         model,
         tools=[lookup],
         middleware=[middleware],
         context_schema=ZepMemoryContext,
-        system_prompt=SYSTEM,
+        system_prompt=system_prompt,
     )
     return agent, middleware
+
+
+def agent_on(client: Any, model: ScriptedAgentModel) -> tuple[Any, ZepMemoryMiddleware]:
+    """A ``create_agent`` agent on ``client`` with the budget and a rolling summary."""
+    return agent_with(client, model, system_prompt=SYSTEM, max_tokens=BUDGET, summarize=True)

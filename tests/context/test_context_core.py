@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ctx_fakes import ScriptedAgentModel, lookup
-from langchain.agents import create_agent
+from ctx_fakes import ScriptedAgentModel, agent_with
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from li_ctx_fakes import scripted_llm
@@ -26,7 +25,6 @@ from zep_memory_plugins._duplex import Plan, run
 from zep_memory_plugins.langchain import (
     ZepChatMessageHistory,
     ZepMemoryContext,
-    ZepMemoryMiddleware,
 )
 from zep_memory_plugins.llama_index import ZepMemory, ZepSessionsBlock
 from zep_memory_plugins.llama_index._memory import SUMMARY_HEADER
@@ -77,10 +75,7 @@ def test_split_summary_finds_the_newest_and_its_boundary(client: ZepMemoryClient
 
 def test_the_summary_never_outgrows_its_cap(client: ZepMemoryClient) -> None:
     model = ScriptedAgentModel()
-    middleware = ZepMemoryMiddleware(client, max_tokens=400, summarize=True, summary_max_tokens=20)
-    agent = create_agent(
-        model, tools=[lookup], middleware=[middleware], context_schema=ZepMemoryContext
-    )
+    agent, _ = agent_with(client, model, max_tokens=400, summarize=True, summary_max_tokens=20)
     context = ZepMemoryContext(user_id="u", session_id="s")
     for n in range(1, 40):  # every line is a FACT: the scripted summary keeps growing
         agent.invoke(
@@ -146,13 +141,7 @@ def test_a_stored_summary_is_used_by_a_middleware_that_does_not_summarise(
     covered = client.memory.get_messages("s")[1]
     client.memory.add_messages("s", [summary_message(Summary("User is Ann.", str(covered.uuid)))])
     model = ScriptedAgentModel()
-    agent = create_agent(
-        model,
-        tools=[lookup],
-        middleware=[ZepMemoryMiddleware(client)],
-        context_schema=ZepMemoryContext,
-        system_prompt="Be brief.",
-    )
+    agent, _ = agent_with(client, model, system_prompt="Be brief.")
     agent.invoke(
         {"messages": [{"role": "user", "content": "turn 1: again"}]},
         context=ZepMemoryContext(user_id="u", session_id="s"),

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from ctx_fakes import ScriptedAgentModel, lookup
-from langchain.agents import create_agent
+from ctx_fakes import ScriptedAgentModel, agent_with
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
@@ -101,25 +100,16 @@ def test_middleware_refuses_bad_arguments(
         ZepChatMessageHistory(session_id="s", user_id="u", client=client, max_tokens=-1)
 
 
-def agent(client: ZepMemoryClient, model: ScriptedAgentModel, **kwargs: Any) -> Any:
-    return create_agent(
-        model,
-        tools=[lookup],
-        middleware=[ZepMemoryMiddleware(client, **kwargs)],
-        context_schema=ZepMemoryContext,
-    )
-
-
 def test_middleware_window_loads_whole_turns(client: ZepMemoryClient) -> None:
     ZepChatMessageHistory(session_id="s", user_id="u", client=client).add_messages(PARALLEL)
     model = ScriptedAgentModel()
-    agent(client, model, window=3).invoke(
+    agent_with(client, model, window=3)[0].invoke(
         {"messages": [{"role": "user", "content": "turn 1: hi"}]},
         context=ZepMemoryContext(user_id="u", session_id="s"),
     )
     assert [m.type for m in model.seen[0]] == ["human"]  # not [tool, tool, ai, human]
     model = ScriptedAgentModel()
-    agent(client, model, window=6).invoke(
+    agent_with(client, model, window=6)[0].invoke(
         {"messages": [{"role": "user", "content": "turn 2: again"}]},
         context=ZepMemoryContext(user_id="u", session_id="s"),
     )
@@ -131,7 +121,7 @@ def test_budget_without_summary_drops_oldest_turns_and_refuses_what_cannot_fit(
     client: ZepMemoryClient,
 ) -> None:
     model = ScriptedAgentModel()
-    run = agent(client, model, max_tokens=300)
+    run, _ = agent_with(client, model, max_tokens=300)
     context = ZepMemoryContext(user_id="u", session_id="s")
     for n in range(1, 30):
         run.invoke({"messages": [{"role": "user", "content": f"turn {n}: hello"}]}, context=context)
@@ -149,15 +139,13 @@ def test_budget_without_summary_drops_oldest_turns_and_refuses_what_cannot_fit(
 
 def test_async_agent_with_summary_as_first_user_message(client: ZepMemoryClient) -> None:
     model = ScriptedAgentModel()
-    middleware = ZepMemoryMiddleware(
-        client, max_tokens=500, summarize=True, summary_position="user"
-    )
-    run = create_agent(
+    run, middleware = agent_with(
+        client,
         model,
-        tools=[lookup],
-        middleware=[middleware],
-        context_schema=ZepMemoryContext,
         system_prompt="Be brief.",
+        max_tokens=500,
+        summarize=True,
+        summary_position="user",
     )
     context = ZepMemoryContext(user_id="u", session_id="s")
 
