@@ -28,7 +28,7 @@ from ._models import (
     UpdateUserRequest,
     User,
     check_id,
-    check_metadata,
+    check_message_metadata,
     new_session_id,
 )
 from ._settings import API_KEY_ENV, API_URL_ENV, API_VERSION_ENV, Settings
@@ -93,6 +93,8 @@ def _messages(messages: object) -> list[Message]:
                 f"{where} must be a Message (or a dict of its fields), not {type(item).__name__}",
                 field=where,
             )
+        if out[-1].metadata:
+            check_message_metadata(out[-1].metadata, f"{where}.metadata")
     return out
 
 
@@ -476,7 +478,7 @@ def _message_metadata_args(
         )
     except ValueError:
         raise InvalidInputError(f"not a UUID: {message_uuid!r}", field="message_uuid") from None
-    checked = check_metadata(metadata)
+    checked = check_message_metadata(metadata)
     if checked is None:
         raise InvalidInputError("metadata must be a dict", field="metadata")
     return session_id, uid, checked

@@ -1,7 +1,27 @@
-"""The data model: users own sessions, sessions hold messages (pydantic v2).
+r"""The data model: users own sessions, sessions hold messages (pydantic v2).
 
 Every model validates on the way in and raises :class:`~zep_memory_plugins.InvalidInputError`
 (never pydantic's own ``ValidationError``) naming the field that was wrong.
+
+The value rule
+--------------
+Whatever the library accepts comes back exactly from every backend, or is refused before
+anything is stored. The real Zep servers (open-source 0.27 and Community Edition, measured)
+keep metadata in PostgreSQL ``jsonb`` after decoding it through Go's ``float64``, and text in
+``text`` columns; what they would change, every backend refuses alike:
+
+- **No NUL character** (U+0000) in any text: content, role, e-mail, names, ids, metadata keys
+  and strings. The servers drop it from text and rewrite it as the six characters ``\u0000``
+  in metadata.
+- **Metadata numbers a 64-bit float keeps**: integers within ±(2**53 - 1)
+  (:data:`MAX_METADATA_INTEGER`, the I-JSON range of RFC 7493), and finite floats that are not
+  whole numbers. A whole float (``0.0``, ``-0.0``, ``2.0``, ``1e308``) comes back from the
+  servers as an integer, so it is refused: store the int.
+- **A message's ``created_at``** must lie within years 1 to 9999 once in UTC.
+
+The LangChain and LlamaIndex adapters keep their lossless copy of a message as one JSON
+string (see :func:`check_json_value`'s ``packed``), which every backend keeps exactly: 64-bit
+integers, whole floats and NUL characters inside it survive.
 """
 
 from __future__ import annotations
@@ -25,10 +45,14 @@ __all__ = [
     "MAX_COUNT",
     "MAX_ID_LENGTH",
     "MAX_METADATA_DEPTH",
+    "MAX_METADATA_INTEGER",
     "MAX_METADATA_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
     "MAX_TEXT_LENGTH",
+    "CREATED_AT_KEY",
+    "RESERVED_MESSAGE_KEYS",
     "ROLE_TYPES",
+    "ROLE_TYPE_KEY",
     "CreateUserRequest",
     "Memory",
     "Message",
@@ -39,11 +63,14 @@ __all__ = [
     "User",
     "check_id",
     "check_json_value",
+    "check_message_metadata",
     "check_metadata",
     "check_text",
     "deep_merge",
     "new_message_uuid",
     "new_session_id",
+    "pack_json",
+    "unpack_json",
     "utcnow",
 ]
 
@@ -66,9 +93,22 @@ MAX_METADATA_LENGTH = 4 * MAX_MESSAGE_CONTENT_LENGTH
 #: Deepest nesting of dicts and lists accepted in metadata (the top-level dict is level 1).
 MAX_METADATA_DEPTH = 64
 
-#: Largest count (``limit``, ``cursor``, ``lastn``, ``chunk_size``) and largest magnitude of an
-#: integer in metadata: a signed 64-bit integer, what SQLite and Zep's server store.
+#: Largest count (``limit``, ``cursor``, ``lastn``, ``chunk_size``), and largest magnitude of an
+#: integer inside an adapter's packed message copy: a signed 64-bit integer.
 MAX_COUNT = 2**63 - 1
+
+#: Largest magnitude of an integer in metadata: Zep servers decode metadata numbers into 64-bit
+#: floats, which hold every integer up to 2**53 exactly (the I-JSON range, RFC 7493).
+MAX_METADATA_INTEGER = 2**53 - 1
+
+#: Message-metadata key under which the Zep backend keeps a ``created_at`` the caller gave (the
+#: real servers stamp messages on arrival); restored on read and hidden from callers.
+CREATED_AT_KEY = "zep_memory_created_at"
+#: Message-metadata key under which the Zep backend keeps a role type ``/api/v1`` cannot carry.
+ROLE_TYPE_KEY = "_zep_memory_role_type"
+#: Message-metadata keys the library writes itself: refused in callers' metadata on every
+#: backend, so that what a caller stores comes back the same from each.
+RESERVED_MESSAGE_KEYS: tuple[str, ...] = (CREATED_AT_KEY, ROLE_TYPE_KEY)
 
 RoleType = Literal["user", "assistant", "system", "tool", "function", "norole"]
 #: The role types Zep knows, in the order Zep's documentation lists them.
@@ -159,10 +199,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_text(value: object, field: str, max_length: int = MAX_TEXT_LENGTH) -> str:
-    """Validate a free-text value (a role, an email, a name) and return it.
+    """Validate a free-text value (a role, an email, a name, a message's content) and return it.
 
     Raises :class:`InvalidInputError` for a non-string (``bytes`` included), a string longer
-    than ``max_length`` or one holding a lone surrogate.
+    than ``max_length``, one holding a NUL character (see the value rule in this module's
+    docstring) or a lone surrogate.
     """
     if not isinstance(value, str):
         raise InvalidInputError(
@@ -172,19 +213,51 @@ def check_text(value: object, field: str, max_length: int = MAX_TEXT_LENGTH) -> 
         raise InvalidInputError(
             f"{field} is {len(value)} characters long; the limit is {max_length}", field=field
         )
+    if "\x00" in value:
+        raise InvalidInputError(_nul_message(field, value), field=field)
     if not value.isascii():
         _check_encodable(value, field)
     return value
 
 
+def _nul_message(field: str, value: str) -> str:
+    at = value.index("\x00")
+    return (
+        f"{field} holds a NUL character (U+0000) at index {at}, which Zep servers drop or "
+        "rewrite: it would not come back as given"
+    )
+
+
+def _no_nul(value: str | None, info: pydantic.ValidationInfo) -> str | None:
+    """A model's text field holds no NUL character (the value rule)."""
+    if value is not None and "\x00" in value:
+        field = info.field_name or "text"
+        raise InvalidInputError(_nul_message(field, value), field=field)
+    return value
+
+
+def check_message_metadata(value: object, field: str = "metadata") -> dict[str, Any] | None:
+    """:func:`check_metadata` for a message, refusing the :data:`RESERVED_MESSAGE_KEYS` too."""
+    checked = check_metadata(value, field)
+    if checked:
+        for key in RESERVED_MESSAGE_KEYS:
+            if key in checked:
+                raise InvalidInputError(
+                    f"message metadata key {key!r} is reserved by the library",
+                    field=f"{field}.{key}",
+                )
+    return checked
+
+
 def check_metadata(value: object, field: str = "metadata") -> dict[str, Any] | None:
-    """Validate metadata: a JSON object (string keys, JSON-serialisable values, no NaN).
+    """Validate metadata: a JSON object that every backend gives back exactly.
 
     Refused with :class:`InvalidInputError` naming the place: anything that is not a dict at the
     top, keys that are not strings, values JSON cannot carry (sets, bytes, datetimes, NaN...),
-    lone surrogates in keys or strings, integers outside the signed 64-bit range, nesting deeper
-    than :data:`MAX_METADATA_DEPTH` or circular, more than :data:`MAX_METADATA_LENGTH`
-    characters in all.
+    lone surrogates or NUL characters in keys or strings, integers beyond
+    ±:data:`MAX_METADATA_INTEGER`, whole-valued floats (``2.0``: Zep gives back ``2``), nesting
+    deeper than :data:`MAX_METADATA_DEPTH` or circular, more than :data:`MAX_METADATA_LENGTH`
+    characters in all. See the value rule in this module's docstring.
     """
     if value is None:
         return None
@@ -201,15 +274,19 @@ def check_json_value(
     *,
     exact: bool = False,
     allow_models: bool = False,
+    packed: bool = False,
 ) -> None:
     """Check that JSON can carry ``value`` (see :func:`check_metadata`); raise if not.
 
     ``exact`` also refuses what JSON carries but gives back changed (tuples come back as
     lists, enums as plain values); ``allow_models`` lets pydantic models through (stored as
-    their JSON dicts).
+    their JSON dicts). ``packed`` is for a value that travels inside one JSON string (an
+    adapter's copy of a message) rather than as metadata: its numbers need not fit a 64-bit
+    float (integers within the signed 64-bit range, any finite float) and its strings may hold
+    NUL characters, since every backend keeps a string exactly.
     """
     try:
-        size = _json_size(value, 1, exact, allow_models)
+        size = _json_size(value, 1, exact, allow_models, not packed)
     except _RefusalError as refusal:
         path = field + "".join(reversed(refusal.where))
         problem = refusal.problem
@@ -237,12 +314,18 @@ class _RefusalError(Exception):
 
 
 _TOO_DEEP = f"is nested more than {MAX_METADATA_DEPTH} levels deep"
+_NUL = "holds a NUL character (U+0000), which Zep servers rewrite as the text '\\u0000'"
 _EXACT = (bool, str, int, float)
 
 
-def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
-    """Walk ``value``; return its size (string lengths, 1 per other leaf) or raise _RefusalError."""
+def _json_size(value: object, depth: int, exact: bool, models: bool, zep: bool) -> int:
+    """Walk ``value``; return its size (string lengths, 1 per other leaf) or raise _RefusalError.
+
+    ``zep``: the value rule of metadata (no NUL, numbers a 64-bit float keeps exactly).
+    """
     if type(value) is str:
+        if zep and "\x00" in value:
+            raise _RefusalError(_NUL)
         if not value.isascii():
             found = _SURROGATE.search(value)
             if found is not None:
@@ -253,6 +336,11 @@ def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
             )
         return len(value) or 1
     if type(value) is int:
+        if zep and not -MAX_METADATA_INTEGER <= value <= MAX_METADATA_INTEGER:
+            raise _RefusalError(
+                "is an integer beyond ±(2**53 - 1): Zep servers keep metadata numbers as "
+                "64-bit floats and would give it back rounded. Store it as a string"
+            )
         if not -MAX_COUNT <= value <= MAX_COUNT:
             raise _RefusalError("is an integer outside the signed 64-bit range")
         return 1
@@ -261,6 +349,11 @@ def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
     if type(value) is float:
         if not math.isfinite(value):
             raise _RefusalError(f"is {value!r}, which JSON cannot carry")
+        if zep and value.is_integer():
+            raise _RefusalError(
+                f"is the whole-valued float {value!r}, which Zep servers give back as an "
+                "integer: store an int (or a float with a fraction)"
+            )
         return 1
     if isinstance(value, dict):
         if depth > MAX_METADATA_DEPTH:
@@ -271,12 +364,14 @@ def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
                 raise _RefusalError(
                     f"has a key of type {type(key).__name__}; JSON object keys must be strings"
                 )
+            if zep and "\x00" in key:
+                raise _RefusalError(f"has a key {key!r} that {_NUL}")
             if not key.isascii():
                 found = _SURROGATE.search(key)
                 if found is not None:
                     raise _RefusalError(_surrogate_message("has a key that", key, found.start()))
             try:
-                total += (len(key) or 1) + _json_size(item, depth + 1, exact, models)
+                total += (len(key) or 1) + _json_size(item, depth + 1, exact, models, zep)
             except _RefusalError as refusal:
                 refusal.where.append(f".{key}")
                 raise
@@ -288,7 +383,7 @@ def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
         index = 0
         try:
             for index, item in enumerate(value):  # noqa: B007 (read on the error path)
-                total += _json_size(item, depth + 1, exact, models)
+                total += _json_size(item, depth + 1, exact, models, zep)
         except _RefusalError as refusal:
             refusal.where.append(f"[{index}]")
             raise
@@ -306,7 +401,7 @@ def _json_size(value: object, depth: int, exact: bool, models: bool) -> int:
             if isinstance(value, int)
             else float(value)
         )
-        return _json_size(plain, depth, exact, models)
+        return _json_size(plain, depth, exact, models, zep)
     if models and isinstance(value, BaseModel):
         return 1
     hint = " (it would come back as a list)" if isinstance(value, tuple) else ""
@@ -351,7 +446,7 @@ def _id(field: str) -> BeforeValidator:
 
 # Free text: a str (never bytes turned into one), bounded, and UTF-8-encodable (pydantic's
 # constrained str refuses lone surrogates with a ``string_unicode`` error).
-Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT_LENGTH)]
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT_LENGTH), AfterValidator(_no_nul)]
 
 
 def _metadata_validator(v: object) -> dict[str, Any] | None:
@@ -482,9 +577,23 @@ class Session(_Model):
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """A naive timestamp is taken to be UTC, so every backend returns the same instant."""
-    if value is not None and value.tzinfo is None:
+    """A naive timestamp is taken to be UTC, so every backend returns the same instant.
+
+    One that is not within years 1 to 9999 once in UTC (``9999-12-31T23:00:00-05:00``) is
+    refused: no backend could give it back (the value rule).
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidInputError(
+            f"created_at {value.isoformat()} is outside years 1 to 9999 once in UTC, which "
+            "no backend can store",
+            field="created_at",
+        ) from None
     return value
 
 
@@ -506,7 +615,9 @@ class Message(_Model):
 
     role: Text = ""
     role_type: RoleType
-    content: str = Field(strict=True, max_length=MAX_MESSAGE_CONTENT_LENGTH)
+    content: Annotated[
+        str, Field(strict=True, max_length=MAX_MESSAGE_CONTENT_LENGTH), AfterValidator(_no_nul)
+    ]
     metadata: Metadata = None
     uuid: _uuid.UUID | None = None
     created_at: Annotated[datetime | None, AfterValidator(_aware)] = None
@@ -533,6 +644,27 @@ class MessagePage(_Model):
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def pack_json(value: Any) -> str:
+    r"""``value`` as one compact JSON text (the adapters' packed copy of a message).
+
+    A string is kept exactly by every backend, so what is packed in it comes back exactly:
+    64-bit integers, whole floats and NUL characters (escaped as ``\\u0000`` in the text).
+    """
+    return _encode(value)
+
+
+def unpack_json(value: Any) -> Any:
+    """What :func:`pack_json` packed.
+
+    A value that is not a string (a copy stored as a JSON object by an earlier release) is
+    returned as it is.
+    """
+    return _decode(value) if isinstance(value, str) else value
+
+
+_decode = json.JSONDecoder().decode
 
 
 def dumps_metadata(metadata: Mapping[str, Any] | None) -> str | None:

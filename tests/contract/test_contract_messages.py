@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from zep_memory_plugins import (
     AlreadyExistsError,
     CreateUserRequest,
+    InvalidInputError,
     Memory,
     Message,
     NotFoundError,
     Session,
 )
+from zep_memory_plugins._models import RESERVED_MESSAGE_KEYS
 
 
 def _conversation(n: int) -> list[Message]:
@@ -190,3 +193,44 @@ async def test_unicode_content_round_trips(api):
     )
     (got,) = await api.memory.get_messages("s")
     assert got.content == text and got.metadata == {"ключ": "значение"}
+
+
+async def test_a_given_created_at_comes_back_as_given(api):
+    """Zep servers stamp messages on arrival; a time the caller gives is kept all the same.
+
+    Messages given none show the store's (or server's) time of arrival.
+    """
+    given = [
+        datetime(2020, 5, 17, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1, 1, 1, tzinfo=timezone.utc),  # Go's zero time: a value, not "unset"
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+    ]
+    before = datetime.now(timezone.utc) - timedelta(minutes=5)
+    sent = [Message(role="user", content=f"m{i}", created_at=t) for i, t in enumerate(given)]
+    sent.append(Message(role="user", content="now", metadata={"k": "v"}))
+    stored = await api.memory.add_messages("s", sent)
+    for got in (
+        await api.memory.get_messages("s"),
+        (await api.memory.get_session_messages("s", 10, 1)).messages,
+    ):
+        assert [m.created_at for m in got[:3]] == given
+        assert [m.created_at.utcoffset() for m in got[:3]] == [t.utcoffset() for t in given]
+        assert [m.metadata for m in got] == [None, None, None, {"k": "v"}]  # the key is hidden
+        assert got[3].created_at is not None and got[3].created_at > before
+    updated = await api.memory.update_message_metadata("s", stored[0].uuid, {"x": 1})
+    assert (updated.created_at, updated.metadata) == (given[0], {"x": 1})
+    [last] = await api.memory.get_messages("s", lastn=1)
+    assert last.content == "now"
+
+
+@pytest.mark.parametrize("key", RESERVED_MESSAGE_KEYS)
+async def test_reserved_message_metadata_keys_are_refused(api, key):
+    """The library's own message-metadata keys are refused on every backend alike."""
+    await api.memory.add_messages("s", [Message(role="user", content="x")])
+    [stored] = await api.memory.get_messages("s")
+    with pytest.raises(InvalidInputError) as caught:
+        await api.memory.add_messages("s", [Message(role="user", content="y", metadata={key: "1"})])
+    assert caught.value.field == f"messages[0].metadata.{key}"
+    with pytest.raises(InvalidInputError):
+        await api.memory.update_message_metadata("s", stored.uuid, {key: "1"})
+    assert await api.memory.get_messages("s") == [stored]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 from typing import Any
 
 import pytest
@@ -146,20 +147,43 @@ async def test_llama_index_async_entries_refuse_too(client: ZepMemoryClient, val
     assert api_snapshot(client) == before
 
 
+#: What a Zep server changes in metadata (64-bit ids, whole floats, -0.0, NUL) and the
+#: adapters must keep anyway: their copy of a message travels packed in one JSON string.
+EXACT_KWARGS = {
+    "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+    "numbers": [0, -1, 2**63 - 1, -(2**63 - 1), 2**53 + 1, 1.5, -0.25, 1e300, 1e308],
+    "snowflake": 1_234_567_890_123_456_789,  # a chat platform's 64-bit message id
+    "whole": [1.0, 0.0, -0.0, 2.0**60],
+    "text": "é 東京 \U0001f600 a\x00b \\u0000",
+    "flags": {"yes": True, "no": False, "none": None},
+    "nested": [[[]], {}],
+}
+
+
+def strict(value: Any) -> str:
+    """``value`` as JSON text: equal only if equal in type too (``1.0`` is not ``1``)."""
+    return json.dumps(value, sort_keys=True)
+
+
 def test_llama_index_keeps_json_values_exactly(client: ZepMemoryClient) -> None:
-    kwargs = {
-        "tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}}],
-        "numbers": [0, -1, 2**63 - 1, -(2**63 - 1), 1.5, -0.25, 1e300],
-        "text": "é 東京 \U0001f600",
-        "flags": {"yes": True, "no": False, "none": None},
-        "nested": [[[]], {}],
-    }
     store = ZepChatStore(client=client, user_id="li-user")
-    sent = ChatMessage(role="assistant", content="ok", additional_kwargs=kwargs)
+    sent = ChatMessage(role="assistant", content="ok", additional_kwargs=EXACT_KWARGS)
     store.add_message("li-s", sent)
     [back] = ZepChatStore(client=client, user_id="li-user").get_messages("li-s")
-    assert back.additional_kwargs == kwargs
+    assert strict(back.additional_kwargs) == strict(EXACT_KWARGS)
     assert back == sent
+
+
+def test_langchain_keeps_json_values_exactly(client: ZepMemoryClient) -> None:
+    sent: list[BaseMessage] = [
+        HumanMessage("hi", additional_kwargs=EXACT_KWARGS, id="m1"),
+        AIMessage("ok", response_metadata={"usage": EXACT_KWARGS["whole"]}, id="m2"),
+    ]
+    ZepChatMessageHistory(session_id="lc", user_id="lc-user", client=client).add_messages(sent)
+    back = ZepChatMessageHistory(session_id="lc", user_id="lc-user", client=client).messages
+    assert back == sent
+    assert strict(back[0].additional_kwargs) == strict(EXACT_KWARGS)
+    assert strict(back[1].response_metadata) == strict({"usage": EXACT_KWARGS["whole"]})
 
 
 @pytest.mark.parametrize("value", CHANGED_BY_JSON[:5])

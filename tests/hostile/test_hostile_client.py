@@ -26,6 +26,7 @@ from zep_memory_plugins._models import (
     MAX_ID_LENGTH,
     MAX_MESSAGE_CONTENT_LENGTH,
     MAX_METADATA_DEPTH,
+    MAX_METADATA_INTEGER,
     MAX_METADATA_LENGTH,
     MAX_TEXT_LENGTH,
 )
@@ -149,6 +150,52 @@ CASES = [
     *_meta_cases("depth-limit", deep(MAX_METADATA_DEPTH), None),
     *_meta_cases("huge-int", {"n": 10**5000}, "metadata.n"),
     *_meta_cases("int-2**63", {"n": [2**63]}, "metadata.n[0]"),
+    # -- the value rule: what a Zep server would give back changed is refused everywhere ----------
+    *_meta_cases("int-2**53", {"n": [1, 2**53]}, "metadata.n[1]"),
+    *_meta_cases("int--2**53", {"n": {"m": -(2**53)}}, "metadata.n.m"),
+    *_meta_cases("int-2**63-1", {"id": 2**63 - 1}, "metadata.id"),
+    *_meta_cases("whole-float", {"t": 1.0}, "metadata.t"),
+    *_meta_cases("zero-float", {"t": [0.5, 0.0]}, "metadata.t[1]"),
+    *_meta_cases("minus-zero", {"t": -0.0}, "metadata.t"),
+    *_meta_cases("float-1e308", {"t": 1e308}, "metadata.t"),
+    *_meta_cases("nul-value", {"n": {"v": "a\x00b"}}, "metadata.n.v"),
+    *_meta_cases("nul-key", {"a\x00b": 1}, "metadata"),
+    pytest.param(
+        lambda api: api.memory.add_messages("new", [_msg(content="a\x00b")]),
+        "messages[0].content",
+        id="nul-content",
+    ),
+    pytest.param(
+        lambda api: api.memory.add_messages("trip", [_msg(), _msg(role="\x00")]),
+        "messages[1].role",
+        id="nul-role",
+    ),
+    pytest.param(
+        lambda api: api.user.add({"user_id": "new", "email": "a\x00@b.c"}), "email", id="nul-email"
+    ),
+    pytest.param(
+        lambda api: api.user.update({"user_id": "jane", "first_name": "J\x00"}),
+        "first_name",
+        id="nul-first_name",
+    ),
+    pytest.param(
+        lambda api: api.user.add({"user_id": "new", "last_name": "\x00"}),
+        "last_name",
+        id="nul-last_name",
+    ),
+    pytest.param(lambda api: api.user.add({"user_id": "a\x00"}), "user_id", id="nul-user_id"),
+    pytest.param(
+        lambda api: api.memory.add_messages("new", [_msg(created_at="9999-12-31T23:00:00-05:00")]),
+        "messages[0].created_at",
+        id="created_at-past-9999",
+    ),
+    pytest.param(
+        lambda api: api.memory.add_messages(
+            "trip", [_msg(), _msg(created_at="0001-01-01T00:30:00+01:00")]
+        ),
+        "messages[1].created_at",
+        id="created_at-before-year-1",
+    ),
     pytest.param(
         lambda api: api.memory.get_messages("trip", lastn=2**63), "lastn", id="lastn-2**63"
     ),
@@ -290,7 +337,10 @@ async def test_bytes_ids_are_refused_the_same_way_everywhere(api: Any) -> None:
 async def test_limits_themselves_are_accepted(api: Any) -> None:
     """The limits are inclusive: a value right at each one is stored and read back unchanged."""
     role = "r" * MAX_TEXT_LENGTH
-    metadata = {"n": [MAX_COUNT, -MAX_COUNT], "deep": deep(MAX_METADATA_DEPTH - 2)}
+    metadata = {
+        "n": [MAX_METADATA_INTEGER, -MAX_METADATA_INTEGER, 5e-324, -2.5e-7, 0.1],
+        "deep": deep(MAX_METADATA_DEPTH - 2),
+    }
     await api.user.add({"user_id": "u" * MAX_ID_LENGTH, "email": "e" * MAX_TEXT_LENGTH})
     stored = await api.memory.add_messages(
         "s", [Message(role=role, role_type="user", content="x", metadata=metadata)]

@@ -29,6 +29,7 @@ from zep_memory_plugins._models import (
     MAX_COUNT,
     MAX_ID_LENGTH,
     MAX_METADATA_DEPTH,
+    MAX_METADATA_INTEGER,
     MAX_TEXT_LENGTH,
     ROLE_TYPES,
 )
@@ -46,12 +47,17 @@ PROFILE = settings(
 
 # -- strategies --------------------------------------------------------------------------------
 
-#: Any character UTF-8 can carry (everything but the surrogate block).
-CHARS = st.characters(blacklist_categories=("Cs",))
+#: Any character UTF-8 can carry (everything but the surrogate block) and every Zep server
+#: keeps (not NUL: the value rule).
+CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 TEXT = st.text(CHARS, max_size=20)
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 #: A string holding at least one lone surrogate somewhere.
 SURROGATE_TEXT = st.builds(lambda a, s, b: a + s + b, TEXT, SURROGATES, TEXT)
+#: A string holding a NUL character somewhere.
+NUL_TEXT = st.builds(lambda a, b: a + "\x00" + b, TEXT, TEXT)
+#: What text may hold inside an adapter's packed copy of a message: NUL too.
+PACKED_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 GOOD_ID = st.text(
     st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="/?#%\\"),
@@ -86,16 +92,33 @@ BAD_ID = st.one_of(
     st.integers(MAX_ID_LENGTH + 1, MAX_ID_LENGTH + 50).map(lambda n: "i" * n),
 )
 
+#: Metadata scalars every backend gives back exactly (the value rule): integers a 64-bit float
+#: holds, floats that are not whole numbers, text without NUL.
 JSON_SCALAR = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-MAX_COUNT, MAX_COUNT),
-    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-MAX_METADATA_INTEGER, MAX_METADATA_INTEGER),
+    st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()),
     TEXT,
 )
 JSON_VALUE = st.recursive(
     JSON_SCALAR,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+#: What an adapter's packed copy keeps exactly: any 64-bit integer, any finite float (whole
+#: ones included), text with NUL.
+PACKED_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-MAX_COUNT, MAX_COUNT),
+    st.sampled_from([2**53 + 1, 2**63 - 1, -(2**63 - 1), 1.0, -0.0, 0.0, 1e308]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    PACKED_TEXT,
+)
+PACKED_VALUE = st.recursive(
+    PACKED_SCALAR,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PACKED_TEXT, inner, max_size=3),
     max_leaves=8,
 )
 METADATA = st.dictionaries(TEXT, JSON_VALUE, max_size=4)
@@ -110,11 +133,28 @@ BAD_LEAF = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf]),
     st.integers(min_value=MAX_COUNT + 1),
     st.integers(max_value=-MAX_COUNT - 1),
+    NUL_TEXT,
+    st.integers(MAX_METADATA_INTEGER + 1, MAX_COUNT),
+    st.integers(-MAX_COUNT, -MAX_METADATA_INTEGER - 1),
+    st.integers(-(2**60), 2**60).map(float).filter(math.isfinite),  # whole floats
+    st.sampled_from([0.0, -0.0, 1.0, 1e308]),
     st.datetimes(),
     st.uuids(),
     st.builds(object),
     st.integers(MAX_METADATA_DEPTH, MAX_METADATA_DEPTH + 30).map(lambda n: _nest({}, ["d"] * n)),
     st.just("circular"),
+)
+
+
+#: What even a packed copy cannot hold: what JSON cannot carry, or not exactly.
+PACKED_BAD_LEAF = st.one_of(
+    SURROGATE_TEXT,
+    st.sets(st.integers(), max_size=2),
+    st.binary(min_size=1, max_size=4),
+    st.sampled_from([math.nan, math.inf, -math.inf]),
+    st.integers(min_value=MAX_COUNT + 1),
+    st.datetimes(),
+    st.uuids(),
 )
 
 
@@ -136,7 +176,9 @@ def bad_metadata(draw: st.DrawFn) -> dict[str, Any]:
         return good
     where = draw(st.sampled_from(["value", "key", "in-list"]))
     if where == "key":
-        leaf = {draw(st.one_of(SURROGATE_TEXT, st.integers(), st.tuples(st.integers()))): 1}
+        leaf = {
+            draw(st.one_of(SURROGATE_TEXT, NUL_TEXT, st.integers(), st.tuples(st.integers()))): 1
+        }
     elif where == "in-list":
         leaf = [*draw(st.lists(JSON_SCALAR, max_size=2)), leaf]
     return {**good, **_nest(leaf, path)}
@@ -157,7 +199,7 @@ def bad_message(draw: st.DrawFn) -> Any:
     message = draw(good_message())
     field = draw(st.sampled_from(["role", "content", "metadata", "role_type", "uuid", "whole"]))
     if field in ("role", "content"):
-        message[field] = draw(SURROGATE_TEXT | st.binary(max_size=4) | st.integers())
+        message[field] = draw(SURROGATE_TEXT | NUL_TEXT | st.binary(max_size=4) | st.integers())
     elif field == "metadata":
         message["metadata"] = draw(bad_metadata() | st.lists(st.integers(), max_size=2) | TEXT)
     elif field == "role_type":
@@ -261,6 +303,7 @@ def test_bad_users_are_refused(refusals: Any, field: str, data: st.DataObject) -
     else:
         request[field] = data.draw(
             SURROGATE_TEXT
+            | NUL_TEXT
             | st.binary(max_size=4)
             | st.integers()
             | st.integers(MAX_TEXT_LENGTH + 1, MAX_TEXT_LENGTH + 20).map(lambda n: "t" * n)
@@ -406,7 +449,7 @@ def test_counts_are_served_or_refused_with_a_typed_error(
 # -- LangChain ---------------------------------------------------------------------------------
 
 LC_KINDS = {"human": HumanMessage, "ai": AIMessage, "system": SystemMessage}
-EXACT_KWARGS = st.dictionaries(TEXT, JSON_VALUE, max_size=3)
+EXACT_KWARGS = st.dictionaries(PACKED_TEXT, PACKED_VALUE, max_size=3)
 
 
 @st.composite
@@ -443,12 +486,13 @@ def test_langchain_history_refuses_bad_messages(
     if field == "name":
         bad = HumanMessage("x", name=data.draw(SURROGATE_TEXT))
     elif field == "content":
-        bad = HumanMessage(data.draw(SURROGATE_TEXT))
+        bad = HumanMessage(data.draw(SURROGATE_TEXT | NUL_TEXT))
     else:
         bad = AIMessage(
             "x",
             additional_kwargs=data.draw(
-                bad_metadata() | st.builds(lambda k, v: {k: v}, TEXT, st.tuples(st.integers()))
+                st.builds(lambda k, v: {k: v}, TEXT, PACKED_BAD_LEAF)
+                | st.builds(lambda k, v: {k: v}, TEXT, st.tuples(st.integers()))
             ),
         )
     history = ZepChatMessageHistory(
@@ -487,7 +531,7 @@ def test_llama_index_messages_are_kept_exactly(
 
 @PROFILE
 @given(
-    kwargs=bad_metadata()
+    kwargs=st.builds(lambda k, v: {k: v}, TEXT, PACKED_BAD_LEAF)
     | st.builds(
         lambda k, v: {k: v}, TEXT, st.tuples(st.integers()) | st.dates() | st.sets(st.integers())
     )

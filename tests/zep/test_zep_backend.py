@@ -21,7 +21,6 @@ from zep_memory_plugins import (
     AuthenticationError,
     ConfigurationError,
     CreateUserRequest,
-    InvalidInputError,
     Message,
     NotFoundError,
     RateLimitError,
@@ -391,18 +390,6 @@ def test_role_type_round_trips_and_never_leaks_into_metadata(zc):
     assert (updated.role_type, updated.metadata) == ("user", {"x": 1})
     (last,) = zc.memory.get_messages("s", lastn=1)
     assert (last.role_type, last.metadata) == ("assistant", None)
-
-
-def test_v1_reserved_metadata_key_is_refused(zc, server):
-    if server.api != "v1":
-        return  # /api/v2 carries role_type itself: nothing is reserved in message metadata
-    from zep_memory_plugins.backends.zep._v1 import ROLE_TYPE_KEY
-
-    with pytest.raises(InvalidInputError, match=ROLE_TYPE_KEY):
-        zc.memory.add_messages(
-            "s", [Message(role="user", content="x", metadata={ROLE_TYPE_KEY: "tool"})]
-        )
-    assert zc.memory.get_messages("s") == []
 
 
 def test_close_and_aclose(server):

@@ -2,8 +2,9 @@
 
 A LangChain message becomes a Zep :class:`~zep_memory_plugins.Message` that reads naturally to
 any other Zep consumer (``role_type``, ``role`` and plain-text ``content``) and carries the whole
-serialised LangChain message under :data:`LANGCHAIN_MESSAGE_KEY` in its metadata, so that what
-comes back compares equal to what went in.
+serialised LangChain message under :data:`LANGCHAIN_MESSAGE_KEY` in its metadata, packed as one
+JSON string (every backend keeps a string exactly, 64-bit integers inside it included), so that
+what comes back compares equal to what went in.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from langchain_core.messages import (
 )
 
 from .._errors import BackendError, InvalidInputError
-from .._models import ROLE_TYPES, Message, check_json_value, check_text
+from .._models import ROLE_TYPES, Message, check_json_value, check_text, pack_json, unpack_json
 
 __all__ = ["LANGCHAIN_MESSAGE_KEY", "from_zep_message", "to_zep_message"]
 
 #: Reserved key of a Zep message's metadata holding the full LangChain message, as produced by
-#: ``langchain_core.messages.message_to_dict`` (``{"type": ..., "data": {...}}``). Do not write
-#: your own metadata under this key.
+#: ``langchain_core.messages.message_to_dict`` (``{"type": ..., "data": {...}}``), packed as a
+#: JSON string (earlier releases stored the object itself; both are read). Do not write your
+#: own metadata under this key.
 LANGCHAIN_MESSAGE_KEY = "langchain_message"
 
 # LangChain message type (chunks included) -> (Zep role_type, role when the message has no name)
@@ -69,8 +71,9 @@ def to_zep_message(message: BaseMessage) -> Message:
     if message.name is not None:
         check_text(message.name, "name")
     # What JSON would give back changed (tuples, sets, bytes...) is refused, not stored changed.
-    check_json_value(message.additional_kwargs, "additional_kwargs", exact=True)
-    check_json_value(message.response_metadata, "response_metadata", exact=True)
+    # The copy travels packed in one JSON string: 64-bit ids and whole floats survive in it.
+    check_json_value(message.additional_kwargs, "additional_kwargs", exact=True, packed=True)
+    check_json_value(message.response_metadata, "response_metadata", exact=True, packed=True)
     if isinstance(message, ChatMessage) or message.type in ("chat", "ChatMessageChunk"):
         custom = str(getattr(message, "role", "") or "")
         role_type = custom if custom in ROLE_TYPES else _CHAT_ROLE_TYPES.get(custom, "norole")
@@ -81,7 +84,7 @@ def to_zep_message(message: BaseMessage) -> Message:
         role=message.name or default_role,
         role_type=role_type,
         content=message.text,
-        metadata={LANGCHAIN_MESSAGE_KEY: message_to_dict(message)},
+        metadata={LANGCHAIN_MESSAGE_KEY: pack_json(message_to_dict(message))},
     )
 
 
@@ -96,8 +99,8 @@ def from_zep_message(message: Message) -> BaseMessage:
     """
     metadata = message.metadata or {}
     if LANGCHAIN_MESSAGE_KEY in metadata:
-        stored: Any = metadata[LANGCHAIN_MESSAGE_KEY]
         try:
+            stored: Any = unpack_json(metadata[LANGCHAIN_MESSAGE_KEY])
             return messages_from_dict([stored])[0]
         except (TypeError, ValueError, KeyError) as exc:  # pydantic errors are ValueErrors
             raise BackendError(

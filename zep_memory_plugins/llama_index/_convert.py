@@ -3,8 +3,9 @@
 A ``ChatMessage`` becomes a Zep :class:`~zep_memory_plugins.Message` that reads naturally to any
 other Zep consumer (``role``, ``role_type`` and plain-text ``content``) and carries the whole
 serialised ``ChatMessage`` (``model_dump(mode="json")``: role, content blocks, additional_kwargs
-with tool calls and tool results) under :data:`LLAMA_INDEX_MESSAGE_KEY` in its metadata, so that
-what comes back compares equal to what went in.
+with tool calls and tool results) under :data:`LLAMA_INDEX_MESSAGE_KEY` in its metadata, packed
+as one JSON string (kept exactly by every backend), so that what comes back compares equal to
+what went in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from llama_index.core.llms import ChatMessage, MessageRole
 
 from .._errors import BackendError, InvalidInputError
-from .._models import Message, check_json_value
+from .._models import Message, check_json_value, pack_json, unpack_json
 
 __all__ = [
     "LLAMA_INDEX_MESSAGE_KEY",
@@ -25,7 +26,8 @@ __all__ = [
 ]
 
 #: Reserved key of a Zep message's metadata holding the full LlamaIndex ``ChatMessage`` as
-#: ``ChatMessage.model_dump(mode="json")`` produces it. Do not write your own metadata under it.
+#: ``ChatMessage.model_dump(mode="json")`` produces it, packed as a JSON string (earlier releases
+#: stored the object itself; both are read). Do not write your own metadata under it.
 LLAMA_INDEX_MESSAGE_KEY = "llama_index_message"
 
 #: Reserved metadata key holding a message's ``MessageStatus`` (``"active"`` / ``"archived"``)
@@ -70,7 +72,10 @@ def to_zep_message(message: ChatMessage, *, status: str | None = None) -> Messag
         )
     # Refuse what JSON would give back changed (sets, tuples, bytes, datetimes, NaN, int keys)
     # rather than store it and hand back something else.
-    check_json_value(message.additional_kwargs, "additional_kwargs", exact=True, allow_models=True)
+    # Packed in one JSON string: 64-bit ids and whole floats survive on every backend.
+    check_json_value(
+        message.additional_kwargs, "additional_kwargs", exact=True, allow_models=True, packed=True
+    )
     try:
         dumped = message.model_dump(mode="json")
     except Exception as exc:  # pydantic's PydanticSerializationError and friends
@@ -79,7 +84,7 @@ def to_zep_message(message: ChatMessage, *, status: str | None = None) -> Messag
             "additional_kwargs must hold JSON-serialisable values",
             field="messages",
         ) from None
-    metadata: dict[str, Any] = {LLAMA_INDEX_MESSAGE_KEY: dumped}
+    metadata: dict[str, Any] = {LLAMA_INDEX_MESSAGE_KEY: pack_json(dumped)}
     if status is not None:
         metadata[LLAMA_INDEX_STATUS_KEY] = status
     return Message(
@@ -101,7 +106,7 @@ def from_zep_message(message: Message) -> ChatMessage:
     metadata = message.metadata or {}
     if LLAMA_INDEX_MESSAGE_KEY in metadata:
         try:
-            return ChatMessage.model_validate(metadata[LLAMA_INDEX_MESSAGE_KEY])
+            return ChatMessage.model_validate(unpack_json(metadata[LLAMA_INDEX_MESSAGE_KEY]))
         except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
             raise BackendError(
                 f"stored message {message.uuid} has an unreadable {LLAMA_INDEX_MESSAGE_KEY!r} "

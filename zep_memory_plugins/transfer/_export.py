@@ -22,18 +22,34 @@ _PAGE = 100
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
+def _sorted(value: Any) -> Any:
+    """``value`` with every object's keys in code-point order, at every depth.
+
+    Zep servers answer metadata with sorted keys (Go sorts a map's keys when it encodes it),
+    the embedded store in the order given: sorted, the file is the same from every backend.
+    """
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def _user_record(user: User) -> dict[str, Any]:
     data = user.model_dump(mode="json", exclude={"id"})
+    data["metadata"] = _sorted(data["metadata"])
     return {"type": "user", **data}
 
 
 def _session_record(session: Session) -> dict[str, Any]:
     data = session.model_dump(mode="json", exclude={"id", "deleted_at"})
+    data["metadata"] = _sorted(data["metadata"])
     return {"type": "session", **data}
 
 
 def _message_record(session_id: str, message: Message) -> dict[str, Any]:
     data = message.model_dump(mode="json")
+    data["metadata"] = _sorted(data["metadata"])
     return {"type": "message", "session_id": session_id, **data}
 
 

@@ -8,11 +8,11 @@ and the driver reports it as a :class:`~zep_memory_plugins.BackendError`.
 from __future__ import annotations
 
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..._models import ROLE_TYPES, Message, Session, User, build_unvalidated
+from ..._models import CREATED_AT_KEY, ROLE_TYPES, Message, Session, User, build_unvalidated
 
 __all__ = [
     "DELETED_KEY",
@@ -20,6 +20,7 @@ __all__ = [
     "default_role_type",
     "fields_of",
     "listing",
+    "outgoing_metadata",
     "to_message",
     "to_session",
     "to_user",
@@ -161,11 +162,43 @@ def to_session(raw: Any) -> Session:
     )
 
 
+def outgoing_metadata(message: Message, carried: Mapping[str, Any] | None = None) -> Any:
+    """The metadata a message is sent with: the caller's, plus what the library carries in it.
+
+    ``carried`` holds a generation's own entries (the role type on ``/api/v1``); a
+    ``created_at`` given by the caller goes under :data:`CREATED_AT_KEY`. (The client has
+    refused callers' metadata holding these keys.)
+    """
+    metadata = message.metadata
+    extra = dict(carried) if carried else {}
+    if message.created_at is not None:
+        extra[CREATED_AT_KEY] = message.created_at.isoformat()
+    if not extra:
+        return metadata
+    return {**metadata, **extra} if metadata else extra
+
+
+def _given_time(metadata: Any) -> tuple[Any, datetime | None]:
+    """Split the carried ``created_at`` off a message's metadata (see :data:`CREATED_AT_KEY`)."""
+    if not metadata or CREATED_AT_KEY not in metadata:
+        return metadata, None
+    rest = dict(metadata)
+    value = rest.pop(CREATED_AT_KEY)
+    try:
+        given = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        given = None
+    if given is None:
+        raise UnreadableAnswerError(f"{CREATED_AT_KEY} is not a timestamp: {str(value)[:40]!r}")
+    return (rest or None), given
+
+
 def to_message(raw: Any, unpack: Callable[[Any], tuple[Any, str | None]]) -> Message:
     """A :class:`Message` from a wire message; ``unpack`` separates a carried role type."""
     d = fields_of(raw)
     role = _text(d, "role") or ""
-    metadata, carried = unpack(_metadata(d))
+    metadata, given = _given_time(_metadata(d))
+    metadata, carried = unpack(metadata)
     role_type = carried or d.get("role_type")
     if role_type not in ROLE_TYPES:
         role_type = default_role_type(role)
@@ -180,6 +213,6 @@ def to_message(raw: Any, unpack: Callable[[Any], tuple[Any, str | None]]) -> Mes
             "content": _text(d, "content") or "",
             "metadata": metadata,
             "uuid": uid,
-            "created_at": _utc(d.get("created_at")),
+            "created_at": given or _utc(d.get("created_at")),
         },
     )

@@ -4,8 +4,8 @@ zep-python 1.x is the SDK of this generation, but it pins ``httpx<0.25`` and ``p
 which no environment holding current LangChain can satisfy; so the library speaks this wire
 itself (the routes and bodies are those of ``shared/zep-api.md``). The wire has no
 ``role_type``: a role type that does not follow from the role (``role="Jane"``,
-``role_type="user"``) travels in the message metadata under :data:`ROLE_TYPE_KEY`, removed
-again on read.
+``role_type="user"``) travels in the message metadata under
+:data:`~zep_memory_plugins._models.ROLE_TYPE_KEY`, removed again on read.
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ import uuid as _uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..._errors import InvalidInputError
-from ..._models import CreateUserRequest, Message, Session
-from ._convert import default_role_type, fields_of, listing
+from ..._models import ROLE_TYPE_KEY, CreateUserRequest, Message, Session
+from ._convert import default_role_type, fields_of, listing, outgoing_metadata
 from ._wire import Call, Wire, session_body, user_body
 
 __all__ = ["ROLE_TYPE_KEY", "V1Wire"]
 
-#: Reserved message-metadata key carrying the role type on ``/api/v1`` (stripped on read).
-ROLE_TYPE_KEY = "_zep_memory_role_type"
 
 _API = "/api/v1"
 _ID = re.compile(r"\{\w+\}")
@@ -50,13 +47,6 @@ def _messages(raw: Any) -> list[Any]:
 def _page(raw: Any) -> tuple[list[Any], int]:
     total = fields_of(raw).get("total_count") or 0
     return listing(raw, "messages"), int(total)
-
-
-def _reserved(metadata: Mapping[str, Any] | None) -> None:
-    if metadata is not None and ROLE_TYPE_KEY in metadata:
-        raise InvalidInputError(
-            f"message metadata key {ROLE_TYPE_KEY!r} is reserved", field="metadata"
-        )
 
 
 class V1Wire(Wire):
@@ -115,15 +105,13 @@ class V1Wire(Wire):
         """``POST /sessions/{id}/memory``."""
         wire = []
         for m in messages:
-            _reserved(m.metadata)
-            metadata = m.metadata
-            if m.role_type != default_role_type(m.role):
-                metadata = {**(metadata or {}), ROLE_TYPE_KEY: m.role_type}
+            carried = (
+                {ROLE_TYPE_KEY: m.role_type} if m.role_type != default_role_type(m.role) else None
+            )
+            metadata = outgoing_metadata(m, carried)
             item: dict[str, Any] = {"uuid": str(m.uuid), "role": m.role, "content": m.content}
             if metadata is not None:
                 item["metadata"] = metadata
-            if m.created_at is not None:
-                item["created_at"] = m.created_at.isoformat()
             wire.append(item)
         body = {"messages": wire}
         return _request(
@@ -152,7 +140,6 @@ class V1Wire(Wire):
         self, session_id: str, message_uuid: _uuid.UUID, metadata: Mapping[str, Any]
     ) -> Call:
         """``PATCH /sessions/{id}/messages/{uuid}``."""
-        _reserved(metadata)
         route = "PATCH /sessions/{id}/messages/{uuid}"
         body = {"metadata": dict(metadata)}
         return _request(route, session_id, message_uuid, json=body, what=f"message {message_uuid}")

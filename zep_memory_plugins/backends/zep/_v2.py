@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._models import CreateUserRequest, Message, Session
-from ._convert import fields_of, listing
+from ._convert import fields_of, listing, outgoing_metadata
 from ._wire import Call, Wire, session_body, user_body
 
 __all__ = ["V2Wire"]
@@ -134,11 +134,9 @@ class V2Wire(Wire):
                 "content": m.content,
                 "role": m.role,
                 "role_type": m.role_type,
-                "metadata": m.metadata,
+                "metadata": outgoing_metadata(m),
                 "uuid_": str(m.uuid),
             }
-            if m.created_at is not None:
-                fields["created_at"] = m.created_at.isoformat()
             # Already validated: skip the SDK's second validation (serialised the same way).
             sdk.append(SdkMessage.construct(**fields))
         what = f"session {session_id}"
