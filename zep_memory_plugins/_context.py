@@ -13,11 +13,13 @@ that names no call id belongs to the nearest assistant message before it.
 
 **The rolling summary.** A summary is a Zep message in the session itself, marked by
 :data:`SUMMARY_KEY` in its metadata (``{"through": <uuid of the last message it covers>,
-"version": 1}``), role type ``system``, role :data:`SUMMARY_ROLE`, its text as content. The
-newest such message is the session's summary; the messages after ``through`` are the ones it
-does not cover. Because it is a message of the session it is removed by a session clear and by
-a user delete, travels with export/import, survives restarts and arrives with the history read
-each turn (no extra read). Adapters never show it as a conversation message.
+"version": 1}``, packed as one JSON string so that it is a scalar even where Zep Cloud wants
+scalar metadata; earlier releases stored the object, and both are read), role type
+``system``, role :data:`SUMMARY_ROLE`, its text as content. The newest such message is the
+session's summary; the messages after ``through`` are the ones it does not cover. Because it
+is a message of the session it is removed by a session clear and by a user delete, travels
+with export/import, survives restarts and arrives with the history read each turn (no extra
+read). Adapters never show it as a conversation message.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Literal
 
 from ._duplex import Plan
 from ._errors import InvalidInputError
-from ._models import Message
+from ._models import Message, pack_json, unpack_json
 from ._per_client import PerClient
 
 __all__ = [
@@ -218,10 +220,21 @@ class Summary:
     through: str
 
 
+def _marker(message: Message) -> dict[str, object] | None:
+    """The summary marker of a stored message (``None`` for a conversation message)."""
+    metadata = message.metadata
+    if not metadata or SUMMARY_KEY not in metadata:
+        return None
+    try:
+        marker = unpack_json(metadata[SUMMARY_KEY])
+    except ValueError:
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
 def is_summary(message: Message) -> bool:
     """Whether a stored message is a rolling-summary message."""
-    metadata = message.metadata
-    return bool(metadata) and isinstance(metadata.get(SUMMARY_KEY), dict)  # type: ignore[union-attr]
+    return _marker(message) is not None
 
 
 def summary_message(summary: Summary) -> Message:
@@ -230,7 +243,7 @@ def summary_message(summary: Summary) -> Message:
         role=SUMMARY_ROLE,
         role_type="system",
         content=summary.text,
-        metadata={SUMMARY_KEY: {"through": summary.through, "version": 1}},
+        metadata={SUMMARY_KEY: pack_json({"through": summary.through, "version": 1})},
     )
 
 
@@ -242,14 +255,13 @@ def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Mes
     summary does not cover (0 without a summary, or if the message it ends at is gone).
     """
     marks = [
-        i
-        for i, m in enumerate(messages)
-        if (metadata := m.metadata) and isinstance(metadata.get(SUMMARY_KEY), dict)
+        i for i, m in enumerate(messages) if (metadata := m.metadata) and SUMMARY_KEY in metadata
     ]
+    marks = [i for i in marks if is_summary(messages[i])]
     if not marks:  # the usual case: one pass, no copies but the list itself
         return None, list(messages), 0
     newest = messages[marks[-1]]
-    marker = (newest.metadata or {})[SUMMARY_KEY]
+    marker = _marker(newest) or {}
     summary = Summary(newest.content, str(marker.get("through", "")))
     skip = set(marks)
     conversation = [m for i, m in enumerate(messages) if i not in skip]

@@ -10,7 +10,7 @@ from langchain_core.messages.utils import count_tokens_approximately
 from li_ctx_fakes import scripted_llm
 from llama_index.core.llms import ChatMessage as LIMessage
 
-from zep_memory_plugins import ZepMemoryClient
+from zep_memory_plugins import Message, ZepMemoryClient
 from zep_memory_plugins._context import (
     SUMMARY_KEY,
     Shape,
@@ -71,6 +71,25 @@ def test_split_summary_finds_the_newest_and_its_boundary(client: ZepMemoryClient
     assert summary == Summary("new", str(stored[1].uuid))
     assert [m.content for m in conversation] == ["a", "b", "c"] and lo == 2
     assert [m.content for m in history.messages] == ["a", "b", "c"]  # summaries are hidden
+
+
+def test_a_summary_stored_by_an_earlier_release_is_still_read(client: ZepMemoryClient) -> None:
+    """Earlier releases kept the marker as an object; it is now a packed string (a scalar)."""
+    history = ZepChatMessageHistory(session_id="s", user_id="u", client=client)
+    history.add_messages([HumanMessage("a"), AIMessage("b")])
+    stored = client.memory.get_messages("s")
+    old = Message(
+        role="zep_memory_summary",
+        role_type="system",
+        content="old form",
+        metadata={SUMMARY_KEY: {"through": str(stored[0].uuid), "version": 1}},
+    )
+    client.memory.add_messages("s", [old])
+    summary, _, lo = split_summary(client.memory.get_messages("s"))
+    assert summary == Summary("old form", str(stored[0].uuid)) and lo == 1
+    assert [m.content for m in history.messages] == ["a", "b"]
+    new = summary_message(Summary("x", str(stored[1].uuid)))
+    assert new.metadata is not None and isinstance(new.metadata[SUMMARY_KEY], str)
 
 
 def test_the_summary_never_outgrows_its_cap(client: ZepMemoryClient) -> None:
