@@ -321,11 +321,11 @@ def test_a_bad_environment_variable_is_named(monkeypatch, tmp_path):
     with pytest.raises(ConfigurationError, match=r"^ZEP_MEMORY_PATH holds"):
         default_path()
     monkeypatch.delenv("ZEP_MEMORY_PATH")
-    monkeypatch.setenv("ZEP_API_VERSION", "v3")
-    with pytest.raises(ConfigurationError, match=r"^ZEP_API_VERSION must be one of v1, v2"):
+    monkeypatch.setenv("ZEP_API_VERSION", "v5")
+    with pytest.raises(ConfigurationError, match=r"^ZEP_API_VERSION must be one of v1, v2, v3, v4"):
         ZepMemoryClient()
-    with pytest.raises(ConfigurationError, match=r"^api_version must be one of v1, v2"):
-        ZepMemoryClient(base_url="http://127.0.0.1:9", api_version="v3")
+    with pytest.raises(ConfigurationError, match=r"^api_version must be one of v1, v2, v3, v4"):
+        ZepMemoryClient(base_url="http://127.0.0.1:9", api_version="v5")
     # an explicit path reads none of them
     ZepMemoryClient(path=":memory:").close()
 

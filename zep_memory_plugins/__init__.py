@@ -16,6 +16,7 @@ from ._errors import (
     NotFoundError,
     OutcomeUnknownError,
     PartialWriteError,
+    PendingDeletionError,
     RateLimitError,
     ServerError,
     ServiceUnavailableError,
@@ -28,6 +29,7 @@ from ._models import (
     MAX_ID_LENGTH,
     MAX_MESSAGE_CONTENT_LENGTH,
     MAX_METADATA_DEPTH,
+    MAX_METADATA_INTEGER,
     MAX_METADATA_LENGTH,
     MAX_TEXT_LENGTH,
     ROLE_TYPES,
@@ -40,7 +42,7 @@ from ._models import (
     UpdateUserRequest,
     User,
 )
-from ._settings import Settings
+from ._settings import ZEP_CLOUD_URL, Settings
 from ._version import __version__
 from .backends import Backend, BackendStats, EmbeddedBackend
 
@@ -51,6 +53,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
     "MAX_METADATA_DEPTH",
+    "MAX_METADATA_INTEGER",
     "MAX_METADATA_LENGTH",
     "MAX_TEXT_LENGTH",
     "ROLE_TYPES",
@@ -72,6 +75,7 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "PartialWriteError",
+    "PendingDeletionError",
     "RateLimitError",
     "RoleType",
     "ServerError",
@@ -79,6 +83,7 @@ __all__ = [
     "Session",
     "SessionOwnershipError",
     "Settings",
+    "ZEP_CLOUD_URL",
     "StoreFileError",
     "UpdateUserRequest",
     "User",

@@ -31,7 +31,7 @@ from ._models import (
     check_message_metadata,
     new_session_id,
 )
-from ._settings import API_KEY_ENV, API_URL_ENV, API_VERSION_ENV, Settings
+from ._settings import API_KEY_ENV, API_URL_ENV, API_VERSION_ENV, ZEP_CLOUD_URL, Settings
 from .backends._base import Backend, BackendStats
 
 __all__ = [
@@ -661,9 +661,10 @@ def _build_backend(settings: Settings) -> Backend:
     if settings.api_url is None:
         if settings.api_key is not None:
             raise ConfigurationError(
-                f"a Zep API key is set (api_key= or {API_KEY_ENV}) but no Zep server URL: "
-                f"set {API_URL_ENV} or pass base_url=... to use Zep, or unset {API_KEY_ENV} "
-                "to use the embedded store"
+                f"a Zep API key is set (api_key= or {API_KEY_ENV}) but no Zep server URL, "
+                "and the key is never sent anywhere not named: to use a self-hosted Zep, set "
+                f"{API_URL_ENV} or pass base_url= with its URL; to use Zep Cloud, set it to "
+                f"{ZEP_CLOUD_URL}; or unset {API_KEY_ENV} to use the embedded store"
             )
         # A ZEP_API_VERSION in the environment does not matter to the embedded store; an
         # argument meant for a Zep server that is not configured is a mistake worth saying.

@@ -16,6 +16,8 @@ backend (embedded store or a Zep server) and whatever the framework adapter::
         ├── RateLimitError                       too many requests (HTTP 429), retries used up
         ├── ServerError                          the server failed (HTTP 5xx), retries used up
         ├── PartialWriteError                    a write of several requests stopped part way
+        ├── PendingDeletionError                 an asynchronous delete (Zep Cloud v4) is not
+        │                                        done when the wait for it ran out
         ├── ServiceUnavailableError              no answer: refused, timed out, unreachable
         │   └── OutcomeUnknownError              a delete/merge got no answer; not resent
         └── StoreFileError                       the embedded store's file is unusable as it is
@@ -39,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "PartialWriteError",
+    "PendingDeletionError",
     "RateLimitError",
     "ServerError",
     "ServiceUnavailableError",
@@ -160,6 +163,19 @@ class PartialWriteError(BackendError):
         super().__init__(message, status_code=status_code)
         self.stored = stored
         self.pending = pending
+
+
+class PendingDeletionError(BackendError):
+    """A delete the server carries out in the background had not finished in time.
+
+    Zep Cloud v4 deletes users as tasks; the client waits for the task (``task_timeout``
+    seconds). ``task`` is the task's uuid: the delete may still finish later; call it again,
+    or check, before reusing the id.
+    """
+
+    def __init__(self, message: str, *, task: str | None = None) -> None:
+        super().__init__(message)
+        self.task = task
 
 
 class StoreFileError(BackendError):

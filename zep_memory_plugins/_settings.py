@@ -33,6 +33,7 @@ __all__ = [
     "API_VERSION_ENV",
     "MEMORY_PATH_ENV",
     "Settings",
+    "ZEP_CLOUD_URL",
     "default_store_path",
     "read_store_path",
 ]
@@ -41,8 +42,12 @@ __all__ = [
 API_URL_ENV = "ZEP_API_URL"
 #: Environment variable holding the Zep API key.
 API_KEY_ENV = "ZEP_API_KEY"
-#: Environment variable naming the Zep server's generation (``v1``, ``v2``; unset: ask it).
+#: Environment variable naming the Zep server's generation (``v1``, ``v2``, ``v3``, ``v4``;
+#: unset: ask it).
 API_VERSION_ENV = "ZEP_API_VERSION"
+#: Zep Cloud's URL, for ``base_url=`` / ``ZEP_API_URL`` (the client never assumes it: a key
+#: is sent only where a URL says).
+ZEP_CLOUD_URL = "https://api.getzep.com"
 #: Environment variable naming the embedded store's file.
 MEMORY_PATH_ENV = "ZEP_MEMORY_PATH"
 
@@ -62,7 +67,7 @@ _ARGUMENTS_ONLY = frozenset({"timeout", "max_retries"})
 #: Fields where an empty string means "not given" (then the environment decides), as
 #: ``base_url=""`` always has.
 _EMPTY_IS_UNSET = frozenset({"api_url", "api_key", "api_version"})
-_VERSIONS = ("v1", "v2")
+_VERSIONS = ("v1", "v2", "v3", "v4")
 _MAX_RETRIES = 100
 
 

@@ -118,8 +118,8 @@ def test_auto_in_the_environment_means_probe(v1, monkeypatch):
 
 
 def test_an_unknown_version_is_refused():
-    with pytest.raises(ConfigurationError, match="'v3'"):
-        ZepMemoryClient(base_url="http://127.0.0.1:9", api_version="v3")
+    with pytest.raises(ConfigurationError, match="'v5'"):
+        ZepMemoryClient(base_url="http://127.0.0.1:9", api_version="v5")
 
 
 def test_a_url_that_is_not_zep_gets_one_clear_error(not_zep):
@@ -130,7 +130,9 @@ def test_a_url_that_is_not_zep_gets_one_clear_error(not_zep):
     assert not_zep in text and "does not answer like a Zep server" in text
     assert "<html" not in text.lower()
     assert "ZEP_API_URL" in text and "api_version" in text
-    assert client.stats.http_requests == 1  # a configuration error is not retried
+    # The probe's three questions (Cloud's /api/v4, /healthz, Cloud v3's /api/v2), once each:
+    # a configuration error is not retried.
+    assert client.stats.http_requests == 3
 
 
 def test_a_forced_version_on_a_non_zep_url_never_reads_as_empty(not_zep):

@@ -56,6 +56,11 @@ class Failure:
     html: bool = False
     retry_after: float | None = None
     detail: str = ""
+    #: Zep Cloud v4's machine-readable ``error.code`` (``"invalid_identifier"``), if any.
+    code: str = ""
+    #: Whether the request carried an ``Idempotency-Key``: a 409 then means "the same key is
+    #: still being processed" (Zep Cloud v4), worth another attempt.
+    keyed: bool = False
 
     @property
     def transient(self) -> bool:
@@ -65,7 +70,11 @@ class Failure:
         return (
             self.kind == "http"
             and self.status is not None
-            and (self.status == 429 or (self.status >= 500 and server_says(self.text) != "exists"))
+            and (
+                self.status == 429
+                or (self.status == 409 and self.keyed)
+                or (self.status >= 500 and server_says(self.text) != "exists")
+            )
         )
 
     @property
@@ -108,10 +117,20 @@ def server_says(text: str) -> str | None:
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (number or HTTP date), if any."""
+    """Seconds asked for by a ``Retry-After`` header (number or HTTP date), if any.
+
+    Without one, Zep Cloud's ``X-RateLimit-Reset`` (when the limit resets, in unix seconds)
+    says it, but only once the limit is used up (``X-RateLimit-Remaining: 0``).
+    """
     value = headers.get("retry-after")
     if value is None:
-        return None
+        reset = headers.get("x-ratelimit-reset")
+        if reset is None or headers.get("x-ratelimit-remaining", "0").strip() != "0":
+            return None
+        try:
+            return max(0.0, float(reset) - time.time())
+        except ValueError:
+            return None
     value = value.strip()
     try:
         seconds = float(value)
@@ -123,16 +142,37 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, seconds)
 
 
-def _message_of(response: httpx.Response) -> str:
+def _message_of(response: httpx.Response) -> tuple[str, str]:
+    """The server's message and (Zep Cloud v4) error code, from any generation's error body.
+
+    ``{"message": ...}`` (Community Edition, Cloud v3), ``{"error": {"code", "message"}}``
+    (Cloud v4), or plain text (v0.27).
+    """
     text = response.text.strip()
     if text.startswith("{"):
         try:
             body = json.loads(text.splitlines()[0])
         except ValueError:
-            return text
+            return text, ""
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = error.get("message")
+            return (
+                message if isinstance(message, str) else text,
+                code if isinstance(code, str) else "",
+            )
         if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return str(body["message"])
-    return text
+            return str(body["message"]), ""
+    return text, ""
+
+
+def _keyed(response: httpx.Response) -> bool:
+    """Whether the request answered by ``response`` carried an ``Idempotency-Key``."""
+    try:
+        return "idempotency-key" in response.request.headers
+    except RuntimeError:  # a response built without its request
+        return False
 
 
 def _describe(exc: BaseException) -> str:
@@ -158,12 +198,15 @@ def classify(
     """
     if response is not None and response.status_code >= 400:
         content_type = response.headers.get("content-type", "")
+        message, code = _message_of(response)
         return Failure(
             kind="http",
             status=response.status_code,
-            text=clean(_message_of(response))[:_MAX_MESSAGE_CHARS],
+            text=clean(message)[:_MAX_MESSAGE_CHARS],
             html="html" in content_type or response.text.lstrip()[:1] == "<",
             retry_after=parse_retry_after(response.headers),
+            code=code,
+            keyed=_keyed(response),
         )
     for error in _causes(exc) if exc is not None else []:
         if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):

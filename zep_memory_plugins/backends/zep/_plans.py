@@ -15,7 +15,7 @@ import math
 import threading
 import uuid as _uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._errors import (
@@ -94,8 +94,8 @@ def batches(messages: Sequence[Message], max_count: int | None) -> list[list[Mes
 class ZepPlans:
     """Every operation of the Zep backend, as a plan.
 
-    Subclasses provide :meth:`_wire` (a plan giving the server's generation, probing it the
-    first time). Community Edition forgets a deleted session: its id becomes free, and a write
+    ``wire`` is the backend's plan giving the server's generation (probing it the first time).
+    Community Edition forgets a deleted session: its id becomes free, and a write
     to it creates a new session without owner or metadata. So that a conversation keeps its
     owner and metadata across clear-and-write-again there as on ``/api/v1`` (and no other user
     can take its id over), deleting a session leaves a stand-in in its place: a session with
@@ -105,14 +105,15 @@ class ZepPlans:
     it: the messages are kept and owned, the session stays unlisted until an update.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, wire: Callable[[], Plan[Wire]]) -> None:
+        self._find_wire = wire
         self._plans_lock = threading.Lock()
         self._deleted: OrderedDict[str, None] = OrderedDict()
         self._partial: dict[str, frozenset[_uuid.UUID]] = {}
 
-    def _wire(self) -> Plan[Wire]:  # pragma: no cover - provided by the backend
-        raise NotImplementedError
-        yield
+    def _wire(self) -> Plan[Wire]:
+        """The server's generation (the backend's probe, made once)."""
+        return (yield from self._find_wire())
 
     # -- deleted sessions on servers that forget them -------------------------------------
 

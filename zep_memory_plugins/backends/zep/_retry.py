@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TASK_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
@@ -36,6 +37,9 @@ INITIAL_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 #: Longest ``Retry-After`` honoured, in seconds; a longer one is capped to this.
 MAX_RETRY_AFTER = 30.0
+#: Seconds a Zep Cloud v4 user delete (an asynchronous task) is awaited before
+#: :class:`~zep_memory_plugins.PendingDeletionError`.
+DEFAULT_TASK_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)

@@ -177,17 +177,25 @@ class Transport:
         """Carry out a plan with the running event loop's pool; lists of calls run together."""
         return await arun(plan, self._aexecute)
 
-    def _execute(self, call: Call) -> Any:
+    def _execute(self, call: Call | Step) -> Any:
+        if isinstance(call, Step):  # a plan's own step (a wait between polls)
+            return call.sync(*call.args, **call.kwargs)
         return run(self._attempts(call))
 
-    async def _aexecute(self, call: Call) -> Any:
+    async def _aexecute(self, call: Call | Step) -> Any:
+        if isinstance(call, Step):
+            return await call.asynchronous(*call.args, **call.kwargs)
         return await arun(self._attempts(call))
 
     def _send(self, call: Call) -> Any:
         """One attempt, blocking: the SDK method's result, or the raw httpx response."""
         if call.sdk is None:
             return self._sync_client().request(
-                call.method, call.path, params=call.params, json=call.json, headers=self._headers()
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.json,
+                headers=self._headers(call),
             )
         if self._sync_sdk is None:
             self._sync_sdk = self._sdk(self._sync_client())
@@ -198,7 +206,11 @@ class Transport:
         http, sdks = self._async_client()
         if call.sdk is None:
             return await http.request(
-                call.method, call.path, params=call.params, json=call.json, headers=self._headers()
+                call.method,
+                call.path,
+                params=call.params,
+                json=call.json,
+                headers=self._headers(call),
             )
         if not sdks:
             sdks.append(self._sdk(http))
@@ -207,8 +219,9 @@ class Transport:
             *call.args, **call.kwargs
         )
 
-    def _headers(self) -> dict[str, str]:
-        return self.wire.auth_headers(self._api_key) if self.wire is not None else {}
+    def _headers(self, call: Call) -> dict[str, str]:
+        headers = self.wire.auth_headers(self._api_key) if self.wire is not None else {}
+        return {**headers, **call.headers} if call.headers else headers
 
     def _attempts(self, call: Call) -> Plan[Any]:
         """One call with its retries: sends, and sleeps between attempts."""

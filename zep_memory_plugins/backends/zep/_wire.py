@@ -37,6 +37,7 @@ class Call:
     ``recover`` reads a successful answer that the SDK itself could not parse. ``raw`` hands
     back the :class:`httpx.Response` whatever its status (the generation probe). ``ambiguous``
     is set by the driver when an earlier attempt failed in a way that may have been carried out.
+    ``headers`` go with every attempt (Zep Cloud's ``Idempotency-Key``: the same on a retry).
     """
 
     route: str
@@ -51,6 +52,7 @@ class Call:
     what: str = ""
     raw: bool = False
     ambiguous: bool = False
+    headers: dict[str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -63,8 +65,11 @@ class Call:
 
         Not for ``PATCH`` and ``DELETE`` (a timeout, a lost connection): a delete or a metadata
         merge that lands late could undo a later acknowledged write. Adds are safe to resend,
-        as the plans make them idempotent.
+        as the plans make them idempotent; so is any request with an ``Idempotency-Key`` (Zep
+        Cloud v4 carries it out once, however many copies arrive).
         """
+        if self.headers and "Idempotency-Key" in self.headers:
+            return True
         return self.method not in ("PATCH", "DELETE")
 
 
@@ -116,6 +121,9 @@ class Wire:
     uses_sdk: ClassVar[bool] = False
     #: The path segment of the users collection (``user`` on ``/api/v1``, ``users`` after).
     users: ClassVar[str] = "users"
+    #: Whether the generation is Zep Cloud's threads API (its operations are the plans of
+    #: :mod:`._cloud`), rather than Zep's sessions API (:mod:`._plans`).
+    cloud: ClassVar[bool] = False
 
     # -- raw routes both generations have, spelled alike ------------------------------------
 
@@ -182,6 +190,8 @@ class Wire:
 GENERATIONS: dict[str, tuple[str, str]] = {
     "v1": ("._v1", "V1Wire"),
     "v2": ("._v2", "V2Wire"),
+    "v3": ("._v3", "V3Wire"),
+    "v4": ("._v4", "V4Wire"),
 }
 
 
