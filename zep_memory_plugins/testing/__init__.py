@@ -4,7 +4,10 @@ One server speaks one wire generation, as the real servers do: ``api="v2"`` (def
 like Zep Community Edition 1.0.2 on ``/api/v2`` (zep-python 2.x), ``api="v1"`` like open-source
 Zep 0.27.2 on ``/api/v1`` (zep-python 1.x, or any client of that API). The other generation's
 routes answer 404. Data lives in the embedded :class:`~zep_memory_plugins.store.SQLiteStore`.
-Needs the ``server`` extra (starlette and uvicorn).
+Needs the ``server`` extra (starlette and uvicorn). Each generation is a module of its own
+(its routes, error format, auth header and limits) registered in ``GENERATIONS``;
+``API_VERSIONS`` (the ``api=`` values, the ``--api`` choices) and ``generation_class(api)``
+follow from that table.
 
 ::
 
@@ -129,9 +132,16 @@ generation: ``zep_servers["v1"]``, ``zep_servers.fresh("v2")``).
 from . import _app, _faults, _server
 from ._app import *  # noqa: F403 - the public names are those of each module's __all__
 from ._faults import *  # noqa: F403
+from ._generation import GENERATIONS, generation_class
 from ._server import *  # noqa: F403
+from ._v2 import MAX_CONTENT_CHARS, MAX_MESSAGES_PER_REQUEST
 
-__all__: list[str] = []
+__all__: list[str] = [
+    "GENERATIONS",
+    "MAX_CONTENT_CHARS",
+    "MAX_MESSAGES_PER_REQUEST",
+    "generation_class",
+]
 __all__ += _app.__all__
 __all__ += _faults.__all__
 __all__ += _server.__all__

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import cast
 
 import pytest
 
-from ._app import ApiVersion
+from ._generation import API_VERSIONS, ApiVersion
 from ._server import ZepTestServer
 
 __all__ = ["ZepTestServers", "fresh_zep_server", "pytest_addoption", "zep_server", "zep_servers"]
@@ -42,18 +41,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("zep-memory-plugins")
     group.addoption(
         "--zep-api",
-        choices=("v1", "v2"),
+        choices=API_VERSIONS,
         default=None,
-        help="wire generation of the zep_server fixture: v2 (Zep CE, default) or v1 (Zep 0.27)",
+        help="wire generation of the zep_server fixture: one of %(choices)s (default v2, Zep "
+        "CE; v1 is Zep 0.27)",
     )
-    parser.addini("zep_api", "wire generation of the zep_server fixture (v1 or v2)", default="v2")
+    parser.addini(
+        "zep_api",
+        f"wire generation of the zep_server fixture ({', '.join(API_VERSIONS)})",
+        default="v2",
+    )
 
 
 def _api(config: pytest.Config) -> ApiVersion:
     chosen = config.getoption("--zep-api") or config.getini("zep_api") or "v2"
-    if chosen not in ("v1", "v2"):
-        raise pytest.UsageError(f"zep_api must be v1 or v2, not {chosen!r}")
-    return cast(ApiVersion, chosen)
+    if chosen not in API_VERSIONS:
+        raise pytest.UsageError(f"zep_api must be one of {', '.join(API_VERSIONS)}, not {chosen!r}")
+    return str(chosen)
 
 
 class ZepTestServers:
