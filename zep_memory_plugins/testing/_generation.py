@@ -111,9 +111,20 @@ class Generation:
 
     # -- responses ---------------------------------------------------------------------------
 
-    def error(self, status: int, text: str, headers: Mapping[str, str] | None = None) -> Response:
-        """An error as the real server of this generation writes it."""
+    def error_body(self, texts: Sequence[str]) -> tuple[str, str]:
+        """The body and content type of an error response carrying ``texts``, in order."""
         raise NotImplementedError
+
+    def error(
+        self, status: int, text: str, headers: Mapping[str, str] | None = None, *more: str
+    ) -> Response:
+        """An error as the real server of this generation writes it.
+
+        ``more`` are further errors its handler wrote into the same response.
+        """
+        body, media_type = self.error_body((text, *more))
+        out = {**(self.headers() or {}), **(headers or {})}
+        return Response(body, status, headers=out, media_type=media_type)
 
     def not_found_route(self) -> Response:
         """The answer to a path this generation has no route for."""
@@ -144,7 +155,7 @@ class Generation:
             try:
                 return await handler(request)
             except HTTPError as exc:
-                return self.error(exc.status, exc.text)
+                return self.error(exc.status, exc.text, None, *exc.texts[1:])
             except InvalidInputError as exc:
                 return self.error(400, f"bad request: {exc.message}")
             except NotFoundError:

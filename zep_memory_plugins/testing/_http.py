@@ -17,8 +17,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .._errors import InvalidInputError
-from .._models import Message, check_id, check_metadata
+from .._models import Message
+from ._go import number_fits, parse_uuid, stored_json, stored_text, time_error
 
 __all__ = [
     "GO_ZERO_TIME",
@@ -28,20 +28,22 @@ __all__ = [
     "HTTPError",
     "MessageIn",
     "bad_request",
+    "body_uuid",
+    "check_time",
     "encode",
     "field",
     "json_body",
     "metadata_field",
     "not_found",
-    "parse_created_at",
     "parse_messages",
-    "parse_uuid",
     "path_id",
     "pick",
     "query_int",
     "query_int_or",
     "str_field",
     "str_uuid",
+    "struct_message",
+    "text_field",
     "ts",
 ]
 
@@ -50,16 +52,20 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 TEXT_TYPE = "text/plain; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 _INT = re.compile(r"^[+-]?[0-9]+$")
-_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", re.IGNORECASE)
 
 
 class HTTPError(Exception):
-    """Raised by a handler: answer ``status`` with ``text`` in the generation's error format."""
+    """Raised by a handler: answer ``status`` with ``text`` in the generation's error format.
 
-    def __init__(self, status: int, text: str) -> None:
+    ``more`` are further errors the real handler writes into the same response after the first
+    (it carries on after reporting one): each in the generation's format, one after the other.
+    """
+
+    def __init__(self, status: int, text: str, *more: str) -> None:
         super().__init__(text)
         self.status = status
         self.text = text
+        self.texts = (text, *more)
 
 
 def bad_request(text: str) -> HTTPError:
@@ -126,53 +132,101 @@ def _go_json(value: Any) -> Any:
     return value
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, decoded as Go does (``null`` is ``{}``), else a 400."""
+def _go_kind(value: object) -> str:
+    """The JSON kind Go names in its decoding errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "null"
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not number_fits(value):
+        raise HTTPError(400, f"json: cannot unmarshal number {text} into Go value of type float64")
+    return value
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not number_fits(value):
+        raise HTTPError(400, f"json: cannot unmarshal number {text} into Go value of type float64")
+    return value
+
+
+def _constant(text: str) -> Any:
+    raise HTTPError(400, f"invalid character '{text[0]}' looking for beginning of value")
+
+
+_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_constant)
+
+
+async def json_body(request: Request, what: str = "object") -> dict[str, Any]:
+    """The request's JSON object, decoded as Go does (``null`` is ``{}``), else a 400.
+
+    Go reads every number into a ``float64``: one beyond its range is refused, as are ``NaN``
+    and ``Infinity`` (not JSON). ``what`` is the Go type named when the body is no object.
+    """
     raw = await request.body()
     # Go's decoder reads invalid UTF-8 as U+FFFD; an empty body is "unexpected EOF".
     text = raw.decode("utf-8", "replace")
     if not text.strip():
         raise HTTPError(400, "EOF")
     try:
-        body = json.loads(text)
-        if body is None:
-            return {}
-        if not isinstance(body, dict):
-            raise HTTPError(
-                400, f"json: cannot unmarshal {type(body).__name__} into Go value of type object"
-            )
-        converted: dict[str, Any] = _go_json(body)
+        body = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise HTTPError(400, f"invalid JSON body: {exc}") from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise HTTPError(
+            400, f"json: cannot unmarshal {_go_kind(body)} into Go value of type {what}"
+        )
+    converted: dict[str, Any] = _go_json(body)
     return converted
 
 
-def field(body: Mapping[str, Any], name: str, kind: type, go_type: str) -> Any:
-    """A body field of the expected JSON type (``None`` if absent or null), else Go's 400."""
+def field(body: Mapping[str, Any], name: str, kind: type, go_type: str, go_name: str = "") -> Any:
+    """A body field of the expected JSON type (``None`` if absent or null), else Go's 400.
+
+    ``go_name`` is the field as Go's error names it (default: ``name``).
+    """
     value = body.get(name)
     wrong_type = not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
     if value is not None and wrong_type:
         raise HTTPError(
             400,
-            f"json: cannot unmarshal {type(value).__name__} into Go struct field {name} "
+            f"json: cannot unmarshal {_go_kind(value)} into Go struct field {go_name or name} "
             f"of type {go_type}",
         )
     return value
 
 
 def str_field(body: Mapping[str, Any], name: str) -> str | None:
-    """A string field of the body (``None`` if absent or null)."""
+    """A string field of the body (``None`` if absent or null), as Go decoded it."""
     value: str | None = field(body, name, str, "string")
     return value
 
 
+def text_field(body: Mapping[str, Any], name: str) -> str | None:
+    """A string field as a real server stores it in a ``text`` column (empty: ``None``)."""
+    value = str_field(body, name)
+    return stored_text(value) or None if value is not None else None
+
+
 def metadata_field(body: Mapping[str, Any], name: str = "metadata") -> dict[str, Any] | None:
-    """A metadata object of the body (``None`` if absent or null)."""
-    value = field(body, name, dict, "map[string]interface {}")
-    try:
-        return check_metadata(value, name)
-    except InvalidInputError as exc:
-        raise bad_request(exc.message) from None
+    """A metadata object of the body as Go decoded it (``None`` if absent or null).
+
+    Any JSON object passes, as on the real servers; :func:`~._go.stored_json` gives what they
+    store of it.
+    """
+    value: dict[str, Any] | None = field(body, name, dict, "map[string]interface {}")
+    return value
 
 
 def query_int(request: Request, name: str, *, trim: bool) -> int:
@@ -190,119 +244,103 @@ def query_int(request: Request, name: str, *, trim: bool) -> int:
     return value
 
 
-def query_int_or(request: Request, name: str, default: int) -> int:
+def query_int_or(request: Request, name: str, default: int, *, trim: bool) -> int:
     """Like :func:`query_int`, but a value that does not parse means ``default``."""
     try:
-        return query_int(request, name, trim=True)
+        return query_int(request, name, trim=trim)
     except HTTPError:
         return default
 
 
 def path_id(request: Request, name: str) -> str:
-    """A user or session id from the path."""
-    value = request.path_params[name]
-    try:
-        return check_id(value, name)
-    except InvalidInputError as exc:
-        raise bad_request(exc.message) from None
+    """A user or session id from the path, as the real servers look it up.
+
+    Any id: they take what the router decoded (bun drops a NUL from the query).
+    """
+    return stored_text(request.path_params[name])
 
 
-def parse_uuid(value: object, field_name: str) -> _uuid.UUID | None:
-    """A uuid from a JSON body: absent, empty or the nil uuid mean "let the server choose"."""
-    if value is None or value == "":
+def body_uuid(value: object, field_name: str) -> _uuid.UUID | None:
+    """A message uuid from a JSON body: absent, ``null`` or the nil uuid mean "server's choice".
+
+    Parsed as ``uuid.UUID``'s JSON decoder does: an empty string is a uuid of length 0.
+    """
+    if value is None:
         return None
     if not isinstance(value, str):
         raise HTTPError(
             400,
-            f"json: cannot unmarshal {type(value).__name__} into Go struct "
+            f"json: cannot unmarshal {_go_kind(value)} into Go struct "
             f"field {field_name} of type uuid.UUID",
         )
     try:
-        parsed = _uuid.UUID(value)
-    except ValueError:
-        raise HTTPError(400, f"invalid UUID format: {value!r} in {field_name}") from None
+        parsed = parse_uuid(value)
+    except ValueError as exc:
+        raise HTTPError(400, str(exc)) from None
     return None if parsed.int == 0 else parsed
 
 
-def parse_created_at(value: object, field_name: str) -> datetime | None:
-    """A client's ``created_at``: RFC 3339 with an offset, and representable in UTC.
-
-    The real servers parse it (Go's ``time.Time``, RFC 3339 only) and then stamp the message
-    themselves; this server keeps it (so exported conversations re-import with their times),
-    and so refuses one it could not serve back: a time whose UTC form falls outside years
-    1..9999 (``9999-12-31T23:00:00-05:00``) would make every later read of the session fail.
-    """
-    if value is None or value == "" or value == GO_ZERO_TIME:
-        return None
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise HTTPError(
-            400,
-            f'parsing time {json.dumps(value)} as "2006-01-02T15:04:05Z07:00": '
-            f"cannot parse {field_name}",
-        )
-    text = value.upper().replace("Z", "+00:00")
-    head, _, rest = text.partition(".")
-    if rest:  # the fraction, to microseconds (what every supported Python parses)
-        digits = rest[: len(rest) - 6]
-        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise bad_request(f"{field_name} {value!r} is not a valid RFC 3339 time") from None
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:
-        raise bad_request(
-            f"{field_name} {value!r} is out of range: its time in UTC must fall in years 1 to 9999"
-        ) from None
+def check_time(value: object) -> None:
+    """A 400 in Go's words if ``time.Time``'s JSON decoder refuses ``value``."""
+    problem = time_error(value)
+    if problem is not None:
+        raise HTTPError(400, problem)
 
 
 class MessageIn:
-    """One message of a ``POST .../memory`` body, parsed but not validated as a model yet."""
+    """One message of a ``POST .../memory`` body, parsed but not validated as a model yet.
 
-    __slots__ = ("content", "created_at", "metadata", "role", "role_type", "uuid")
+    ``created_at`` and ``updated_at`` are checked as Go decodes them, then ignored: both real
+    servers stamp a message with its time of arrival.
+    """
 
-    def __init__(self, raw: object, index: int) -> None:
-        name = f"messages[{index}]"
+    __slots__ = ("content", "metadata", "role", "role_type", "uuid")
+
+    def __init__(self, raw: object, index: int, struct: str) -> None:
         if not isinstance(raw, dict):
             raise HTTPError(
                 400,
-                f"json: cannot unmarshal {type(raw).__name__} into Go value "
-                f"of type Message ({name})",
+                f"json: cannot unmarshal {_go_kind(raw)} into Go struct field "
+                f"{struct}.messages of type {struct_message(struct)}",
             )
         self.role: str = str_field(raw, "role") or ""
         self.role_type: str = str_field(raw, "role_type") or ""
         self.content: str = str_field(raw, "content") or ""
         self.metadata = metadata_field(raw, "metadata")
-        self.uuid = parse_uuid(raw.get("uuid"), f"{name}.uuid")
-        self.created_at = parse_created_at(raw.get("created_at"), f"{name}.created_at")
-        parse_created_at(raw.get("updated_at"), f"{name}.updated_at")
+        self.uuid = body_uuid(raw.get("uuid"), "Message.messages.uuid")
+        check_time(raw.get("created_at"))
+        check_time(raw.get("updated_at"))
         if raw.get("token_count") is not None:
-            field(raw, "token_count", int, "int")
+            field(raw, "token_count", int, "int", "Message.messages.token_count")
 
-    def model(self, role_type: str) -> Message:
-        """The library's message (400 if the model refuses it)."""
-        try:
-            return Message(
-                role=self.role,
-                role_type=role_type,
-                content=self.content,
-                metadata=self.metadata,
-                uuid=self.uuid,
-                created_at=self.created_at,
-            )
-        except InvalidInputError as exc:
-            raise bad_request(exc.message) from None
+    def model(self, role_type: Any) -> Message:
+        """The message as the real servers store it (no checks of the library's own)."""
+        return Message.model_construct(
+            role=stored_text(self.role),
+            role_type=role_type,
+            content=stored_text(self.content),
+            metadata=None if self.metadata is None else stored_json(self.metadata),
+            uuid=self.uuid,
+            created_at=None,
+        )
 
 
-async def parse_messages(request: Request) -> tuple[list[MessageIn], bool]:
-    """The messages of a ``POST .../memory`` body, and whether ``messages`` was absent."""
-    body = await json_body(request)
+def struct_message(struct: str) -> str:
+    """The Go type of one message in the add request ``struct``."""
+    return "apidata.Message" if struct == "AddMemoryRequest" else "models.Message"
+
+
+async def parse_messages(request: Request, struct: str = "Memory") -> tuple[list[MessageIn], bool]:
+    """The messages of a ``POST .../memory`` body, and whether ``messages`` was absent or null.
+
+    ``struct`` is the Go type of the body (``Memory`` on v0.27, ``AddMemoryRequest`` on CE).
+    """
+    body = await json_body(request, f"models.{struct}" if struct == "Memory" else struct)
     raw = body.get("messages")
     if raw is not None and not isinstance(raw, list):
         raise HTTPError(
             400,
-            f"json: cannot unmarshal {type(raw).__name__} into Go struct field "
-            "messages of type []Message",
+            f"json: cannot unmarshal {_go_kind(raw)} into Go struct field "
+            f"{struct}.messages of type []{struct_message(struct)}",
         )
-    return [MessageIn(m, i) for i, m in enumerate(raw or [])], raw is None
+    return [MessageIn(m, i, struct) for i, m in enumerate(raw or [])], raw is None

@@ -80,6 +80,9 @@ class ZepTestServer:
     ``reset()`` empties everything, ``restart()`` stops and starts again on the same port.
     """
 
+    #: A test server runs in this process (an :class:`ExternalZepServer` says ``True``).
+    external = False
+
     def __init__(
         self,
         host: str = "127.0.0.1",

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from .._errors import AlreadyExistsError, NotFoundError
 from .._models import CreateUserRequest, Message, Session, UpdateUserRequest, User
 from ._generation import Generation
+from ._go import echo_metadata, parse_uuid, stored_json
 from ._http import (
     GO_ZERO_TIME,
     HTTPError,
@@ -34,8 +35,10 @@ from ._http import (
     query_int_or,
     str_field,
     str_uuid,
+    text_field,
     ts,
 )
+from ._writes import KEEP, Keep, replace_user_metadata, touch_session
 
 __all__ = ["SessionApi"]
 
@@ -79,8 +82,13 @@ class SessionApi(Generation):
 
     # -- JSON shapes -------------------------------------------------------------------------
 
-    def user_json(self, user: User, *, count_sessions: bool = True) -> dict[str, Any]:
-        """A user as v0.27 writes it (Go's ``omitempty`` on the optional fields)."""
+    def user_json(
+        self, user: User, *, count_sessions: bool = True, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A user as v0.27 writes it (Go's ``omitempty`` on the optional fields).
+
+        ``metadata``: what the request that created it sent (a create echoes it).
+        """
         return pick(
             [
                 ("uuid", str_uuid(user.uuid), False),
@@ -92,12 +100,17 @@ class SessionApi(Generation):
                 ("email", user.email, True),
                 ("first_name", user.first_name, True),
                 ("last_name", user.last_name, True),
-                ("metadata", user.metadata, True),
+                ("metadata", echo_metadata(metadata, user.metadata), True),
             ]
         )
 
-    def session_json(self, session: Session, *, with_id: bool = True) -> dict[str, Any]:
-        """A session as v0.27 writes it (``metadata`` and ``user_id`` null when unset)."""
+    def session_json(
+        self, session: Session, *, with_id: bool = True, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A session as v0.27 writes it (``metadata`` and ``user_id`` null when unset).
+
+        ``metadata``: what the request that wrote it sent (a create or update echoes it).
+        """
         return {
             "uuid": str_uuid(session.uuid),
             "id": (session.id or 0) if with_id else 0,
@@ -105,7 +118,7 @@ class SessionApi(Generation):
             "updated_at": ts(session.updated_at),
             "deleted_at": None,
             "session_id": session.session_id,
-            "metadata": session.metadata,
+            "metadata": echo_metadata(metadata, session.metadata),
             "user_id": session.user_id,
         }
 
@@ -128,44 +141,53 @@ class SessionApi(Generation):
 
     async def add_user(self, request: Request) -> Response:
         """``POST {users}``: 201 and the user; a duplicate is a 400."""
-        body = await json_body(request)
-        user_id = str_field(body, "user_id")
-        if not user_id:
+        body = await json_body(request, "models.CreateUserRequest")
+        if not str_field(body, "user_id"):
             raise bad_request("UserID cannot be empty")
-        create = CreateUserRequest(
-            user_id=user_id,
-            email=str_field(body, "email") or None,
-            first_name=str_field(body, "first_name") or None,
-            last_name=str_field(body, "last_name") or None,
-            metadata=metadata_field(body),
+        metadata = metadata_field(body)
+        create = CreateUserRequest.model_construct(
+            user_id=text_field(body, "user_id") or "",
+            email=text_field(body, "email"),
+            first_name=text_field(body, "first_name"),
+            last_name=text_field(body, "last_name"),
+            metadata=None if metadata is None else stored_json(metadata),
         )
         try:
             user = self.store.add_user(create)
         except AlreadyExistsError as exc:
             raise bad_request(exc.message) from None
-        return self.json(self.user_json(user, count_sessions=False), 201)
+        return self.json(self.user_json(user, count_sessions=False, metadata=metadata), 201)
 
     async def get_user(self, request: Request) -> Response:
         """``GET {users}/{id}``."""
         return self.json(self.user_json(self.store.get_user(path_id(request, "user_id"))))
 
+    async def update_user(self, request: Request) -> Response:
+        """``PATCH {users}/{id}``: the given non-empty fields; the metadata deep-merged.
+
+        ``updated_at`` moves even if nothing changed, as on both servers.
+        """
+        user_id = path_id(request, "user_id")
+        body = await json_body(request, "models.UpdateUserRequest")
+        metadata = metadata_field(body)
+        self.check_user_update(metadata)
+        update = UpdateUserRequest.model_construct(
+            user_id=user_id,
+            email=text_field(body, "email"),
+            first_name=text_field(body, "first_name"),
+            last_name=text_field(body, "last_name"),
+            metadata=stored_json(metadata) if metadata else None,
+        )
+        self.store.update_user(update)
+        replace_user_metadata(self.store, user_id, self.user_metadata_after(metadata))
+        return self.json(self.user_json(self.store.get_user(user_id)))
+
     def check_user_update(self, metadata: dict[str, Any] | None) -> None:
         """Refuse a user update before the user is looked up (nothing refused by default)."""
 
-    async def update_user(self, request: Request) -> Response:
-        """``PATCH {users}/{id}``: the given fields; metadata deep-merged."""
-        user_id = path_id(request, "user_id")
-        body = await json_body(request)
-        metadata = metadata_field(body)
-        self.check_user_update(metadata)
-        update = UpdateUserRequest(
-            user_id=user_id,
-            email=str_field(body, "email") or None,
-            first_name=str_field(body, "first_name") or None,
-            last_name=str_field(body, "last_name") or None,
-            metadata=metadata or None,
-        )
-        return self.json(self.user_json(self.store.update_user(update)))
+    def user_metadata_after(self, metadata: dict[str, Any] | None) -> str | Keep | None:
+        """What a user update with ``metadata`` leaves in the column, beyond the merge."""
+        return KEEP
 
     async def delete_user(self, request: Request) -> Response:
         """``DELETE {users}/{id}``: the user, their sessions and messages, for good."""
@@ -192,12 +214,13 @@ class SessionApi(Generation):
         read: Callable[[int | None, int], list[_T]],
         to_json: Callable[[_T], dict[str, Any]],
     ) -> Response:
-        """A cursor listing: ``read(limit, cursor)``, ``limit`` 0 or absent meaning all."""
+        """A cursor listing: ``read(limit, cursor)``; a ``limit`` below 1 means all.
+
+        bun writes no ``LIMIT`` clause for a value below 1.
+        """
         limit = query_int(request, "limit", trim=self.trims_query)
         cursor = query_int(request, "cursor", trim=self.trims_query)
-        if limit < 0:
-            raise HTTPError(500, "ERROR: LIMIT must not be negative (SQLSTATE=2201W)")
-        return self.json([to_json(x) for x in read(limit or None, cursor)])
+        return self.json([to_json(x) for x in read(limit if limit > 0 else None, cursor)])
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -208,22 +231,27 @@ class SessionApi(Generation):
     async def add_session(self, request: Request) -> Response:
         """``POST /sessions``: 201 and the session."""
         body = await json_body(request)
-        session_id = str_field(body, "session_id") or ""
+        session_id = text_field(body, "session_id") or ""
         user_id = str_field(body, "user_id")
+        if user_id is not None:
+            user_id = text_field(body, "user_id") or ""
         metadata = metadata_field(body)
-        self.check_new_session(session_id, user_id)
+        self.check_new_session(str_field(body, "session_id") or "", user_id)
         if user_id == "":
             raise bad_request("user does not exist with user_id: ")
-        session = Session(session_id=session_id, user_id=user_id, metadata=metadata)
+        stored_md = None if metadata is None else stored_json(metadata)
+        session = Session.model_construct(
+            session_id=session_id, user_id=user_id, metadata=stored_md
+        )
         try:
             stored = self.store.add_session(session)
         except (AlreadyExistsError, NotFoundError) as exc:
             raise bad_request(exc.message) from None
-        if metadata and "system" in metadata:
+        if stored_md and "system" in stored_md and stored.metadata != stored_md:
             # Both servers store a new session's metadata as given; only an update drops a
-            # top-level "system" key (the embedded store drops it on creation too).
-            stored = self.store.replace_session_metadata(session_id, metadata)
-        return self.json(self.session_json(stored), 201)
+            # top-level "system" key.
+            stored = self.store.replace_session_metadata(session_id, stored_md)
+        return self.json(self.session_json(stored, metadata=metadata), 201)
 
     async def get_session(self, request: Request) -> Response:
         """``GET /sessions/{id}``: a live session."""
@@ -231,7 +259,27 @@ class SessionApi(Generation):
         return self.json(self.session_json(session))
 
     async def update_session(self, request: Request) -> Response:
-        """``PATCH /sessions/{id}``."""
+        """``PATCH /sessions/{id}``: deep-merge (a top-level ``"system"`` ignored).
+
+        Without metadata, or with ``{}``, each generation does its own thing.
+        """
+        session_id = path_id(request, "session_id")
+        metadata = metadata_field(await json_body(request))
+        if metadata is None:
+            return self.json(self.session_json(self.update_without_metadata(session_id)))
+        if metadata == {}:
+            stored = self.update_with_empty_metadata(session_id)
+        else:
+            stored = self.store.update_session(session_id, stored_json(metadata))
+        sent = {k: v for k, v in metadata.items() if k != "system"}
+        return self.json(self.session_json(stored, metadata=sent))
+
+    def update_without_metadata(self, session_id: str) -> Session:
+        """A session PATCH without metadata (absent or null)."""
+        raise NotImplementedError
+
+    def update_with_empty_metadata(self, session_id: str) -> Session:
+        """A session PATCH with ``"metadata": {}``."""
         raise NotImplementedError
 
     async def list_sessions_cursor(self, request: Request) -> Response:
@@ -240,10 +288,13 @@ class SessionApi(Generation):
 
     # -- memory and messages -----------------------------------------------------------------
 
+    #: The Go type of a ``POST .../memory`` body, as its decoding errors name it.
+    memory_struct: ClassVar[str] = "Memory"
+
     async def add_memory(self, request: Request) -> Response:
         """``POST /sessions/{id}/memory``: append a batch of messages."""
         session_id = path_id(request, "session_id")
-        parsed, absent = await parse_messages(request)
+        parsed, absent = await parse_messages(request, self.memory_struct)
         return self.add_batch(session_id, parsed, absent)
 
     def add_batch(self, session_id: str, parsed: list[MessageIn], absent: bool) -> Response:
@@ -257,7 +308,17 @@ class SessionApi(Generation):
         except NotFoundError:
             # A soft-deleted session (v1) already exists: add_messages revives it.
             with contextlib.suppress(AlreadyExistsError):
-                self.store.add_session(Session(session_id=session_id))
+                self.store.add_session(Session.model_construct(session_id=session_id))
+
+    def store_messages(
+        self, session_id: str, messages: list[Message], *, revive: bool = False
+    ) -> None:
+        """Insert a batch; the session's ``updated_at`` moves, as on both servers.
+
+        ``revive``: a deleted session is undeleted, even by an empty batch.
+        """
+        self.store.add_messages(session_id, messages)
+        touch_session(self.store, session_id, revive=revive)
 
     def negative_lastn(self) -> HTTPError:
         """The error for ``lastn`` < 0."""
@@ -284,24 +345,20 @@ class SessionApi(Generation):
     async def get_messages(self, request: Request) -> Response:
         """``GET /sessions/{id}/messages?limit=&cursor=``: a page (``cursor`` is 1-based)."""
         session_id = path_id(request, "session_id")
-        # Both servers: a limit or cursor that does not parse means 100 / page 1; none means
-        # 0, i.e. no LIMIT and OFFSET (cursor - 1) * limit, which Postgres refuses if negative.
-        limit = query_int_or(request, "limit", 100)
-        page = query_int_or(request, "cursor", 1)
-        if limit < 0:
-            raise HTTPError(
-                500, "failed to get messages ERROR: LIMIT must not be negative (SQLSTATE=2201W)"
-            )
-        if limit and page < 1:
-            raise HTTPError(
-                500, "failed to get messages ERROR: OFFSET must not be negative (SQLSTATE=2201X)"
-            )
-        if not limit:
-            messages = self.store.get_messages(session_id)
-            total = len(messages)
-        else:
+        # Both servers: a limit or cursor that does not parse means 100 / page 1; none means 0.
+        # The query is LIMIT limit OFFSET (cursor - 1) * limit, and bun writes each clause
+        # only when its value is positive.
+        limit = query_int_or(request, "limit", 100, trim=self.trims_query)
+        page = query_int_or(request, "cursor", 1, trim=self.trims_query)
+        offset = (page - 1) * limit
+        if limit > 0 and offset >= 0:
             result = self.store.get_messages_page(session_id, limit=limit, page=page)
             messages, total = result.messages, result.total_count
+        else:
+            everything = self.store.get_messages(session_id)
+            messages, total = everything[max(offset, 0) :], len(everything)
+            if limit > 0:
+                messages = messages[:limit]
         return self.json(
             {
                 "messages": [self.message_json(m) for m in messages],
@@ -310,32 +367,43 @@ class SessionApi(Generation):
             }
         )
 
-    def message_uuid(self, request: Request) -> _uuid.UUID:
-        """The message uuid of the path."""
+    def message_uuid(self, request: Request, *then: str) -> _uuid.UUID:
+        """The message uuid of the path (``uuid.Parse``).
+
+        ``then``: what the handler writes after the parse error, as it carries on with the nil
+        uuid.
+        """
         raw = request.path_params["uuid"]
         try:
-            return _uuid.UUID(raw)
-        except ValueError:
-            raise HTTPError(400, f"unable to parse UUID: invalid UUID format: {raw!r}") from None
+            return parse_uuid(raw)
+        except ValueError as exc:
+            raise HTTPError(400, f"{self.uuid_error_prefix}{exc}", *then) from None
 
-    def unknown_message(self) -> HTTPError:
-        """The error for a message uuid the session does not have."""
-        return not_found()
+    #: What precedes ``uuid.Parse``'s error for a bad message uuid in the path.
+    uuid_error_prefix: ClassVar[str] = "unable to parse UUID: "
+
+    def unknown_message(self) -> Response:
+        """The answer to a GET of a message uuid the session does not have."""
+        raise not_found()
 
     async def get_message(self, request: Request) -> Response:
         """``GET /sessions/{id}/messages/{uuid}``: one message."""
         session_id = path_id(request, "session_id")
-        wanted = self.message_uuid(request)
+        wanted = self.message_uuid(request, *self.bad_uuid_get)
         for message in self.store.get_messages(session_id):
             if message.uuid == wanted:
                 return self.json(self.message_json(message))
-        raise self.unknown_message()
+        return self.unknown_message()
+
+    #: What a GET / a PATCH handler writes after a bad message uuid (it carries on).
+    bad_uuid_get: ClassVar[tuple[str, ...]] = ()
+    bad_uuid_patch: ClassVar[tuple[str, ...]] = ()
 
     async def update_message(self, request: Request) -> Response:
         """``PATCH /sessions/{id}/messages/{uuid}``: deep-merge a message's metadata."""
         session_id = path_id(request, "session_id")
-        wanted = self.message_uuid(request)
+        wanted = self.message_uuid(request, *self.bad_uuid_patch)
         body = await json_body(request)
         metadata = metadata_field(body) or {}
-        message = self.store.update_message_metadata(session_id, wanted, metadata)
+        message = self.store.update_message_metadata(session_id, wanted, stored_json(metadata))
         return self.json(self.message_json(message))

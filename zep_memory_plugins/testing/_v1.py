@@ -8,25 +8,16 @@ session can be revived by a write or an update; its id stays taken.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from .._errors import AlreadyExistsError
-from .._models import ROLE_TYPES, Message
-from ._http import (
-    GO_ZERO_TIME,
-    NIL_UUID,
-    TEXT_TYPE,
-    HTTPError,
-    MessageIn,
-    json_body,
-    metadata_field,
-    path_id,
-)
+from .._models import ROLE_TYPES, Message, Session
+from ._http import GO_ZERO_TIME, NIL_UUID, TEXT_TYPE, HTTPError, MessageIn, not_found
 from ._sessions import SessionApi
+from ._writes import touch_session
 
 __all__ = ["V1"]
 
@@ -56,10 +47,9 @@ class V1(SessionApi):
         """v0.27 sends ``X-Zep-Version`` on every response."""
         return {"X-Zep-Version": self.server_version}
 
-    def error(self, status: int, text: str, headers: Mapping[str, str] | None = None) -> Response:
-        """Go's ``http.Error``: the text and a newline, ``text/plain``."""
-        out = {**self.headers(), **(headers or {})}
-        return Response(text + "\n", status, headers=out, media_type=TEXT_TYPE)
+    def error_body(self, texts: Sequence[str]) -> tuple[str, str]:
+        """Go's ``http.Error``: each text and a newline, ``text/plain``."""
+        return "".join(text + "\n" for text in texts), TEXT_TYPE
 
     def not_found_route(self) -> Response:
         """v0.27's web UI 404 page."""
@@ -100,20 +90,33 @@ class V1(SessionApi):
         if not session_id:
             raise HTTPError(500, "sessionID cannot be empty")
 
-    async def update_session(self, request: Request) -> Response:
-        """Deep-merge (``"system"`` ignored), reviving a deleted session; ``{}`` is a 500."""
-        session_id = path_id(request, "session_id")
-        metadata = metadata_field(await json_body(request))
-        if metadata == {}:
-            raise HTTPError(500, "failed to merge session metadata: metadata cannot be empty")
-        return self.json(self.session_json(self.store.update_session(session_id, metadata)))
+    def update_without_metadata(self, session_id: str) -> Session:
+        """Only ``updated_at`` moves; a deleted session is revived."""
+        if not touch_session(self.store, session_id, revive=True):
+            raise not_found()
+        return self.store.get_session(session_id)
+
+    def update_with_empty_metadata(self, session_id: str) -> Session:
+        """v0.27 refuses to merge nothing."""
+        raise HTTPError(500, "failed to merge session metadata: metadata cannot be empty")
+
+    # v0.27 reports a bad uuid in the path, then goes on with the nil uuid: a PATCH adds why
+    # that fails; a GET of no message (that one or an unknown one) crashes the handler, which
+    # an unwritten response turns into an empty 500.
+    uuid_error_prefix = "unable to parse document UUID: "
+    bad_uuid_patch = ("message UUID cannot be nil",)
+
+    def unknown_message(self) -> Response:
+        """An empty 500 (the handler indexes an empty list; the recoverer answers)."""
+        return Response(b"", 500, headers=self.headers())
 
     def add_batch(self, session_id: str, parsed: list[MessageIn], absent: bool) -> Response:
         """No role type on the wire: derived from the role. A duplicate uuid is a 500."""
         messages = [m.model(m.role if m.role in ROLE_TYPES else "norole") for m in parsed]
         self.ensure_session(session_id)
         try:
-            self.store.add_messages(session_id, messages)
+            # Any write revives a deleted session, an empty one too.
+            self.store_messages(session_id, messages, revive=True)
         except AlreadyExistsError:
             # Postgres' unique constraint: 500, nothing of the batch stored.
             raise HTTPError(

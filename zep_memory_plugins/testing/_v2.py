@@ -11,7 +11,7 @@ listings page by number (``/users-ordered``, ``/sessions-ordered``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
@@ -28,12 +28,12 @@ from ._http import (
     MessageIn,
     bad_request,
     encode,
-    json_body,
-    metadata_field,
+    not_found,
     path_id,
     query_int,
 )
 from ._sessions import SessionApi
+from ._writes import KEEP, Keep, touch_session
 
 __all__ = ["MAX_CONTENT_CHARS", "MAX_MESSAGES_PER_REQUEST", "V2"]
 
@@ -72,9 +72,9 @@ class V2(SessionApi):
 
     # -- responses ---------------------------------------------------------------------------
 
-    def error(self, status: int, text: str, headers: Mapping[str, str] | None = None) -> Response:
-        """``{"message": text}`` and a newline, ``application/json``."""
-        return Response(encode({"message": text}), status, headers=headers, media_type=JSON_TYPE)
+    def error_body(self, texts: Sequence[str]) -> tuple[str, str]:
+        """``{"message": text}`` and a newline for each text, ``application/json``."""
+        return "".join(encode({"message": text}) for text in texts), JSON_TYPE
 
     def unauthorized(self) -> Response:
         """CE's auth middleware answers in plain text."""
@@ -84,13 +84,15 @@ class V2(SessionApi):
         """``{"message":"OK"}``."""
         return Response(encode({"message": "OK"}), status, media_type=JSON_TYPE)
 
-    def user_json(self, user: User, *, count_sessions: bool = True) -> dict[str, Any]:
+    def user_json(
+        self, user: User, *, count_sessions: bool = True, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """v0.27's user with ``project_uuid``, and the count of live sessions on reads."""
-        out = super().user_json(user)
-        metadata = out.pop("metadata", None)
+        out = super().user_json(user, metadata=metadata)
+        stored = out.pop("metadata", None)
         out["project_uuid"] = NIL_UUID
-        if metadata:
-            out["metadata"] = metadata
+        if stored:
+            out["metadata"] = stored
         if count_sessions:
             # CE counts the user's live sessions on every read (not on create).
             count = len(self.store.get_user_sessions(user.user_id))
@@ -98,10 +100,12 @@ class V2(SessionApi):
                 out["session_count"] = count
         return out
 
-    def session_json(self, session: Session, *, with_id: bool = True) -> dict[str, Any]:
+    def session_json(
+        self, session: Session, *, with_id: bool = True, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """v0.27's session with ``ended_at`` and ``project_uuid``."""
         out: dict[str, Any] = {}
-        for key, value in super().session_json(session, with_id=with_id).items():
+        for key, value in super().session_json(session, with_id=with_id, metadata=metadata).items():
             out[key] = value
             if key == "deleted_at":
                 out["ended_at"] = None
@@ -125,9 +129,18 @@ class V2(SessionApi):
         """CE: 400."""
         return HTTPError(400, "lastn cannot be negative")
 
-    def unknown_message(self) -> HTTPError:
+    def unknown_message(self) -> Response:
         """CE's text for a message uuid it does not have."""
-        return HTTPError(404, "no message found for UUID")
+        raise HTTPError(404, "no message found for UUID")
+
+    # CE reports a bad uuid in the path, then goes on with the nil uuid and reports again.
+    bad_uuid_get = ("no message found for UUID",)
+    bad_uuid_patch = ("bad request: messageUUID is required",)
+    memory_struct = "AddMemoryRequest"
+
+    def user_metadata_after(self, metadata: dict[str, Any] | None) -> str | Keep | None:
+        """``"metadata": {}`` replaces the user's metadata with ``{}``."""
+        return "{}" if metadata == {} else KEEP
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -141,19 +154,15 @@ class V2(SessionApi):
         if not session_id:
             raise bad_request("sessionID cannot be empty")
 
-    async def update_session(self, request: Request) -> Response:
-        """Deep-merge (``"system"`` ignored); ``{}`` or no metadata replaces it with ``{}``.
+    def update_without_metadata(self, session_id: str) -> Session:
+        """The metadata is kept; only ``updated_at`` moves."""
+        if not touch_session(self.store, session_id):
+            raise not_found()
+        return self.store.get_session(session_id)
 
-        A deleted session is gone (404).
-        """
-        session_id = path_id(request, "session_id")
-        metadata = metadata_field(await json_body(request))
-        self.store.get_session(session_id)
-        if not metadata:
-            stored = self.store.replace_session_metadata(session_id, {})
-        else:
-            stored = self.store.update_session(session_id, metadata)
-        return self.json(self.session_json(stored))
+    def update_with_empty_metadata(self, session_id: str) -> Session:
+        """``"metadata": {}`` replaces the metadata with ``{}``."""
+        return self.store.replace_session_metadata(session_id, {})
 
     async def delete_memory(self, request: Request) -> Response:
         """CE purges what it soft-deletes at once: the id is free again, the messages gone."""
@@ -211,7 +220,7 @@ class V2(SessionApi):
             )
             return answer()
         try:
-            self.store.add_messages(session_id, messages)
+            self.store_messages(session_id, messages)
         except AlreadyExistsError:
             fail(400, "bad request: message_uuid already exists")
             return answer()
@@ -222,16 +231,16 @@ class V2(SessionApi):
 
     async def list_users_ordered(self, request: Request) -> Response:
         """``GET /users-ordered?pageNumber=&pageSize=``: newest first (``ORDER BY id DESC``)."""
-        page, size = _page_params(request, "failed to list users")
+        offset, limit = _page_params(request)
         users = self.store.list_users()
         users.reverse()
-        return self.json(_page(users, page, size, "users", self.user_json, "row_count"))
+        return self.json(_page(users, offset, limit, "users", self.user_json, "row_count"))
 
     async def list_sessions_ordered(self, request: Request) -> Response:
         """``GET /sessions-ordered?pageNumber=&pageSize=&order_by=&asc=``."""
         # CE reads pageNumber / pageSize here too: zep-python 2.0.2 sends page_number /
         # page_size, which the server ignores (every session on one page).
-        page, size = _page_params(request, "failed to list sessions")
+        offset, limit = _page_params(request)
         order_by = request.query_params.get("order_by", "").strip()
         if order_by and order_by not in _SESSION_ORDERS:
             raise HTTPError(400, "invalid value for order_by")
@@ -241,34 +250,36 @@ class V2(SessionApi):
         asc = _BOOLS.get(raw_asc, False)
         sessions = _ordered(self.store.list_sessions(), order_by or "id", asc)
         return self.json(
-            _page(sessions, page, size, "sessions", self.session_json, "response_count")
+            _page(sessions, offset, limit, "sessions", self.session_json, "response_count")
         )
 
 
-def _page_params(request: Request, what: str) -> tuple[int, int]:
-    """CE's ``pageNumber`` / ``pageSize`` (0 and 0 when absent: everything on one page)."""
+def _page_params(request: Request) -> tuple[int, int]:
+    """CE's ``pageNumber`` / ``pageSize`` as ``(offset, limit)``.
+
+    The query is ``LIMIT size OFFSET (number - 1) * size``; bun writes each clause only when its
+    value is positive: no size (or one below 1) is everything, a number below 1 the first page.
+    """
     page = query_int(request, "pageNumber", trim=True)
     size = query_int(request, "pageSize", trim=True)
-    if size < 0:
-        raise HTTPError(500, f"{what}: ERROR: LIMIT must not be negative (SQLSTATE=2201W)")
-    if size and page < 1:
-        raise HTTPError(500, f"{what}: ERROR: OFFSET must not be negative (SQLSTATE=2201X)")
-    return page, size
+    return max((page - 1) * size, 0), size
 
 
 def _page(
     items: Sequence[_T],
-    page: int,
-    size: int,
+    offset: int,
+    limit: int,
     key: str,
     to_json: Callable[[_T], dict[str, Any]],
     count_key: str,
 ) -> dict[str, Any]:
-    """Page ``page`` of ``size`` items (size 0: all) as CE's ordered listings answer it.
+    """``items[offset:][:limit]`` (``limit`` below 1: no limit) as CE's ordered listings answer.
 
     ``{key: [...], "total_count": <all items>, count_key: <items on this page>}``.
     """
-    chosen = items if not size else items[(page - 1) * size : page * size]
+    chosen = items[offset:]
+    if limit > 0:
+        chosen = chosen[:limit]
     return {key: [to_json(x) for x in chosen], "total_count": len(items), count_key: len(chosen)}
 
 
