@@ -38,7 +38,7 @@ response). The key is never logged or shown in a repr.
 Matched by the golden transcripts
 ---------------------------------
 ``tests/server/test_golden_wire.py`` replays the scenarios recorded against the real servers
-(``tests/server/golden/``) and compares every step: 55/55 on v1 (Zep 0.27.2), 70/70 on v2 (CE
+(``tests/server/golden/``) and compares every step: 96/96 on v1 (Zep 0.27.2), 117/117 on v2 (CE
 1.0.2): status codes, JSON bodies field by field (Go's ``omitempty``: a user without email or
 metadata has no such key; sessions always carry ``metadata`` and ``user_id``, null if unset; v2
 adds ``project_uuid`` and ``ended_at``), error texts on v2, ``id`` 0 in a user's session list,
