@@ -12,6 +12,12 @@
 Set ``ZEP_MEMORY_TEST_BACKENDS`` (comma-separated, e.g. ``embedded`` or ``zep``) to choose.
 Every test starts with an empty store.
 
+Against real Zep servers: ``ZEP_MEMORY_TEST_SERVER_V1=URL`` (and/or ``_V2``, ``_V2_KEY``) with a
+reset command (``ZEP_MEMORY_TEST_SERVER_RESET`` or ``..._V1_RESET``) make the plugin's server of
+that generation an external one (see :class:`zep_memory_plugins.testing.ExternalZepServer`);
+run with ``-n 0``. A test that needs the test server's store, fault injection or request log
+is then skipped, saying so.
+
 ``api`` wraps the client so that one test body runs twice: once through the sync methods and
 once through their ``a``-prefixed async twins (``await api.user.add(...)`` either way).
 """

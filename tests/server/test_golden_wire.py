@@ -24,8 +24,8 @@ from zep_memory_plugins.testing import ZepTestServer
 GOLDEN = Path(__file__).parent / "golden"
 
 CASES = [
-    pytest.param("v1", "zep_v1_wire.py", "zep-0.27.2-v1-wire.jsonl", 55, id="v1-zep-0.27.2"),
-    pytest.param("v2", "zep_v2_wire.py", "zep-ce-1.0.2-v2-wire.jsonl", 70, id="v2-zep-ce-1.0.2"),
+    pytest.param("v1", "zep_v1_wire.py", "zep-0.27.2-v1-wire.jsonl", 96, id="v1-zep-0.27.2"),
+    pytest.param("v2", "zep_v2_wire.py", "zep-ce-1.0.2-v2-wire.jsonl", 117, id="v2-zep-ce-1.0.2"),
 ]
 
 
@@ -106,4 +106,4 @@ def test_the_vendored_compare_script_agrees(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout
-    assert "70/70 steps match" in done.stdout
+    assert "117/117 steps match" in done.stdout

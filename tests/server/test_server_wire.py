@@ -7,6 +7,7 @@ tests cover each route's details, the CE limits and where the two generations di
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -17,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zep_memory_plugins.testing import ZepTestServer
+from zep_memory_plugins.testing import ExternalZepServer, ZepTestServer
+from zep_memory_plugins.testing._go import stored_json, stored_text
+from zep_memory_plugins.testing.pytest_plugin import ZepTestServers
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -25,7 +28,7 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 class Api:
     """One server seen through raw httpx, with its key if it has one."""
 
-    def __init__(self, server: ZepTestServer) -> None:
+    def __init__(self, server: ZepTestServer | ExternalZepServer) -> None:
         self.gen = server.api
         self.server = server
         headers = {"Authorization": f"Api-Key {server.api_key}"} if server.api_key else {}
@@ -59,16 +62,22 @@ class Api:
         return list(r.json()["messages"])
 
     def contents(self, session_id: str) -> list[str]:
-        return [m.content for m in self.server.store.get_messages(session_id)]
+        """Every message's content, read over HTTP (no limit: all of them)."""
+        r = self.http.get(f"/sessions/{session_id}/messages")
+        assert r.status_code == 200, r.text
+        return [m["content"] for m in r.json()["messages"]]
+
+    def user_ids(self) -> list[str]:
+        return [u["user_id"] for u in self.http.get(self.users).json()]
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, ZepTestServer]]:
-    with ZepTestServer(api="v1") as v1, ZepTestServer(api="v2") as v2:
-        yield {"v1": v1, "v2": v2}
+def servers(zep_servers: ZepTestServers) -> ZepTestServers:
+    """The plugin's servers: ours, or the real ones the environment points at."""
+    return zep_servers
 
 
-def _api(servers: dict[str, ZepTestServer], gen: str) -> Iterator[Api]:
+def _api(servers: ZepTestServers, gen: str) -> Iterator[Api]:
     servers[gen].reset()
     a = Api(servers[gen])
     yield a
@@ -76,17 +85,17 @@ def _api(servers: dict[str, ZepTestServer], gen: str) -> Iterator[Api]:
 
 
 @pytest.fixture(params=["v1", "v2"])
-def api(servers: dict[str, ZepTestServer], request: pytest.FixtureRequest) -> Iterator[Api]:
+def api(servers: ZepTestServers, request: pytest.FixtureRequest) -> Iterator[Api]:
     yield from _api(servers, request.param)
 
 
 @pytest.fixture
-def v1(servers: dict[str, ZepTestServer]) -> Iterator[Api]:
+def v1(servers: ZepTestServers) -> Iterator[Api]:
     yield from _api(servers, "v1")
 
 
 @pytest.fixture
-def v2(servers: dict[str, ZepTestServer]) -> Iterator[Api]:
+def v2(servers: ZepTestServers) -> Iterator[Api]:
     yield from _api(servers, "v2")
 
 
@@ -116,7 +125,7 @@ def test_the_other_generation_is_not_there(v1: Api, v2: Api) -> None:
     assert r.headers["content-type"].startswith("text/html")  # v0.27's web UI 404 page
     r = httpx.post(f"{v2.server.url}/api/v1/user", json={"user_id": "u"})
     assert (r.status_code, r.text) == (404, "404 page not found\n")
-    assert v1.server.store.count_users() == v2.server.store.count_users() == 0
+    assert v1.user_ids() == v2.user_ids() == []
     # and neither answers a route it does not have inside its own prefix
     assert v1.http.get("/users-ordered").status_code == 404
     assert v2.http.get("/user/u").status_code == 404
@@ -190,23 +199,38 @@ def test_empty_metadata_update(api: Api) -> None:
     api.add_session("s1", metadata={"a": 1})
     user = api.http.patch(f"{api.users}/u1", json={"metadata": {}})
     session = api.http.patch("/sessions/s1", json={"metadata": {}})
+    stored_user = api.http.get(f"{api.users}/u1").json()
+    stored_session = api.http.get("/sessions/s1").json()
     if api.gen == "v1":
         # v0.27 merges whatever is not null, and refuses to merge nothing
         assert (user.status_code, session.status_code) == (500, 500)
+        assert api.error(user) == "failed to merge metadata: metadata cannot be empty"
         assert api.error(session) == "failed to merge session metadata: metadata cannot be empty"
-        assert api.server.store.get_session("s1").metadata == {"a": 1}
+        assert stored_user["metadata"] == stored_session["metadata"] == {"a": 1}
     else:
-        # CE: an empty user update changes nothing; an empty session update REPLACES with {}
-        assert user.status_code == 200 and user.json()["metadata"] == {"a": 1}
+        # CE: {} REPLACES a user's metadata (then omitted, being empty) and a session's
+        assert user.status_code == 200 and "metadata" not in user.json()
+        assert "metadata" not in stored_user
         assert session.status_code == 200 and session.json()["metadata"] == {}
-    assert api.server.store.get_user("u1").metadata == {"a": 1}
+        assert stored_session["metadata"] == {}
 
 
-def test_session_update_without_metadata(api: Api) -> None:
-    api.add_session("s1", metadata={"a": 1})
-    r = api.http.patch("/sessions/s1", json={"session_id": "s1"})
+@pytest.mark.parametrize("body", [{"session_id": "s1"}, {"metadata": None}, {}])
+def test_session_update_without_metadata_keeps_it(api: Api, body: dict[str, Any]) -> None:
+    created = api.add_session("s1", metadata={"a": 1}).json()
+    r = api.http.patch("/sessions/s1", json=body)
     assert r.status_code == 200
-    assert r.json()["metadata"] == ({"a": 1} if api.gen == "v1" else {})
+    assert r.json()["metadata"] == {"a": 1}
+    assert r.json()["updated_at"] > created["updated_at"]  # and the update is a write
+    assert api.http.get("/sessions/s1").json()["metadata"] == {"a": 1}
+
+
+def test_user_update_moves_updated_at_even_if_nothing_changes(api: Api) -> None:
+    created = api.add_user("u1", email="a@b.c").json()
+    r = api.http.patch(f"{api.users}/u1", json={"email": ""})  # empty: left as it is
+    assert r.status_code == 200
+    assert r.json()["email"] == "a@b.c"
+    assert r.json()["updated_at"] > created["updated_at"]
 
 
 def test_user_delete_cascades_and_id_can_be_reused(api: Api) -> None:
@@ -270,8 +294,34 @@ def test_v2_users_ordered_is_newest_first(v2: Api) -> None:
     last = v2.http.get("/users-ordered", params={"pageNumber": 3, "pageSize": 2}).json()
     assert [u["user_id"] for u in last["users"]] == ["u0"]
     assert len(v2.http.get("/users-ordered").json()["users"]) == 5
-    r = v2.http.get("/users-ordered", params={"pageSize": 2})  # page 0: a negative OFFSET
-    assert r.status_code == 500
+
+
+@pytest.mark.parametrize("path", ["/users-ordered", "/sessions-ordered"])
+def test_v2_ordered_listing_page_corners(v2: Api, path: str) -> None:
+    # LIMIT pageSize OFFSET (pageNumber - 1) * pageSize, each clause written only if positive
+    for i in range(5):
+        v2.add_user(f"u{i}")
+        v2.add_session(f"s{i}")
+    key, count = (
+        ("users", "row_count") if path == "/users-ordered" else ("sessions", "response_count")
+    )
+    ids = "user_id" if key == "users" else "session_id"
+    newest = [f"{key[0]}{i}" for i in (4, 3, 2, 1, 0)]
+
+    def listed(**params: Any) -> tuple[list[str], int, int]:
+        r = v2.http.get(path, params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return [x[ids] for x in body[key]], body["total_count"], body[count]
+
+    assert listed(pageSize=2) == (newest[:2], 5, 2)  # no page number: the first page
+    assert listed(pageNumber=0, pageSize=2) == (newest[:2], 5, 2)
+    assert listed(pageNumber=-1, pageSize=2) == (newest[:2], 5, 2)
+    assert listed(pageNumber=2) == (newest, 5, 5)  # no page size: everything
+    assert listed(pageNumber=9, pageSize=2) == ([], 5, 0)
+    assert listed(pageSize=-1) == (newest[1:], 5, 4)  # OFFSET (0 - 1) * -1, no LIMIT
+    r = v2.http.get(path, params={"pageNumber": "x"})
+    assert (r.status_code, v2.error(r)) == (400, 'strconv.ParseInt: parsing "x": invalid syntax')
 
 
 # -- sessions ----------------------------------------------------------------------------------
@@ -338,11 +388,19 @@ def test_v1_soft_delete_and_revive(v1: Api) -> None:
     revived = v1.http.get("/sessions/s1").json()
     assert (revived["user_id"], revived["metadata"]) == ("u1", {"keep": True})
     assert [m["content"] for m in v1.memory("s1")] == ["new"]
-    # An update revives too.
+    # An update revives too, with or without metadata, and so does an empty write.
     v1.http.delete("/sessions/s1/memory")
     r = v1.http.patch("/sessions/s1", json={"metadata": {"b": 2}})
     assert r.status_code == 200
     assert r.json()["metadata"] == {"keep": True, "b": 2}
+    for revive in ({}, {"messages": []}):
+        v1.http.delete("/sessions/s1/memory")
+        path = "/sessions/s1" + ("/memory" if revive else "")
+        r = v1.http.request("POST" if revive else "PATCH", path, json=revive)
+        assert r.status_code == 200
+        revived = v1.http.get("/sessions/s1").json()
+        assert (revived["user_id"], revived["metadata"]) == ("u1", {"keep": True, "b": 2})
+        assert v1.memory("s1") == []
 
 
 def test_v2_deleted_session_is_gone_for_good(v2: Api) -> None:
@@ -426,6 +484,14 @@ def test_add_memory_creates_session_and_answers_ok(api: Api) -> None:
         assert "role_type" not in messages[0]
     else:
         assert [m["role_type"] for m in messages] == ["user", "assistant"]
+
+
+def test_a_write_of_messages_moves_the_sessions_updated_at(api: Api) -> None:
+    created = api.add_session("s1").json()
+    assert api.add_messages("s1", msg("a")).status_code == api.ok_status
+    moved = api.http.get("/sessions/s1").json()
+    assert moved["updated_at"] > created["updated_at"]
+    assert moved["created_at"] == created["created_at"]
 
 
 def test_memory_read_shape(api: Api) -> None:
@@ -548,7 +614,7 @@ def test_empty_batch_creates_the_session_and_missing_role_is_empty(api: Api) -> 
     r = api.http.post("/sessions/s1/memory", json={"messages": []})
     assert r.status_code == api.ok_status
     assert api.http.get("/sessions/s1").status_code == 200  # both servers create it first
-    assert api.server.store.get_messages("s1") == []
+    assert api.contents("s1") == []
     r = api.add_messages("s1", {"content": "no role", "role_type": "norole"})
     assert r.status_code == api.ok_status
     [m] = api.memory("s1")
@@ -571,8 +637,8 @@ def test_malformed_json_is_400(api: Api) -> None:
     assert api.http.post("/sessions/s1/memory", json={"messages": "nope"}).status_code == 400
     assert api.http.post("/sessions/s1/memory", json=[1, 2]).status_code == 400
     assert api.http.post(api.users, json={"user_id": 5}).status_code == 400
-    assert api.server.store.get_messages("s1") == []
-    assert api.server.store.count_users() == 0
+    assert api.memory("s1") == []
+    assert api.user_ids() == []
 
 
 def test_lone_surrogates_become_replacement_characters_as_in_go(api: Api) -> None:
@@ -582,13 +648,36 @@ def test_lone_surrogates_become_replacement_characters_as_in_go(api: Api) -> Non
     assert r.json()["first_name"] == "a\ufffdb"
 
 
-def test_bad_ids_are_400(api: Api) -> None:
-    # A choice of the test server: ids the library itself never sends are refused.
-    assert api.add_user("a/b").status_code == 400
-    assert api.add_user(" ").status_code == 400
-    assert api.add_session("x\ny").status_code == 400
-    assert api.http.get("/sessions/%20/memory").status_code == 400
-    assert api.server.store.count_users() == 0
+ODD_IDS = ["a/b", "a?b", "a#b", "a%b", "a\\b", "a\nb", "a b", " ", ".", "..", "x" * 2000, "\x01"]
+
+
+def test_any_id_in_a_body_is_stored(api: Api) -> None:
+    # Both servers take any non-empty id in a JSON body; only their URLs may break later.
+    # (The library refuses these ids itself, before sending.)
+    for odd in ODD_IDS:
+        assert api.add_user(odd).status_code == 201, odd
+        assert api.add_session(odd).status_code == 201, odd
+    assert api.user_ids() == ODD_IDS
+    # the ones a URL can carry are found again
+    for odd, segment in [("a b", "a%20b"), ("a\nb", "a%0Ab"), (" ", "%20"), ("a#b", "a%23b")]:
+        assert api.http.get(f"{api.users}/{segment}").json()["user_id"] == odd
+        assert api.http.get(f"/sessions/{segment}").json()["session_id"] == odd
+    r = api.add_user("")
+    assert (r.status_code, api.error(r)) == (400, "bad request: UserID cannot be empty")
+    assert api.add_session("").status_code == (500 if api.gen == "v1" else 400)
+
+
+def test_a_nul_is_dropped_from_ids_and_text_fields(api: Api) -> None:
+    body = {"user_id": "u\x001", "email": "a\x00b@c", "first_name": "\x00", "last_name": "L\x00"}
+    r = api.http.post(api.users, json=body)
+    assert r.status_code == 201
+    assert (r.json()["user_id"], r.json()["email"], r.json()["last_name"]) == ("u1", "ab@c", "L")
+    assert "first_name" not in r.json()  # empty once stored: omitted
+    assert api.http.get(f"{api.users}/u1").json() == r.json()
+    assert api.add_session("s\x001").json()["session_id"] == "s1"
+    api.add_messages("s1", msg("he\x00llo", role="us\x00er", role_type="user"))
+    [m] = api.memory("s1")
+    assert (m["role"], m["content"]) == ("user", "hello")
 
 
 def test_messages_pages(api: Api) -> None:
@@ -603,11 +692,39 @@ def test_messages_pages(api: Api) -> None:
     past = api.http.get("/sessions/s1/messages", params={"limit": 3, "cursor": 4}).json()
     assert past == {"messages": [], "total_count": 0, "row_count": 0}
     assert api.http.get("/sessions/s1/messages").json()["row_count"] == 7  # no limit: all
-    # a limit without a cursor is OFFSET -limit: Postgres refuses, the server answers 500
-    assert api.http.get("/sessions/s1/messages", params={"limit": 3}).status_code == 500
-    # a cursor that does not parse means page 1
-    odd = api.http.get("/sessions/s1/messages", params={"limit": 2, "cursor": "x"}).json()
-    assert [m["content"] for m in odd["messages"]] == ["m0", "m1"]
+
+
+def test_messages_page_corners(api: Api) -> None:
+    # LIMIT limit OFFSET (cursor - 1) * limit, each clause written only when positive; a
+    # limit or cursor that does not parse is 100 / 1 (CE trims spaces first, v0.27 does not)
+    api.add_messages("s1", *[msg(f"m{i}") for i in range(7)])
+
+    def page(query: str) -> tuple[list[str], int, int]:
+        r = api.http.get(f"/sessions/s1/messages?{query}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return [m["content"] for m in body["messages"]], body["total_count"], body["row_count"]
+
+    everything = [f"m{i}" for i in range(7)]
+    assert page("limit=3") == (everything[:3], 7, 3)  # no cursor: the first page
+    assert page("limit=3&cursor=0") == (everything[:3], 7, 3)
+    assert page("limit=3&cursor=-1") == (everything[:3], 7, 3)
+    assert page("limit=3&cursor=x") == (everything[:3], 7, 3)
+    assert page("cursor=2") == (everything, 7, 7)  # no limit: everything
+    assert page("limit=0&cursor=2") == (everything, 7, 7)
+    assert page("limit=-1") == (everything[1:], 7, 6)  # OFFSET (0 - 1) * -1, no LIMIT
+    spaced = everything[3:6] if api.gen == "v2" else everything[:3]
+    assert page("limit=3&cursor=%202") == (spaced, 7, 3)
+
+
+def test_a_messages_limit_that_does_not_parse_is_100(api: Api) -> None:
+    for start in range(0, 105, 30):
+        api.add_messages("s1", *[msg(f"m{i}") for i in range(start, min(start + 30, 105))])
+    for limit in ("x", "99999999999999999999", "1.5"):
+        body = api.http.get("/sessions/s1/messages", params={"limit": limit}).json()
+        assert (body["row_count"], body["total_count"]) == (100, 105), limit
+    body = api.http.get("/sessions/s1/messages", params={"limit": " 5"}).json()
+    assert body["row_count"] == (5 if api.gen == "v2" else 100)
 
 
 def test_message_metadata_get_and_patch(api: Api) -> None:
@@ -619,48 +736,221 @@ def test_message_metadata_get_and_patch(api: Api) -> None:
     assert r.status_code == 200
     assert r.json()["metadata"] == {"k": {"x": 1, "y": 2}}
     assert api.memory("s1")[0]["metadata"] == {"k": {"x": 1, "y": 2}}
+    # 32 hex digits, braces: uuid.Parse reads them too
+    assert api.http.get(f"/sessions/s1/messages/{m['uuid'].replace('-', '')}").status_code == 200
+    assert api.http.get(f"/sessions/s1/messages/{{{m['uuid']}}}").status_code == 200
+
+
+def test_unknown_and_bad_message_uuids(api: Api) -> None:
+    api.add_messages("s1", msg("a"))
     missing = f"/sessions/s1/messages/{uuid.uuid4()}"
-    assert api.http.patch(missing, json={"metadata": {"a": 1}}).status_code == 404
-    assert api.http.get(missing).status_code == 404
-    assert api.http.get("/sessions/s1/messages/nope").status_code == 400
+    r = api.http.patch(missing, json={"metadata": {"a": 1}})
+    assert (r.status_code, api.error(r)) == (404, "not found")
+    r = api.http.get(missing)
+    if api.gen == "v1":
+        # v0.27's handler indexes an empty result: its recoverer answers an empty 500
+        assert (r.status_code, r.content, "content-type" in r.headers) == (500, b"", False)
+        assert api.http.get(f"/sessions/nobody/messages/{uuid.uuid4()}").status_code == 500
+    else:
+        assert (r.status_code, api.error(r)) == (404, "no message found for UUID")
+    # a bad uuid: the handler writes the parse error, then goes on with the nil uuid
+    get = api.http.get("/sessions/s1/messages/nope")
+    patch = api.http.patch("/sessions/s1/messages/nope", json={"metadata": {"a": 1}})
+    assert get.status_code == patch.status_code == 400
+    if api.gen == "v1":
+        assert get.text == "unable to parse document UUID: invalid UUID length: 4\n"
+        assert patch.text == (
+            "unable to parse document UUID: invalid UUID length: 4\nmessage UUID cannot be nil\n"
+        )
+    else:
+        assert get.text.splitlines() == [
+            '{"message":"unable to parse UUID: invalid UUID length: 4"}',
+            '{"message":"no message found for UUID"}',
+        ]
+        assert patch.text.splitlines() == [
+            '{"message":"unable to parse UUID: invalid UUID length: 4"}',
+            '{"message":"bad request: messageUUID is required"}',
+        ]
+    bad = api.http.get(f"/sessions/s1/messages/{'x' * 36}")
+    assert bad.status_code == 400 and "invalid UUID format" in bad.text
 
 
-# -- created_at (issue 11, item 12) ------------------------------------------------------------
+# -- stored values: Go's float64, PostgreSQL's jsonb and text (issue 16, item 3) ---------------
+
+# (JSON sent, what both real servers read back), measured on v0.27.2 and CE 1.0.2 alike
+STORED_VALUES = [
+    ("9007199254740993", 9007199254740992),  # 2^53 + 1: through float64
+    ("9223372036854775807", 9223372036854776000),  # float64's shortest form, zero-padded
+    ("-9223372036854775807", -9223372036854776000),
+    ("18446744073709551616", 18446744073709552000),
+    ("123456789012345678901234567890", 123456789012345680000000000000),
+    ("1e308", 10**308),  # a whole float: jsonb prints it without exponent, an integer
+    ("1e21", 10**21),
+    ("1E+2", 100),
+    ("-0.0", 0),
+    ("0.0", 0),
+    ("1.0", 1),
+    ("1e-7", 1e-7),  # not whole: exact
+    ("5e-324", 5e-324),
+    ("0.1", 0.1),
+    ("-2.5e-5", -2.5e-5),
+    ('"a\\u0000b"', "a\\u0000b"),  # a NUL becomes the six characters \u0000
+    ('"a\\\\u0000b"', "a\\u0000b"),  # those six characters stay as they are
+    ('"\\u2028\\ufeff e\\u0301"', "\u2028\ufeff e\u0301"),
+    ("[1.0, -0.0, true, null]", [1, 0, True, None]),
+    ('{"x": 1e22, "a\\u0000": "\\u0000"}', {"x": 10**22, "a\\u0000": "\\u0000"}),
+]
 
 
-def test_client_created_at_is_kept_in_utc(api: Api) -> None:
-    r = api.add_messages("s1", msg("a", created_at="2020-01-02T03:04:05.5+02:00"))
+def same_json(got: Any, expected: Any) -> bool:
+    """Equal as JSON, types included (1 is not 1.0)."""
+    return json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+def post_raw(api: Api, path: str, body: str, md: str = "") -> httpx.Response:
+    """POST ``body`` as it is (``MD`` in it replaced by ``md``): JSON Python would not write."""
+    content = body.replace("MD", md).encode()
+    return api.http.post(path, content=content, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(("sent", "expected"), STORED_VALUES, ids=[v[0] for v in STORED_VALUES])
+def test_metadata_values_are_stored_as_the_real_servers_store_them(
+    api: Api, sent: str, expected: Any
+) -> None:
+    md = '{"k": SENT, "n": {"k": SENT}}'.replace("SENT", sent)
+    assert post_raw(api, api.users, '{"user_id": "u1", "metadata": MD}', md).status_code == 201
+    assert post_raw(api, "/sessions", '{"session_id": "s1", "metadata": MD}', md).status_code == 201
+    message = '{"role": "u", "role_type": "user", "content": "c", "metadata": MD}'
+    r = post_raw(
+        api, "/sessions/s1/memory", '{"messages": [MESSAGE]}'.replace("MESSAGE", message), md
+    )
     assert r.status_code == api.ok_status
-    assert api.memory("s1")[0]["created_at"] == "2020-01-02T01:04:05.5Z"
+    want = {"k": expected, "n": {"k": expected}}
+    assert same_json(api.http.get(f"{api.users}/u1").json()["metadata"], want)
+    assert same_json(api.http.get("/sessions/s1").json()["metadata"], want)
+    [m] = api.memory("s1")
+    assert same_json(m["metadata"], want)
+    # and an update stores the same way
+    patch = '{"metadata": {"p": SENT}}'.replace("SENT", sent)
+    r = api.http.patch(
+        f"/sessions/s1/messages/{m['uuid']}",
+        content=patch.encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 200
+    assert same_json(r.json()["metadata"]["p"], expected)
+    r = api.http.patch(
+        f"{api.users}/u1", content=patch.encode(), headers={"content-type": "application/json"}
+    )
+    assert same_json(r.json()["metadata"]["p"], expected)
+    # our model of it, which the property tests below use
+    assert same_json(stored_json(json.loads(sent)), expected)
+
+
+@pytest.mark.parametrize("sent", ["1e400", "-1e309", "1" + "0" * 400, "NaN", "Infinity"])
+def test_a_number_beyond_float64_is_400(api: Api, sent: str) -> None:
+    r = post_raw(api, api.users, '{"user_id": "u1", "metadata": {"k": MD}}', sent)
+    assert r.status_code == 400
+    assert api.user_ids() == []
+
+
+def test_a_create_echoes_a_nul_key_both_as_sent_and_as_stored(api: Api) -> None:
+    # The server scans the stored row back into the map it was sent: a key the database
+    # changed is then there twice. Reads show only the stored one.
+    body = '{"user_id": "u1", "metadata": {"a\\u0000b": 1.0, "n": 9007199254740993}}'
+    r = post_raw(api, api.users, body)
+    assert r.json()["metadata"] == {"a\x00b": 1, "a\\u0000b": 1, "n": 9007199254740992}
+    assert api.http.get(f"{api.users}/u1").json()["metadata"] == {
+        "a\\u0000b": 1,
+        "n": 9007199254740992,
+    }
+    body = '{"session_id": "s1", "metadata": {"x\\u0000": {"y\\u0000": 1.5}, "z": 2.0}}'
+    r = post_raw(api, "/sessions", body)
+    assert r.json()["metadata"] == {
+        "x\x00": {"y\x00": 1.5},
+        "x\\u0000": {"y\\u0000": 1.5},
+        "z": 2,
+    }
+    r = api.http.patch(
+        "/sessions/s1",
+        content=b'{"metadata": {"q\\u0000": 1, "z": 3.0}}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.json()["metadata"] == {
+        "q\x00": 1,
+        "q\\u0000": 1,
+        "x\\u0000": {"y\\u0000": 1.5},
+        "z": 3,
+    }
+    # a user update and a message answer what was stored
+    r = api.http.patch(
+        f"{api.users}/u1",
+        content=b'{"metadata": {"c\\u0000": 1}}',
+        headers={"content-type": "application/json"},
+    )
+    assert "c\x00" not in r.json()["metadata"] and r.json()["metadata"]["c\\u0000"] == 1
+
+
+# -- created_at: ignored, stamped on arrival (issue 16, item 3) --------------------------------
+
+
+def utc(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 @pytest.mark.parametrize(
     "created_at",
     [
-        "9999-12-31T23:00:00-05:00",  # UTC would be year 10000
+        "2020-01-02T03:04:05.5+02:00",
+        "9999-12-31T23:00:00-05:00",  # UTC would be year 10000: accepted, ignored
         "0001-01-01T01:00:00+05:00",  # UTC would be year 0
-        "2020-13-01T00:00:00Z",  # no such month
-        "2020-01-02T03:04:05",  # no offset: Go's RFC 3339 parser refuses it
-        "yesterday",
-        12345,
+        "0000-01-01T00:00:00Z",
+        "2020-01-02T3:04:05Z",  # Go 1.22 has its strict RFC 3339 checks switched off
+        "2020-01-02T03:04:05,5Z",
+        "2020-01-02T03:04:05+99:99",
+        None,
     ],
 )
-def test_a_created_at_that_cannot_be_served_back_is_refused(api: Api, created_at: Any) -> None:
+def test_a_client_created_at_is_ignored(api: Api, created_at: str | None) -> None:
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
+    r = api.add_messages("s1", msg("a", created_at=created_at), msg("b"))
+    assert r.status_code == api.ok_status
+    after = datetime.now(timezone.utc) + timedelta(seconds=5)
+    first, second = (utc(m["created_at"]) for m in api.memory("s1"))
+    assert before <= first <= second <= after  # stamped on arrival, in order
+
+
+@pytest.mark.parametrize(
+    ("created_at", "error"),
+    [
+        ("yesterday", 'as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"'),
+        ("2020-01-02T03:04:05", 'cannot parse "" as "Z07:00"'),
+        ("2020-13-01T00:00:00Z", ": month out of range"),
+        ("2021-02-29T00:00:00Z", ": day out of range"),
+        ("2020-01-02T24:00:00Z", ": hour out of range"),
+        ("2020-01-02t03:04:05Z", 'cannot parse "t03:04:05Z" as "T"'),
+        ("2020-01-02T03:04:05Zjunk", ': extra text: "junk"'),
+        ("10000-01-01T00:00:00Z", 'cannot parse "0-01-01T00:00:00Z" as "-"'),
+        ("été", 'cannot parse "\\xc3\\xa9t\\xc3\\xa9" as "2006"'),
+        ("", 'cannot parse "" as "2006"'),
+        (12345, "Time.UnmarshalJSON: input is not a JSON string"),
+        (True, "Time.UnmarshalJSON: input is not a JSON string"),
+    ],
+)
+def test_a_created_at_go_cannot_read_is_400(api: Api, created_at: Any, error: str) -> None:
     api.add_messages("s1", msg("before"))
-    r = api.add_messages("s1", msg("ok"), msg("bad", created_at=created_at))
-    assert r.status_code == 400
-    assert api.contents("s1") == ["before"]  # nothing of the batch stored
-    # and every read of the session still works
-    assert [m["content"] for m in api.memory("s1")] == ["before"]
-    assert api.http.get("/sessions/s1/messages").status_code == 200
-
-
-def test_the_latest_servable_created_at_is_accepted(api: Api) -> None:
-    assert api.add_messages("s1", msg("a", created_at="9999-12-31T23:59:59Z")).status_code in (
-        200,
-        201,
+    body = json.dumps(
+        {"messages": [msg("ok"), msg("bad", created_at=created_at)]}, ensure_ascii=False
     )
-    assert api.memory("s1")[0]["created_at"] == "9999-12-31T23:59:59Z"
+    r = post_raw(api, "/sessions/s1/memory", body)
+    assert r.status_code == 400
+    text = api.error(r)
+    assert text.endswith(error)
+    if isinstance(created_at, str):
+        assert text.startswith("parsing time ")
+    assert api.contents("s1") == ["before"]  # nothing of the batch stored
+    assert post_raw(api, "/sessions/s2/memory", body).status_code == 400
+    assert api.http.get("/sessions/s2").status_code == 404  # refused before anything
 
 
 # -- properties --------------------------------------------------------------------------------
@@ -672,38 +962,37 @@ OFFSETS = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30))
-    | st.sampled_from([datetime(1, 1, 1, 0, 30), datetime(9999, 12, 31, 23, 30)]),
+    moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
     offset=OFFSETS,
 )
-def test_any_created_at_is_served_back_exactly_or_refused(
-    servers: dict[str, ZepTestServer], moment: datetime, offset: timezone
+def test_any_rfc3339_created_at_is_accepted_and_ignored(
+    servers: ZepTestServers, moment: datetime, offset: timezone
 ) -> None:
     server = servers["v2"]
     server.reset()
-    stamp = moment.replace(tzinfo=offset)
+    stamp = moment.replace(tzinfo=offset).isoformat()
+    before = datetime.now(timezone.utc) - timedelta(seconds=5)
     with httpx.Client(
         base_url=f"{server.url}/api/v2", headers={"Authorization": f"Api-Key {server.api_key}"}
     ) as http:
-        r = http.post(
-            "/sessions/s1/memory", json={"messages": [msg("x", created_at=stamp.isoformat())]}
-        )
-        try:
-            utc = stamp.astimezone(timezone.utc)
-        except OverflowError:
-            utc = None
+        r = http.post("/sessions/s1/memory", json={"messages": [msg("x", created_at=stamp)]})
+        assert r.status_code == 201, r.text
         read = http.get("/sessions/s1/messages")
-        assert read.status_code == 200  # a read never breaks, whatever was sent
-        if utc is None:
-            assert r.status_code == 400
-            assert read.json()["messages"] == []
-        else:
-            assert r.status_code == 201, r.text
-            [m] = read.json()["messages"]
-            assert datetime.fromisoformat(m["created_at"].replace("Z", "+00:00")) == utc
+        assert read.status_code == 200
+        [m] = read.json()["messages"]
+        assert before <= utc(m["created_at"]) <= datetime.now(timezone.utc) + timedelta(seconds=5)
+
+
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+)
 
 
 @settings(
@@ -715,13 +1004,12 @@ def test_any_created_at_is_served_back_exactly_or_refused(
     metadata=st.none()
     | st.dictionaries(
         st.text(max_size=5),
-        # metadata integers up to MAX_COUNT in magnitude; larger ones are refused, tested apart
-        st.integers(-(2**63 - 1), 2**63 - 1) | st.text(max_size=5),
+        st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=3), max_leaves=4),
         max_size=3,
     ),
 )
-def test_any_text_message_is_stored_and_read_back_never_a_500(
-    servers: dict[str, ZepTestServer], content: str, role: str, metadata: dict[str, Any] | None
+def test_any_message_is_stored_as_the_real_servers_store_it(
+    servers: ZepTestServers, content: str, role: str, metadata: dict[str, Any] | None
 ) -> None:
     server = servers["v2"]
     server.reset()
@@ -736,8 +1024,5 @@ def test_any_text_message_is_stored_and_read_back_never_a_500(
         r = http.post("/sessions/s1/memory", json=body)
         assert r.status_code == 201, r.text
         [m] = http.get("/sessions/s1/memory").json()["messages"]
-        assert (m["role"], m["content"], m.get("metadata") or None) == (
-            role,
-            content,
-            metadata or None,
-        )
+        assert (m["role"], m["content"]) == (stored_text(role), stored_text(content))
+        assert same_json(m.get("metadata") or None, stored_json(metadata) if metadata else None)

@@ -16,7 +16,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -93,21 +93,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ServedGenerations:
+    """The ``--api`` choices of ``serve``: the test server's generations, read on first use.
+
+    The table lives with the test server (:data:`zep_memory_plugins.testing.API_VERSIONS`),
+    which needs the server extra: it is imported only when ``serve`` checks or shows its
+    choices. Without the extra every value passes here and ``serve`` reports the missing extra.
+    """
+
+    def _names(self) -> tuple[str, ...]:
+        try:
+            from ..testing import API_VERSIONS
+        except ImportError:  # MissingDependencyError included
+            return ()
+        return API_VERSIONS
+
+    def __contains__(self, value: object) -> bool:
+        names = self._names()
+        return value in names or not names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    # A v2 (Zep CE) server always requires a key: ZEP_API_KEY unless --api-key-env says.
-    key_env = args.api_key_env or (API_KEY_ENV if args.api == "v2" else None)
-    path = Settings(memory_path=args.path or ":memory:").store_path()
     try:
-        settings = Settings(memory_path=path, api_key_env=key_env)
-    except ConfigurationError as exc:  # the path passed above: this one is about the key
-        hint = " (a v2 server always requires an API key)" if args.api == "v2" else ""
-        raise ConfigurationError(f"{exc}{hint}") from None
-    try:
-        from ..testing import serve
+        from ..testing import generation_class, serve
     except MissingDependencyError:
         raise
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "starlette", "server") from None
+    generation = generation_class(args.api)
+    # A server that always requires a key (v2, Zep CE): ZEP_API_KEY unless --api-key-env says.
+    key_env = args.api_key_env or (API_KEY_ENV if generation.requires_key else None)
+    path = Settings(memory_path=args.path or ":memory:").store_path()
+    try:
+        settings = Settings(memory_path=path, api_key_env=key_env)
+    except ConfigurationError as exc:  # the path passed above: this one is about the key
+        always = generation.requires_key
+        hint = f" (a {args.api} server always requires an API key)" if always else ""
+        raise ConfigurationError(f"{exc}{hint}") from None
     with contextlib.suppress(KeyboardInterrupt):
         serve(
             host=args.host,
@@ -438,9 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--api",
-        choices=("v1", "v2"),
+        choices=_ServedGenerations(),
         default="v2",
-        help="v2: /api/v2 like Zep CE 1.0.2 (default, key required); v1: /api/v1 like Zep 0.27.2",
+        metavar="API",
+        help="wire generation, one of %(choices)s: v2 /api/v2 like Zep CE 1.0.2 (default, key "
+        "required), v1 /api/v1 like Zep 0.27.2",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free)")

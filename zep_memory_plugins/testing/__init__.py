@@ -1,10 +1,13 @@
-"""A Zep-compatible HTTP server for tests, backed by the embedded store.
+r"""A Zep-compatible HTTP server for tests, backed by the embedded store.
 
 One server speaks one wire generation, as the real servers do: ``api="v2"`` (default) answers
 like Zep Community Edition 1.0.2 on ``/api/v2`` (zep-python 2.x), ``api="v1"`` like open-source
 Zep 0.27.2 on ``/api/v1`` (zep-python 1.x, or any client of that API). The other generation's
 routes answer 404. Data lives in the embedded :class:`~zep_memory_plugins.store.SQLiteStore`.
-Needs the ``server`` extra (starlette and uvicorn).
+Needs the ``server`` extra (starlette and uvicorn). Each generation is a module of its own
+(its routes, error format, auth header and limits) registered in ``GENERATIONS``;
+``API_VERSIONS`` (the ``api=`` values, the ``--api`` choices) and ``generation_class(api)``
+follow from that table.
 
 ::
 
@@ -35,7 +38,7 @@ response). The key is never logged or shown in a repr.
 Matched by the golden transcripts
 ---------------------------------
 ``tests/server/test_golden_wire.py`` replays the scenarios recorded against the real servers
-(``tests/server/golden/``) and compares every step: 55/55 on v1 (Zep 0.27.2), 70/70 on v2 (CE
+(``tests/server/golden/``) and compares every step: 96/96 on v1 (Zep 0.27.2), 117/117 on v2 (CE
 1.0.2): status codes, JSON bodies field by field (Go's ``omitempty``: a user without email or
 metadata has no such key; sessions always carry ``metadata`` and ``user_id``, null if unset; v2
 adds ``project_uuid`` and ``ended_at``), error texts on v2, ``id`` 0 in a user's session list,
@@ -65,42 +68,73 @@ adds ``project_uuid`` and ``ended_at``), error texts on v2, ``id`` 0 in a user's
   ``order_by`` in ``created_at|updated_at|user_id|session_id`` (else 400 ``invalid value for
   order_by``), newest first unless ``asc=true``; ``GET /sessions?limit=&cursor=``.
 
-Read from the real servers' Go handlers (where the transcripts are silent)
---------------------------------------------------------------------------
-- A duplicate message uuid rejects the whole batch: v1 500 (``duplicate key value violates
-  unique constraint``), v2 400 ``bad request: message_uuid already exists``; the session is
-  created first either way (no rollback), as is one whose batch has an unknown role type.
-- ``GET {p}/sessions/{id}/messages?limit=&cursor=``: ``cursor`` is a 1-based page; no limit →
-  every message; a limit without a cursor (page 0) → 500 (a negative OFFSET in Postgres); a
-  limit or cursor that does not parse → 100 / page 1.
-- ``/sessions-ordered`` and ``/users-ordered`` read only ``pageNumber`` / ``pageSize``:
-  zep-python 2.0.2's ``memory.list_sessions`` sends ``page_number`` / ``page_size``, which CE
-  ignores (every session on one page). pageSize without pageNumber → 500.
+Measured on the real servers (where the transcripts are silent)
+-----------------------------------------------------------------
+Each by raw HTTP on Zep 0.27.2 and CE 1.0.2 (``tests/server/test_server_wire.py`` passes
+against both: see ``ExternalZepServer``):
+
+- Stored values (both alike): metadata (users, sessions, messages) goes through Go's
+  ``float64`` into PostgreSQL ``jsonb``, so a whole-valued number (``1.0``, ``-0.0``,
+  ``1e308``, ``1e21``) comes back as a JSON integer, an integer beyond 2^53 rounded to the
+  nearest ``float64`` (``2**63 - 1`` → ``9223372036854776000``), any other number exactly; a
+  number beyond ``float64``, ``NaN`` or ``Infinity`` → 400. A NUL in a metadata string or key
+  becomes the six characters ``\u0000`` (which stay as they are if sent so); a NUL is dropped
+  from ids, content, role, e-mail and names (``text`` columns). A create (and a session
+  update) answers a top-level key holding a NUL twice, as sent and as stored; reads show the
+  stored one. Lone surrogates become U+FFFD.
+- A message's ``created_at`` is ignored: the message is stamped on arrival (both). It must
+  still pass Go 1.22's ``time.Time`` decoder (RFC 3339; ``null`` is fine, a one-digit hour or
+  ``+99:99`` too, since Go 1.22 has its strict checks off), else 400 with Go's text
+  (``parsing time "x" as "2006-01-02T15:04:05Z07:00": cannot parse "x" as "2006"``, ``...:
+  month out of range``, ``Time.UnmarshalJSON: input is not a JSON string``); ``updated_at``
+  the same.
+- Message uuids are read by ``uuid.Parse`` (32 hex digits, braces and ``urn:uuid:`` pass; ``""``
+  → 400 ``invalid UUID length: 0``; the nil uuid lets the server choose). A duplicate uuid
+  rejects the whole batch: v1 500 (``duplicate key value violates unique constraint``), v2 400
+  ``bad request: message_uuid already exists``; the session is created first either way (no
+  rollback), as is one whose batch has an unknown role type (v2 500).
+- ``GET {p}/sessions/{id}/messages/{uuid}``: an unknown uuid (or session) → v1 500 with an
+  EMPTY body and no content type (its handler indexes an empty list; the recoverer answers),
+  v2 404 ``no message found for UUID``. A bad uuid → 400, then the handler goes on with the nil
+  uuid and writes a second error into the same body: v1 ``unable to parse document UUID:
+  invalid UUID length: N`` (a PATCH adds ``message UUID cannot be nil``), v2 ``{"message":
+  "unable to parse UUID: invalid UUID length: N"}`` then ``{"message":"no message found for
+  UUID"}`` (a PATCH: ``bad request: messageUUID is required``). A PATCH of an unknown uuid →
+  404 ``not found`` on both.
+- Paging: ``GET {p}/sessions/{id}/messages?limit=&cursor=`` is ``LIMIT limit OFFSET (cursor -
+  1) * limit`` and bun writes each clause only when positive: no limit (or one below 1) →
+  everything; a limit without a cursor → the first page (``limit=-1`` skips one message); a
+  limit or cursor that does not parse → 100 / page 1. CE's ``/users-ordered`` and
+  ``/sessions-ordered`` read only ``pageNumber`` / ``pageSize`` the same way (no page number →
+  the first page, no page size → everything; zep-python 2.0.2's ``page_number`` / ``page_size``
+  are ignored). ``id > cursor`` listings with a limit below 1 → everything. CE trims spaces off
+  query integers, v0.27 does not (``lastn=%203`` → 400 there).
+- Ids: any non-empty id in a JSON body is stored (``/ ? # % \``, spaces, newlines, ``.``,
+  2,000 characters: 201); only their URLs break later. The library refuses such ids itself.
+- Session PATCH: without metadata (absent or ``null``) → 200, the metadata kept, only
+  ``updated_at`` moves (v1: it also revives a deleted session); ``"metadata": {}`` → v1 500, v2
+  REPLACES it with ``{}``. User PATCH: ``{}`` → v1 500, v2 REPLACES the metadata with ``{}``
+  (then omitted); empty fields change nothing; ``updated_at`` moves on every PATCH. v1: a write,
+  an empty one too, revives a deleted session. Every write of messages moves the session's
+  ``updated_at``.
 - ``GET {p}/user[s]/{id}/sessions`` of an unknown user → 200 ``[]``; v2 user reads carry
   ``session_count`` (live sessions) when not zero; message ``updated_at`` is Go's zero time
-  ``0001-01-01T00:00:00Z``; v2 empty user-metadata update → 200, unchanged; ``lastn`` < 0 →
-  500 (v1) / 400 (v2); an empty ``messages`` list → 200/201 and the session is created; v2
-  without ``messages`` → 400; a v1 session without ``session_id`` → 500, v2 → 400; strings
-  with lone surrogates are stored with U+FFFD, like Go's JSON decoder; unknown routes → v0.27's
-  HTML 404 page (v1) or ``404 page not found`` (v2). Success JSON is Go's (compact, one
-  newline, served as ``text/plain`` since Go does not set a type); errors are plain text plus a
-  newline (v1) or ``{"message": ...}`` (v2, ``application/json``).
+  ``0001-01-01T00:00:00Z``; ``lastn`` < 0 → 500 (v1) / 400 (v2); an empty ``messages`` list →
+  200/201 and the session is created; v2 without ``messages`` (or ``null``) → 400, nothing
+  created; a session without ``session_id`` → v1 500, v2 400; unknown routes → v0.27's HTML 404
+  page (v1) or ``404 page not found`` (v2). Success JSON is Go's (compact, one newline, served
+  as ``text/plain`` since Go does not set a type); errors are plain text plus a newline (v1) or
+  ``{"message": ...}`` (v2, ``application/json``).
 
-Still a choice of this server (no real server to copy)
-------------------------------------------------------
-- A message's ``created_at`` sent by the client is KEPT (so exported conversations re-import
-  with their times); the real servers parse it and stamp the message themselves. It must be RFC
-  3339 with an offset and representable in UTC (years 1 to 9999): otherwise 400, nothing of the
-  batch stored (``9999-12-31T23:00:00-05:00`` would make every later read fail).
-- A v2 PATCH WITHOUT ``metadata`` replaces the metadata with ``{}`` (the reading of the
-  transcript in ``zep-api.md``; the CE 1.0.2 source suggests it may leave it unchanged: a
-  client that always sends metadata is safe either way).
-- Ids the library itself refuses (empty, ``/``, control characters, over 1,024 characters)
-  → 400; the real servers store them. Metadata must be a JSON object.
-- v1: an empty batch or a PATCH without metadata does not revive a soft-deleted session (v0.27
-  does); orderings tie-break by id and compare strings by code point (Postgres: collation).
-- Adding messages leaves a live session's ``updated_at`` as it was (both real servers touch
-  it); a PATCH of an unknown message is a 404 (CE 1.0.2 fails the request outright).
+Still a choice of this server
+-----------------------------
+- Ids in a URL path are taken as the router decoded them once (v0.27 and CE differ on
+  escaped ``/`` and ``%`` inside a segment; the library never sends such ids).
+- Go parses ``created_at`` from the raw JSON bytes, escapes included; this server from the
+  decoded string (a time written with ``\u`` escapes passes here, not there). Go's type
+  errors name the struct field (``CreateUserRequest.user_id``); here mostly the bare field.
+- JSON nested deeper than Python's parser goes (about 900 levels) → 400; Go reads 10,000.
+- Orderings tie-break by id and compare strings by code point (Postgres: its collation).
 - No facts, summaries, search, ended sessions or documents; ``token_count`` is always 0.
 
 Fault injection (``server.faults``)
@@ -123,15 +157,28 @@ start-up probe excepted); ``server.requests.matching(method, path)`` filters it 
 Pytest: ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` gives the fixtures
 ``zep_server`` (session-scoped, started; ``--zep-api v1`` or ini ``zep_api = v1`` for a v1
 server), ``fresh_zep_server`` (the same server, reset) and ``zep_servers`` (one server per
-generation: ``zep_servers["v1"]``, ``zep_servers.fresh("v2")``).
+generation: ``zep_servers["v1"]``, ``zep_servers.fresh("v2")``). Pointed at real servers
+(``ZEP_MEMORY_TEST_SERVER_V1=URL``, ``..._V2``, ``..._V2_KEY``, a reset command in
+``ZEP_MEMORY_TEST_SERVER_RESET`` or ``..._V1_RESET``), these fixtures hand out
+``ExternalZepServer`` objects instead, and a test that needs the store, faults or the request
+log is skipped with that reason; run such a suite with ``-n 0``.
 """
 
-from . import _app, _faults, _server
+from . import _app, _external, _faults, _server
 from ._app import *  # noqa: F403 - the public names are those of each module's __all__
+from ._external import *  # noqa: F403
 from ._faults import *  # noqa: F403
+from ._generation import GENERATIONS, generation_class
 from ._server import *  # noqa: F403
+from ._v2 import MAX_CONTENT_CHARS, MAX_MESSAGES_PER_REQUEST
 
-__all__: list[str] = []
+__all__: list[str] = [
+    "GENERATIONS",
+    "MAX_CONTENT_CHARS",
+    "MAX_MESSAGES_PER_REQUEST",
+    "generation_class",
+]
 __all__ += _app.__all__
+__all__ += _external.__all__
 __all__ += _faults.__all__
 __all__ += _server.__all__

@@ -13,8 +13,9 @@ from typing import Any
 
 from .._errors import MissingDependencyError
 from ..store import MEMORY, SQLiteStore
-from ._app import API_VERSIONS, DEFAULT_WINDOWS, PROBE_HEADER, ApiVersion, ZepASGIApp
+from ._app import PROBE_HEADER, ZepASGIApp
 from ._faults import FaultInjector, RequestLog
+from ._generation import ApiVersion, generation_class
 
 try:
     import uvicorn
@@ -79,6 +80,9 @@ class ZepTestServer:
     ``reset()`` empties everything, ``restart()`` stops and starts again on the same port.
     """
 
+    #: A test server runs in this process (an :class:`ExternalZepServer` says ``True``).
+    external = False
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -90,9 +94,7 @@ class ZepTestServer:
         api: ApiVersion = "v2",
         log_level: str = "warning",
     ) -> None:
-        if api not in API_VERSIONS:
-            raise ValueError(f"api must be 'v1' or 'v2', not {api!r}")
-        if api == "v2" and api_key is None:
+        if generation_class(api).requires_key and api_key is None:
             api_key = secrets.token_urlsafe(24)
         self.host = host
         self.port = port
@@ -274,11 +276,11 @@ def serve(
         raise
     server = uvicorn.Server(_uvicorn_config(app, host, port, "info", own_logging=True))
     auth = "API key required" if api_key else "no API key"
-    flavour = "Zep CE 1.0.2" if api == "v2" else "Zep 0.27.2"
-    window_size = window or DEFAULT_WINDOWS[api]
+    generation = app.generation
     print(
-        f"Zep-compatible server ({flavour}) on http://{host}:{port}/api/{api} ({auth}, "
-        f"window {window_size}); store: {store.path}. Ctrl-C to stop."
+        f"Zep-compatible server ({generation.server}) on http://{host}:{port}"
+        f"{generation.api_path} ({auth}, window {generation.window}); store: {store.path}. "
+        "Ctrl-C to stop."
     )
     try:
         server.run()
