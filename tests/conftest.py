@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -37,6 +38,10 @@ from zep_memory_plugins import ZepMemoryClient
 if TYPE_CHECKING:
     from zep_memory_plugins.testing import ApiVersion
     from zep_memory_plugins.testing.pytest_plugin import ZepTestServers
+
+# No test may read or write the real user's default store (``~/.local/share/...``): the
+# default data directory of this run is a fresh one.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="zep-memory-tests-")
 
 ZEP_SDK_V2 = importlib.util.find_spec("zep_python") is not None
 SERVER_DEPS = all(importlib.util.find_spec(m) is not None for m in ("starlette", "uvicorn"))
