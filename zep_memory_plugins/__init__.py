@@ -21,6 +21,7 @@ from ._errors import (
     ServiceUnavailableError,
     SessionOwnershipError,
     StoreFileError,
+    UnsupportedOperationError,
     ZepMemoryError,
 )
 from ._models import (
@@ -40,6 +41,7 @@ from ._models import (
     UpdateUserRequest,
     User,
 )
+from ._retention import DEFAULT_RETENTION, PurgedSession, PurgeReport
 from ._settings import Settings
 from ._version import __version__
 from .backends import Backend, BackendStats, EmbeddedBackend
@@ -47,6 +49,7 @@ from .backends import Backend, BackendStats, EmbeddedBackend
 __all__ = [
     "API_KEY_ENV",
     "API_URL_ENV",
+    "DEFAULT_RETENTION",
     "MAX_COUNT",
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
@@ -72,6 +75,8 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "PartialWriteError",
+    "PurgeReport",
+    "PurgedSession",
     "RateLimitError",
     "RoleType",
     "ServerError",
@@ -80,6 +85,7 @@ __all__ = [
     "SessionOwnershipError",
     "Settings",
     "StoreFileError",
+    "UnsupportedOperationError",
     "UpdateUserRequest",
     "User",
     "UserClient",
