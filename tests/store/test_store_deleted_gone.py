@@ -10,10 +10,12 @@ connection to close: what is clean is clean because of the store.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -247,3 +249,53 @@ def test_a_file_written_without_secure_delete_is_cleaned_when_upgraded(tmp_path:
 
     SQLiteStore(path).close()
     assert_gone(path)
+
+
+READER = textwrap.dedent(
+    """
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN")
+    print(conn.execute("SELECT count(*) FROM messages").fetchone()[0], flush=True)
+    sys.stdin.readline()  # inside a read transaction until told
+    conn.execute("COMMIT")
+    conn.close()
+    """
+)
+
+
+def test_a_delete_never_waits_for_a_reader_and_closing_cleans_up_after_it(tmp_path: Path) -> None:
+    """Another process in the middle of a read pins the log: the delete does not wait for it
+    (the checkpoint copies what it can), and once it is done, closing empties the log."""
+    path = tmp_path / "memory.sqlite3"
+    client = filled(path)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None
+        assert int(reader.stdout.readline()) == 3 * MESSAGES
+        started = time.monotonic()
+        client.user.delete("jane")
+        assert time.monotonic() - started < 5  # not the 30 s busy timeout
+        reader.communicate("done\n", timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    client.close()
+    assert_gone(path)
+
+
+def test_a_purge_is_logged_with_counts_only(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "memory.sqlite3"
+    with ZepMemoryClient(path=path) as client:
+        client.memory.add_messages(f"{MARKER}-session", secret_messages(5))
+        client.memory.delete_memory(f"{MARKER}-session")
+        with caplog.at_level(logging.DEBUG, logger="zep_memory_plugins"):
+            client.memory.purge_deleted(0)
+    assert "purged on request soft-deleted data: 1 sessions, 5 messages" in caplog.text
+    assert MARKER not in caplog.text
