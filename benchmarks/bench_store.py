@@ -5,7 +5,10 @@ Prints a markdown table:
   objects built beforehand, and with building them (validation) counted in (best of 5 rounds);
 - time to read the last 20 messages of a session holding 100, 10,000 and 100,000 messages,
   and the ratio of the largest to the smallest (the target is <= 1.5: the cost must not grow
-  with the length of the history).
+  with the length of the history);
+- what deletes cost (medians): clearing a session of 100 messages, deleting a user with 10
+  sessions of 100 messages, purging 10 soft-deleted sessions of 100 messages. Deleted data is
+  overwritten and the write-ahead log truncated after each (secure delete and a checkpoint).
 
 Run: ``make bench`` or ``python benchmarks/bench_store.py [--quick]``.
 """
@@ -19,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zep_memory_plugins import Message, ZepMemoryClient
+from zep_memory_plugins import CreateUserRequest, Message, Session, ZepMemoryClient
 
 BATCH = 100
 
@@ -79,6 +82,47 @@ def bench_last20(client: ZepMemoryClient, session_id: str, repeats: int) -> floa
     return statistics.median(times)
 
 
+def _hundred(tag: str) -> list[Message]:
+    return [
+        Message(role="user", content=f"{tag} message {i} " * 8, metadata={"i": i})
+        for i in range(100)
+    ]
+
+
+def bench_deletes(client: ZepMemoryClient, repeats: int) -> dict[str, float]:
+    """Median seconds of a session clear, a user delete and a purge (see the module doc)."""
+    clear, user, purge = [], [], []
+    for r in range(repeats):
+        client.memory.add_messages(f"clear-{r}", _hundred("clear"))
+        t0 = time.perf_counter()
+        client.memory.delete_memory(f"clear-{r}")
+        clear.append(time.perf_counter() - t0)
+
+        uid = f"user-{r}"
+        client.user.add(CreateUserRequest(user_id=uid, email=f"{uid}@example.com"))
+        for k in range(10):
+            client.memory.add_session(Session(session_id=f"{uid}-{k}", user_id=uid))
+            client.memory.add_messages(f"{uid}-{k}", _hundred(uid))
+        t0 = time.perf_counter()
+        client.user.delete(uid)
+        user.append(time.perf_counter() - t0)
+
+        if hasattr(client.memory, "purge_deleted"):
+            for k in range(10):
+                client.memory.add_messages(f"purge-{r}-{k}", _hundred("purge"))
+                client.memory.delete_memory(f"purge-{r}-{k}")
+            t0 = time.perf_counter()
+            client.memory.purge_deleted(older_than=0)
+            purge.append(time.perf_counter() - t0)
+    figures = {
+        "clear a session of 100 messages": statistics.median(clear),
+        "delete a user with 10 sessions of 100 messages": statistics.median(user),
+    }
+    if purge:
+        figures["purge 10 soft-deleted sessions of 100 messages"] = statistics.median(purge)
+    return figures
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -95,6 +139,7 @@ def main() -> None:
         for size in sizes:
             fill(client, f"history-{size}", size)
             reads[size] = bench_last20(client, f"history-{size}", repeats)
+        deletes = bench_deletes(client, 10 if args.quick else 30)
         client.close()
 
     print(
@@ -112,6 +157,8 @@ def main() -> None:
         print(f"| read last 20 of {size:,} messages | {seconds * 1e6:,.0f} us | |")
     ratio = reads[sizes[-1]] / reads[sizes[0]]
     print(f"| last-20 read time, {sizes[-1]:,} vs {sizes[0]:,} messages | {ratio:.2f}x | <= 1.5x |")
+    for name, seconds in deletes.items():
+        print(f"| {name} | {seconds * 1e3:,.2f} ms | |")
 
 
 if __name__ == "__main__":

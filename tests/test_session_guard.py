@@ -140,19 +140,88 @@ def test_a_session_deleted_by_another_client_is_checked_again(open_client):
     assert theirs.memory.get_messages("s") == []
 
 
-def test_a_clear_through_the_client_keeps_what_is_known_of_the_owner(client):
+def test_a_clear_through_the_client_keeps_what_is_known_of_the_owner(client, backend_name):
     guard = SessionGuard(client)
-    guard.ensure_write("ann", "s", None)
+    guard.ensure_write("ann", "s", {"topic": "t"})
     guard.append("s", msg("a"))
     client.memory.delete_memory("s")
     client.stats.reset()
     guard.ensure_write("ann", "s", None)  # soft-deleted sessions keep their owner
     guard.append("s", msg("b"))
+    if backend_name == "embedded":
+        # The store may have purged it meanwhile: a look (a read, a reviving update) first.
+        assert client.stats.calls == {"get_session": 1, "update_session": 1, "add_messages": 1}
+    else:
+        assert client.stats.calls == {"add_messages": 1}
+    session = client.memory.get_session("s")
+    assert session.user_id == "ann" and session.metadata == {"topic": "t"}
+    client.stats.reset()
+    guard.append("s", msg("c"))  # then writes are one call again
+    guard.ensure_write("ann", "s", None)
     assert client.stats.calls == {"add_messages": 1}
-    assert client.memory.get_session("s").user_id == "ann"
 
 
-THEIRS = st.sampled_from(["clear", "delete user", "their turn", "nothing"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_cleared_session_purged_meanwhile_is_made_again_for_its_owner(tmp_path, mode):
+    """Cleared through this client, then purged (on request, or the retention ran out): the next
+    write makes the session again, owned by its user (never an ownerless session a user delete
+    would miss)."""
+    for retention, purge in (("1h", True), (0, False)):
+        path = tmp_path / f"m-{retention}.db"
+        with ZepMemoryClient(path=path, retention=retention) as client:
+            admin = ZepMemoryClient(path=path)  # another client: the guard is not told
+            guard = SessionGuard(client)
+            guard.ensure_write("ann", "s", {"topic": "t"})
+            guard.append("s", msg("a"))
+            assert guard.clear("ann", "s")
+            if purge:
+                assert admin.memory.purge_deleted(0).session_ids == ["s"]
+            if mode == "sync":
+                guard.ensure_write("ann", "s", None)
+                guard.append("s", msg("b"))
+            else:
+                await guard.aensure_write("ann", "s", None)
+                await guard.aappend("s", msg("b"))
+            session = client.memory.get_session("s")
+            assert session.user_id == "ann"
+            assert session.metadata is None  # a new session: the old one is gone for good
+            assert [m.content for m in client.memory.get_messages("s")] == ["b"]
+            client.user.delete("ann")
+            assert client.memory.get_messages("s") == []
+            admin.close()
+
+
+def test_a_purge_through_the_client_is_forgotten_by_its_guard(tmp_path):
+    with ZepMemoryClient(path=tmp_path / "m.db") as client:
+        guard = SessionGuard(client)
+        guard.ensure_write("ann", "s", None)
+        guard.append("s", msg("a"))
+        client.memory.delete_memory("s")
+        client.memory.purge_deleted(older_than=0)
+        guard.ensure_write("ann", "s", None)
+        guard.append("s", msg("b"))
+        assert client.memory.get_session("s").user_id == "ann"
+
+
+def test_a_rewrite_on_a_store_that_purges_at_once_keeps_the_owner(tmp_path):
+    from zep_memory_plugins._duplex import run
+
+    with ZepMemoryClient(path=tmp_path / "m.db", retention=0) as client:
+        guard = SessionGuard(client)
+        guard.ensure_write("ann", "s", None)
+        guard.append("s", msg("a") + msg("b"))
+        run(guard.plan_rewrite("ann", "s", msg("b"), keep_session=False))
+        assert client.memory.get_session("s").user_id == "ann"
+        assert [m.content for m in client.memory.get_messages("s")] == ["b"]
+        run(guard.plan_rewrite("ann", "s", [], keep_session=True))
+        assert client.memory.get_session("s").user_id == "ann"
+        assert client.memory.get_messages("s") == []
+        assert [s.session_id for s in client.user.get_sessions("ann")] == ["s"]
+
+
+THEIRS = st.sampled_from(
+    ["clear", "delete user", "their turn", "nothing", "purge", "my clear, their purge"]
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -182,6 +251,11 @@ def test_every_turn_leaves_the_session_with_its_owner(ops: list[tuple[str, int]]
                     theirs.user.delete("ann")
             elif op == "their turn":
                 turn(other, n)
+            elif op == "purge":
+                theirs.memory.purge_deleted(0)
+            elif op == "my clear, their purge":
+                guard.clear("ann", "s")
+                theirs.memory.purge_deleted(0)
             turn(guard, n)
             assert mine.memory.get_session("s").user_id == "ann"
         with contextlib.suppress(NotFoundError):

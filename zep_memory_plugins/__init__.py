@@ -22,6 +22,7 @@ from ._errors import (
     ServiceUnavailableError,
     SessionOwnershipError,
     StoreFileError,
+    UnsupportedOperationError,
     ZepMemoryError,
 )
 from ._models import (
@@ -42,6 +43,7 @@ from ._models import (
     UpdateUserRequest,
     User,
 )
+from ._retention import DEFAULT_RETENTION, PurgedSession, PurgeReport
 from ._settings import ZEP_CLOUD_URL, Settings
 from ._version import __version__
 from .backends import Backend, BackendStats, EmbeddedBackend
@@ -49,6 +51,7 @@ from .backends import Backend, BackendStats, EmbeddedBackend
 __all__ = [
     "API_KEY_ENV",
     "API_URL_ENV",
+    "DEFAULT_RETENTION",
     "MAX_COUNT",
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_CONTENT_LENGTH",
@@ -76,6 +79,8 @@ __all__ = [
     "OutcomeUnknownError",
     "PartialWriteError",
     "PendingDeletionError",
+    "PurgeReport",
+    "PurgedSession",
     "RateLimitError",
     "RoleType",
     "ServerError",
@@ -85,6 +90,7 @@ __all__ = [
     "Settings",
     "ZEP_CLOUD_URL",
     "StoreFileError",
+    "UnsupportedOperationError",
     "UpdateUserRequest",
     "User",
     "UserClient",

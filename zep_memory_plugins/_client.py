@@ -13,6 +13,7 @@ import os
 import uuid as _uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -31,6 +32,7 @@ from ._models import (
     check_message_metadata,
     new_session_id,
 )
+from ._retention import PurgeReport, check_duration
 from ._settings import API_KEY_ENV, API_URL_ENV, API_VERSION_ENV, ZEP_CLOUD_URL, Settings
 from .backends._base import Backend, BackendStats
 
@@ -52,8 +54,9 @@ DEFAULT_CHUNK_SIZE = 100
 _M = TypeVar("_M", CreateUserRequest, UpdateUserRequest, Session, Message)
 # ``UserClient.list`` shadows the builtin inside the class body, hence an alias.
 _Users = list[User]
-#: Told ``(kind, id)`` after a delete through a client: ``("user", user_id)`` or
-#: ``("session", session_id)``; the adapters' caches drop what they remember about it.
+#: Told ``(kind, id)`` after a delete through a client: ``("user", user_id)``,
+#: ``("session", session_id)`` (a soft delete) or ``("purged", session_id)`` (a soft-deleted
+#: session removed for good); the adapters' caches drop what they remember about it.
 DeleteListener = Callable[[str, str], None]
 
 
@@ -129,6 +132,7 @@ _WRITES = frozenset(
         "delete_session",
         "add_messages",
         "update_message_metadata",
+        "purge_deleted",
     }
 )
 _OPERATIONS = _WRITES | {
@@ -446,6 +450,41 @@ class MemoryClient(_Namespace):
         args = _message_metadata_args(session_id, message_uuid, metadata)
         return await self._counting_backend.aupdate_message_metadata(*args)
 
+    # -- soft-deleted data -----------------------------------------------------------------
+
+    def purge_deleted(self, older_than: str | timedelta | float | None = None) -> PurgeReport:
+        """Hard-delete what was soft-deleted more than ``older_than`` ago; report what went.
+
+        ``older_than`` is a duration (``"30d"``, ``"12h"``, ``"1h30m"``, ``"0"``, a timedelta
+        or seconds); ``None`` means the store's retention (``retention=``,
+        ``ZEP_MEMORY_RETENTION``, one hour by default); ``0`` purges every soft-deleted
+        session and message now. Purged sessions are gone for good: their ids are free again.
+        The embedded store also does this by itself once data is older than the retention.
+
+        On a Zep server this is the server's job: :class:`UnsupportedOperationError`, nothing
+        sent. A bad duration: :class:`InvalidInputError` naming ``older_than``.
+        """
+        age = _older_than(older_than)
+        return self._purged(self._counting_backend.purge_deleted(age))
+
+    async def apurge_deleted(
+        self, older_than: str | timedelta | float | None = None
+    ) -> PurgeReport:
+        """Async :meth:`purge_deleted`."""
+        age = _older_than(older_than)
+        return self._purged(await self._counting_backend.apurge_deleted(age))
+
+    def _purged(self, report: PurgeReport) -> PurgeReport:
+        """Tell the delete listeners which sessions are gone for good."""
+        for session_id in report.session_ids:
+            for listener in list(self._on_delete):
+                listener("purged", session_id)
+        return report
+
+
+def _older_than(value: object) -> timedelta | None:
+    return None if value is None else check_duration(value, "older_than")
+
 
 def _memory(messages: list[Message]) -> Memory:
     return Memory.model_construct(messages=messages, metadata=None)
@@ -558,6 +597,7 @@ class ZepMemoryClient:
         timeout: float | None = None,
         max_retries: int | None = None,
         api_version: str | None = None,
+        retention: str | timedelta | float | None = None,
         settings: Settings | None = None,
     ) -> None:
         if backend is not None and not isinstance(backend, Backend):
@@ -572,6 +612,7 @@ class ZepMemoryClient:
             "timeout": timeout,
             "max_retries": max_retries,
             "api_version": api_version,
+            "retention": retention,
         }
         if settings is not None:
             _check_alone(settings, backend=backend, **arguments)
@@ -640,13 +681,16 @@ def _check_alone(settings: object, **arguments: object) -> None:
 
 
 def _settings_from_arguments(
-    *, base_url: object, api_url: object, path: object, **arguments: Any
+    *, base_url: object, api_url: object, path: object, retention: object, **arguments: Any
 ) -> Settings:
     """The client's arguments, checked and completed from the environment."""
     if base_url is not None and api_url is not None and base_url != api_url:
         raise ConfigurationError("pass base_url or api_url, not both")
     return Settings(
-        api_url=base_url if base_url is not None else api_url, memory_path=path, **arguments
+        api_url=base_url if base_url is not None else api_url,
+        memory_path=path,
+        memory_retention=retention,
+        **arguments,
     )
 
 
@@ -657,6 +701,11 @@ def _build_backend(settings: Settings) -> Backend:
         raise ConfigurationError(
             "path= is for the embedded store; base_url, api_url and api_key are for a Zep "
             "server: pass one or the other"
+        )
+    if "memory_retention" in given and settings.api_url is not None:
+        raise ConfigurationError(
+            "retention= applies to the embedded store; a Zep server purges soft-deleted data "
+            "on its own schedule (drop retention=, or the Zep URL)"
         )
     if settings.api_url is None:
         if settings.api_key is not None:
@@ -675,7 +724,7 @@ def _build_backend(settings: Settings) -> Backend:
             )
         from .backends._embedded import EmbeddedBackend
 
-        return EmbeddedBackend(settings.store_path())
+        return EmbeddedBackend(settings.store_path(), retention=settings.store_retention())
     from .backends.zep import ZepBackend
 
     backend: Backend = ZepBackend(

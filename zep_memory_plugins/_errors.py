@@ -10,6 +10,7 @@ backend (embedded store or a Zep server) and whatever the framework adapter::
     ├── NotFoundError (also LookupError)         the user, session or page does not exist
     ├── AlreadyExistsError                       the user, session or message uuid is taken
     ├── SessionOwnershipError                    a session belongs to another user
+    ├── UnsupportedOperationError                this backend does not do that (e.g. purge on Zep)
     └── BackendError                             the backend failed to answer as asked
         ├── BadRequestError                      the server refused the request (HTTP 400, 422)
         ├── AuthenticationError                  wrong or missing API key (HTTP 401, 403)
@@ -47,6 +48,7 @@ __all__ = [
     "ServiceUnavailableError",
     "SessionOwnershipError",
     "StoreFileError",
+    "UnsupportedOperationError",
     "ZepMemoryError",
 ]
 
@@ -102,6 +104,14 @@ class AlreadyExistsError(ZepMemoryError):
 
 class SessionOwnershipError(ZepMemoryError):
     """A session id was used with a user who does not own that session."""
+
+
+class UnsupportedOperationError(ZepMemoryError):
+    """The backend does not offer this operation; the message says who does the job instead.
+
+    For example ``purge_deleted`` on a Zep server, which purges soft-deleted data itself.
+    Nothing was sent or changed.
+    """
 
 
 class BackendError(ZepMemoryError):

@@ -43,7 +43,12 @@ What the guard remembers is forgotten when it stops being true:
   write, recreating the session with its owner if the user was deleted.
 
 A session cleared (soft-deleted) through the client keeps its owner: writing to it revives it
-with its owner and metadata. To learn the owner of a soft-deleted session it does not know (Zep
+with its owner and metadata. On a backend that purges soft-deleted sessions by itself (the
+embedded store, after its retention, or at once when asked), the first write after such a clear
+first looks whether the session is still there (a read, and an update that changes nothing but
+revives it): if it was purged meanwhile, it is created again, owned by the same user.
+
+To learn the owner of a soft-deleted session it does not know (Zep
 hides it), the guard revives it with an update that changes nothing (a top-level ``"system"``
 key, which Zep ignores in session updates), and deletes it again if it is someone else's: its
 metadata and messages stay exactly as they were.
@@ -168,6 +173,10 @@ class SessionGuard:
         #: whole histories, refreshed by one tail read (shared with the other adapters)
         self.cache: HistoryCache = history_cache(client)
         self.cache.on_lost(self.lost)
+        #: sessions this client soft-deleted on a backend that purges them by itself: the next
+        #: write looks whether they are still there before trusting what is known of them
+        self._cleared: set[str] = set()
+        self._cleared_lock = threading.Lock()
         client._on_delete(self._deleted)
 
     def lost(self, session_id: str) -> None:
@@ -178,11 +187,29 @@ class SessionGuard:
         self.record.forget(session_id)
 
     def _deleted(self, kind: str, ident: str) -> None:
-        """A user or session was deleted through the client."""
-        if kind != "user":
-            return  # a soft-deleted session keeps its owner: a write revives it as theirs
+        """A user or session was deleted (or a soft-deleted one purged) through the client."""
+        if kind == "session":
+            # A soft-deleted session keeps its owner: a write revives it as theirs, unless the
+            # backend purged it meanwhile (then the next write looks first).
+            if self.client.backend.revivable_for is not None:
+                with self._cleared_lock:
+                    self._cleared.add(ident)
+            return
+        if kind == "purged":
+            self.record.forget(ident)  # gone for good: the next write creates it again
+            self._take_cleared(ident)
+            return
         for session_id in self.record.user_deleted(ident):
             self.cache.forget(session_id)
+            self._take_cleared(session_id)
+
+    def _take_cleared(self, session_id: str) -> bool:
+        """Whether this client cleared the session on a purging backend (and forget it)."""
+        with self._cleared_lock:
+            if session_id not in self._cleared:
+                return False
+            self._cleared.discard(session_id)
+            return True
 
     def owned(self, user_id: str, sessions: Sequence[Session]) -> list[str]:
         """Record ``sessions`` (listed by ``get_sessions(user_id)``) as owned; their ids."""
@@ -209,6 +236,8 @@ class SessionGuard:
     ) -> Plan[None]:
         """The plan of :meth:`ensure_write`."""
         if self.record.known(user_id, session_id):
+            if self._take_cleared(session_id):
+                yield from self._plan_look_after_clear(user_id, session_id, metadata, _LOOK)
             return
         if not self.record.is_absent(session_id) and (
             yield from self.plan_check_read(user_id, session_id)
@@ -259,6 +288,38 @@ class SessionGuard:
         mine = Session(session_id=session_id, metadata=dict(metadata or _revival()))
         revived: Session = yield call(memory, "update_session", mine)
         return revived
+
+    def _plan_look_after_clear(
+        self,
+        user_id: str,
+        session_id: str,
+        metadata: Mapping[str, Any] | None,
+        revive_with: Mapping[str, Any],
+    ) -> Plan[None]:
+        """Revive a session ``user_id`` cleared through this client, or make it again.
+
+        On a backend that purges, it may be gone: revived with ``revive_with`` if it is still
+        there, else created again for them.
+        """
+        memory = self.client.memory
+        try:
+            session = yield call(memory, "get_session", session_id)
+        except NotFoundError:
+            pass
+        else:  # revived meanwhile (or, after a purge, made again by someone)
+            self.record.verify(session, user_id)
+            return
+        try:
+            look = Session(session_id=session_id, metadata=dict(revive_with))
+            session = yield call(memory, "update_session", look)
+        except NotFoundError:  # purged: gone for good, its id free
+            self.record.forget(session_id)
+            yield from self._plan_create(user_id, session_id, metadata)
+            return
+        if session.user_id != user_id:  # purged, then made and cleared by someone else
+            yield call(memory, "delete_memory", session_id)  # back as it was
+            self.record.forget(session_id)
+        self.record.verify(session, user_id)
 
     def _plan_add_user(self, user_id: str) -> Plan[bool]:
         """Create the user; ``True`` if this call created it."""
@@ -322,7 +383,9 @@ class SessionGuard:
         if (yield from self.plan_check_read(user_id, session_id)):
             yield from self.plan_delete(session_id)  # False if already deleted: nothing to drop
             if messages:
-                yield from self.cache.plan_add(session_id, messages)
+                yield from self.plan_write(user_id, session_id, messages)  # revives it
+            elif keep_session and self._take_cleared(session_id):
+                yield from self._plan_look_after_clear(user_id, session_id, None, _revival())
             elif keep_session:
                 revive = Session(session_id=session_id, metadata=_revival())
                 yield call(self.client.memory, "update_session", revive)

@@ -3,18 +3,20 @@
 The client, the ``zep-memory`` command line and the test server's command line build one
 :class:`Settings` and read everything from it: the Zep server's URL, the API key (a
 :class:`~pydantic.SecretStr`, never shown), the embedded store's path, the timeout, the retry
-budget and the server's generation. Arguments win over the environment variables
-(``ZEP_API_URL``, ``ZEP_API_KEY``, ``ZEP_API_VERSION``, ``ZEP_MEMORY_PATH``), which are read once,
-when the object is built; an explicit store path means the embedded store, so no environment
-variable is read at all then. Every refusal is a :class:`~zep_memory_plugins.ConfigurationError`
-naming the argument or the variable at fault, never pydantic's ``ValidationError``, and never
-showing the key.
+budget, the server's generation, and how long the embedded store keeps soft-deleted data.
+Arguments win over the environment variables (``ZEP_API_URL``, ``ZEP_API_KEY``,
+``ZEP_API_VERSION``, ``ZEP_MEMORY_PATH``, ``ZEP_MEMORY_RETENTION``), which are read once, when
+the object is built; an explicit store path means the embedded store, so no Zep variable is
+read then (``ZEP_MEMORY_RETENTION`` still is). Every refusal is a
+:class:`~zep_memory_plugins.ConfigurationError` naming the argument or the variable at fault,
+never pydantic's ``ValidationError``, and never showing the key.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from datetime import timedelta
 from typing import Any
 
 from pydantic import PrivateAttr, SecretStr, ValidationError, field_validator
@@ -26,16 +28,19 @@ from pydantic_settings import (
 )
 
 from ._errors import ConfigurationError
+from ._retention import DEFAULT_RETENTION, parse_duration
 
 __all__ = [
     "API_KEY_ENV",
     "API_URL_ENV",
     "API_VERSION_ENV",
     "MEMORY_PATH_ENV",
+    "MEMORY_RETENTION_ENV",
     "Settings",
     "ZEP_CLOUD_URL",
     "default_store_path",
     "read_store_path",
+    "read_store_retention",
 ]
 
 #: Environment variable naming the Zep server; when set, the client talks to Zep.
@@ -50,6 +55,8 @@ API_VERSION_ENV = "ZEP_API_VERSION"
 ZEP_CLOUD_URL = "https://api.getzep.com"
 #: Environment variable naming the embedded store's file.
 MEMORY_PATH_ENV = "ZEP_MEMORY_PATH"
+#: Environment variable: how long the embedded store keeps soft-deleted data (``30d``, ``1h``...).
+MEMORY_RETENTION_ENV = "ZEP_MEMORY_RETENTION"
 
 _PREFIX = "ZEP_"
 #: How each field is called as an argument of the client (the variable is the field's name in
@@ -59,6 +66,7 @@ _ARGUMENT = {
     "api_key": "api_key",
     "api_version": "api_version",
     "memory_path": "path",
+    "memory_retention": "retention",
     "timeout": "timeout",
     "max_retries": "max_retries",
 }
@@ -105,7 +113,10 @@ def default_store_path(memory_path: str | None = None) -> str:
 
 
 class _Environment(EnvSettingsSource):
-    """``ZEP_*`` variables for the fields that have one; none when a path is an argument."""
+    """``ZEP_*`` variables for the fields that have one.
+
+    When a path is an argument, only the embedded store's own ``ZEP_MEMORY_RETENTION``.
+    """
 
     def __init__(self, settings_cls: type[BaseSettings], arguments: dict[str, Any]) -> None:
         super().__init__(settings_cls)
@@ -113,10 +124,10 @@ class _Environment(EnvSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         # An explicit store path means the embedded store, whatever ZEP_API_URL / ZEP_API_KEY
-        # say: nothing is read from the environment then.
-        if self._arguments.get("memory_path") is not None:
-            return {}
+        # say: no Zep variable is read then, only the store's own retention.
         found = super().__call__()
+        if self._arguments.get("memory_path") is not None:
+            return {name: value for name, value in found.items() if name == "memory_retention"}
         return {name: value for name, value in found.items() if name not in _ARGUMENTS_ONLY}
 
 
@@ -175,6 +186,20 @@ class _SettingsBase(BaseSettings):
         return self._arguments
 
     memory_path: str | None = None
+    #: How long the embedded store keeps soft-deleted sessions revivable before it hard-deletes
+    #: them (``ZEP_MEMORY_RETENTION``; ``None``: :data:`~zep_memory_plugins._retention.
+    #: DEFAULT_RETENTION`, one hour). Text (``"30d"``, ``"12h"``, ``"0"``), a timedelta, or
+    #: seconds.
+    memory_retention: timedelta | None = None
+
+    @field_validator("memory_retention", mode="before")
+    @classmethod
+    def _check_retention(cls, value: object) -> timedelta:
+        return parse_duration(value)
+
+    def store_retention(self) -> timedelta:
+        """How long the embedded store keeps soft-deleted data: the setting, else one hour."""
+        return DEFAULT_RETENTION if self.memory_retention is None else self.memory_retention
 
     @field_validator("memory_path", mode="before")
     @classmethod
@@ -207,7 +232,10 @@ def _configuration_error(exc: ValidationError, given: dict[str, Any]) -> Configu
 
 
 class _StorePath(_SettingsBase):
-    """Only the embedded store's path (``ZEP_MEMORY_PATH``): what ``default_path()`` reads."""
+    """Only the embedded store's settings (``ZEP_MEMORY_PATH``, ``ZEP_MEMORY_RETENTION``).
+
+    What a :class:`~zep_memory_plugins.store.SQLiteStore` built without them reads.
+    """
 
 
 def read_store_path() -> str:
@@ -215,13 +243,19 @@ def read_store_path() -> str:
     return _StorePath().store_path()
 
 
+def read_store_retention() -> timedelta:
+    """The embedded store's retention from ``ZEP_MEMORY_RETENTION`` alone, else one hour."""
+    return _StorePath().store_retention()
+
+
 class Settings(_SettingsBase):
     """Everything the client, the command line and the test server are configured with.
 
     Built from arguments (the fields below; ``None`` or, for the URL, key and version, ``""``
     means "not given") and, for what is not given, the environment variables ``ZEP_API_URL``,
-    ``ZEP_API_KEY``, ``ZEP_API_VERSION`` and ``ZEP_MEMORY_PATH``, read once, here. When
-    ``memory_path`` is given no variable is read: an explicit path means the embedded store.
+    ``ZEP_API_KEY``, ``ZEP_API_VERSION``, ``ZEP_MEMORY_PATH`` and ``ZEP_MEMORY_RETENTION``, read
+    once, here. When ``memory_path`` is given no Zep variable is read: an explicit path means
+    the embedded store.
     ``api_key_env`` names another variable to read the key from; it must then be set.
 
     Values are checked here (types, ranges, a key an HTTP header can carry, a path without a

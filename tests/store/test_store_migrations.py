@@ -1,5 +1,7 @@
 """The embedded store's schema: ordered migrations, each applied once, in its own transaction,
-and recorded; files from the previous release open unchanged; files from a newer one are refused.
+and recorded; files from release 0.1.0 get the later migrations once, their data intact, and
+are rebuilt once so that nothing deleted before secure deletes stays in them; files from a newer
+release are refused.
 """
 
 from __future__ import annotations
@@ -60,10 +62,19 @@ def records(path: Path) -> list[tuple[int, str, str, str]]:
     return rows
 
 
+LATEST = MIGRATIONS[-1].version
+
+
+class Release010(SQLiteStore):
+    """The schema of release 0.1.0 only: migration 1."""
+
+    migrations = MIGRATIONS[:1]
+
+
 def test_migration_1_is_the_schema_release_0_1_0_wrote(tmp_path):
     old, new = tmp_path / "old.db", tmp_path / "new.db"
     build_release_0_1_0_store(old)
-    SQLiteStore(new).close()
+    Release010(new).close()
     ours = [row for row in schema(new) if row[1] != "zep_memory_migrations"]
     assert ours == schema(old)
     assert pragma_version(new) == 1
@@ -71,10 +82,30 @@ def test_migration_1_is_the_schema_release_0_1_0_wrote(tmp_path):
     assert records(new)[0][3].startswith("zep-memory-plugins ")
 
 
-def test_a_store_from_release_0_1_0_opens_unchanged(tmp_path):
+def test_a_new_store_has_every_migration(tmp_path):
+    path = tmp_path / "new.db"
+    SQLiteStore(path).close()
+    assert pragma_version(path) == LATEST
+    assert [v for v, _, _, _ in records(path)] == [m.version for m in MIGRATIONS]
+    names = {name for _, name, _ in schema(path)}
+    assert {"sessions_deleted", "messages_deleted"} <= names
+
+
+def raw_messages(path: Path) -> list[tuple[str, str, str, str | None]]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT role, role_type, content, metadata FROM messages ORDER BY id"
+        ).fetchall()
+    finally:
+        conn.close()
+    return rows
+
+
+def test_a_store_from_release_0_1_0_gets_the_later_migrations_once(tmp_path):
     path = tmp_path / "old.db"
     build_release_0_1_0_store(path)
-    before_schema, before_bytes = schema(path), path.read_bytes()
+    assert b"Forget this one." in path.read_bytes()  # soft-deleted, still in the file
 
     with ZepMemoryClient(path=path) as client:
         user = client.user.get("jane")
@@ -90,16 +121,26 @@ def test_a_store_from_release_0_1_0_opens_unchanged(tmp_path):
         assert messages[0].uuid == uuid.UUID("0193a000-0000-7000-8000-0000000000a1")
         assert client.memory.get_messages("old") == []  # soft-deleted stays deleted
 
-    # Opening and reading wrote nothing: same schema, no record table, same bytes.
-    assert schema(path) == before_schema
-    assert pragma_version(path) == 1
-    assert path.read_bytes() == before_bytes
+    # Migration 1 was applied by 0.1.0, before records were kept: the later ones are recorded.
+    assert pragma_version(path) == LATEST
+    assert [v for v, _, _, _ in records(path)] == [m.version for m in MIGRATIONS[1:]]
+    # The soft-deleted message is a tombstone now, and the file was rebuilt: it is gone.
+    assert raw_messages(path)[2] == ("", "", "", None)
+    assert b"Forget this one." not in path.read_bytes()
+
+    # Opening an up-to-date file and reading writes nothing: same schema, same bytes.
+    after_schema, after_bytes, after_records = schema(path), path.read_bytes(), records(path)
+    with ZepMemoryClient(path=path) as client:
+        assert len(client.memory.get_messages("trip")) == 2
+    assert schema(path) == after_schema
+    assert records(path) == after_records
+    assert path.read_bytes() == after_bytes
 
     # And the new release writes to it as to any store.
     with ZepMemoryClient(path=path) as client:
         client.memory.add_messages("trip", [Message(role="jane", content="Thanks!")])
         assert len(client.memory.get_messages("trip")) == 3
-    assert schema(path) == before_schema
+    assert schema(path) == after_schema
 
 
 def test_reopening_applies_nothing(tmp_path):
@@ -117,7 +158,7 @@ class WithIndex(SQLiteStore):
     migrations = (
         *MIGRATIONS,
         Migration(
-            2,
+            LATEST + 1,
             "messages by role",
             (
                 "CREATE INDEX messages_by_role ON messages(role)",
@@ -132,9 +173,10 @@ def test_a_new_migration_is_applied_once_and_recorded(tmp_path):
     path = tmp_path / "old.db"
     build_release_0_1_0_store(path)
     WithIndex(path).close()
-    assert pragma_version(path) == 2
-    # Migration 1 was applied by 0.1.0, before records were kept: only 2 is recorded.
-    assert [(v, n) for v, n, _, _ in records(path)] == [(2, "messages by role")]
+    assert pragma_version(path) == LATEST + 1
+    # Migration 1 was applied by 0.1.0, before records were kept: the later ones are recorded.
+    assert [(v, n) for v, n, _, _ in records(path)][-1] == (LATEST + 1, "messages by role")
+    assert [v for v, _, _, _ in records(path)] == list(range(2, LATEST + 2))
     names = {name for _, name, _ in schema(path)}
     assert {"messages_by_role", "notes"} <= names
     first = records(path)
@@ -159,7 +201,7 @@ def test_a_store_from_a_newer_release_is_refused_and_left_untouched(tmp_path):
     assert info.value.path == str(path)
     message = str(info.value)
     assert str(path) in message and "newer release" in message
-    assert "schema version 2" in message and "Upgrade zep-memory-plugins" in message
+    assert f"schema version {LATEST + 1}" in message and "Upgrade zep-memory-plugins" in message
     assert path.read_bytes() == before
     with pytest.raises(StoreFileError):
         ZepMemoryClient(path=path)
@@ -184,20 +226,22 @@ class Broken(SQLiteStore):
 
     migrations = (
         *MIGRATIONS,
-        Migration(2, "half good", ("CREATE TABLE half (x)", "CREATE TABLE half (x)")),
+        Migration(LATEST + 1, "half good", ("CREATE TABLE half (x)", "CREATE TABLE half (x)")),
     )
 
 
 def test_a_failing_migration_changes_nothing(tmp_path):
     path = tmp_path / "old.db"
     build_release_0_1_0_store(path)
-    before = schema(path)
+    SQLiteStore(path).close()  # up to this release
+    before, before_records = schema(path), records(path)
     with pytest.raises(BackendError) as info:
         Broken(path)
     assert not isinstance(info.value, StoreFileError)
     assert str(path) in str(info.value)
-    assert schema(path) == before  # no half-made table, no record table
-    assert pragma_version(path) == 1
+    assert schema(path) == before  # no half-made table
+    assert records(path) == before_records
+    assert pragma_version(path) == LATEST
     with ZepMemoryClient(path=path) as client:  # the release it came from still opens it
         assert len(client.memory.get_messages("trip")) == 2
 
@@ -208,11 +252,12 @@ OPENER = textwrap.dedent(
     from zep_memory_plugins.store import MIGRATIONS, Migration, SQLiteStore
 
     class Later(SQLiteStore):
+        latest = MIGRATIONS[-1].version
         migrations = (
             *MIGRATIONS,
-            Migration(2, "counter", ("CREATE TABLE counter (n INTEGER)",
-                                     "INSERT INTO counter VALUES (1)")),
-            Migration(3, "bump", ("UPDATE counter SET n = n + 1",)),
+            Migration(latest + 1, "counter", ("CREATE TABLE counter (n INTEGER)",
+                                              "INSERT INTO counter VALUES (1)")),
+            Migration(latest + 2, "bump", ("UPDATE counter SET n = n + 1",)),
         )
 
     print("ready", flush=True)
@@ -243,8 +288,8 @@ def test_processes_opening_a_new_file_together_apply_each_migration_once(tmp_pat
         for proc in procs:
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
-        assert [v for v, _, _, _ in records(path)] == [1, 2, 3]
-        assert pragma_version(path) == 3
+        assert [v for v, _, _, _ in records(path)] == list(range(1, LATEST + 3))
+        assert pragma_version(path) == LATEST + 2
         conn = sqlite3.connect(path)
         assert conn.execute("SELECT n FROM counter").fetchall() == [(2,)]
         conn.close()

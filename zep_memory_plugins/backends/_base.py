@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from .._errors import UnsupportedOperationError
 from .._models import CreateUserRequest, Message, MessagePage, Session, UpdateUserRequest, User
+from .._retention import PurgeReport
 
 __all__ = ["Backend", "BackendStats"]
 
@@ -196,6 +199,29 @@ class Backend(ABC):
         self, session_id: str, message_uuid: uuid.UUID, metadata: Mapping[str, Any]
     ) -> Message:
         """Async :meth:`update_message_metadata`."""
+
+    # soft-deleted data (optional: the default says the backend does not purge)
+    @property
+    def revivable_for(self) -> timedelta | None:
+        """How long a soft-deleted session surely stays revivable; ``None``: not known here.
+
+        The adapters trust a write to revive a session this client soft-deleted only within
+        that time; after it they check that the session still exists.
+        """
+        return None
+
+    def purge_deleted(self, older_than: timedelta | None) -> PurgeReport:
+        """Hard-delete what was soft-deleted more than ``older_than`` ago; report it.
+
+        ``None``: the backend's retention. The default: :class:`UnsupportedOperationError`.
+        """
+        raise UnsupportedOperationError(
+            f"the {self.name} backend does not purge soft-deleted data on request"
+        )
+
+    async def apurge_deleted(self, older_than: timedelta | None) -> PurgeReport:
+        """Async :meth:`purge_deleted`."""
+        return self.purge_deleted(older_than)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections held by the backend."""

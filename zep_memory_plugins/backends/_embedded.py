@@ -7,9 +7,12 @@ import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from .._errors import ConfigurationError
 from .._models import CreateUserRequest, Message, MessagePage, Session, UpdateUserRequest, User
+from .._retention import PurgeReport
 from ..store import SQLiteStore, WouldBlockError
 from ._base import Backend
 
@@ -34,10 +37,18 @@ class EmbeddedBackend(Backend):
     name = "embedded"
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, store: SQLiteStore | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        store: SQLiteStore | None = None,
+        retention: str | timedelta | float | None = None,
     ) -> None:
         super().__init__()
-        self.store = store if store is not None else SQLiteStore(path)
+        if store is not None and retention is not None:
+            raise ConfigurationError(
+                "pass retention= to the SQLiteStore given as store=, not to the backend"
+            )
+        self.store = store if store is not None else SQLiteStore(path, retention=retention)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zep-memory-store")
 
     def describe(self) -> str:
@@ -123,6 +134,15 @@ class EmbeddedBackend(Backend):
     ) -> Message:
         return self.store.update_message_metadata(session_id, message_uuid, metadata)
 
+    @property
+    def revivable_for(self) -> timedelta:
+        """The store's retention: a soft-deleted session is kept at least that long."""
+        return self.store.retention
+
+    def purge_deleted(self, older_than: timedelta | None) -> PurgeReport:
+        """Hard-delete what was soft-deleted ``older_than`` ago (default: the retention)."""
+        return self.store.purge_deleted(older_than)
+
     # async: the same calls, off the event loop whenever they would wait (see the class docstring)
     async def aadd_user(self, request: CreateUserRequest) -> User:
         return await self._write(self.store.add_user, request)
@@ -172,3 +192,7 @@ class EmbeddedBackend(Backend):
         return await self._write(
             self.store.update_message_metadata, session_id, message_uuid, metadata
         )
+
+    async def apurge_deleted(self, older_than: timedelta | None) -> PurgeReport:
+        """Async :meth:`purge_deleted`, off the event loop when it would wait."""
+        return await self._write(self.store.purge_deleted, older_than)

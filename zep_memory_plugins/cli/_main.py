@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
@@ -29,6 +29,7 @@ from .._errors import (
     ZepMemoryError,
 )
 from .._models import MAX_COUNT, check_text
+from .._retention import format_duration, parse_duration
 from .._settings import API_KEY_ENV, Settings
 from .._version import __version__
 from ..transfer import TransferStats, copy, export_jsonl, import_jsonl
@@ -310,6 +311,36 @@ def _cmd_sessions_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_purge(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        report = client.memory.purge_deleted(older_than=args.older_than)
+        where = client.backend.describe()
+    if args.json:
+        print_json({"store": where, **report.as_dict()})
+        return 0
+    age = format_duration(report.older_than)
+    if not report.sessions:
+        print(f"nothing to purge: no data soft-deleted more than {age} ago ({where})")
+        return 0
+    removed = len(report.session_ids)
+    print_table(
+        f"purged {plural(removed, 'session')} and {plural(report.message_count, 'message')} "
+        f"soft-deleted more than {age} ago ({where})",
+        ["session_id", "user_id", "deleted (UTC)", "messages", "what went"],
+        [
+            [
+                s.session_id,
+                s.user_id or "",
+                _dt(s.deleted_at),
+                str(s.messages),
+                "the session" if s.removed else "old messages (revived since)",
+            ]
+            for s in report.sessions
+        ],
+    )
+    return 0
+
+
 def _summary(verb: str, stats: TransferStats) -> str:
     users = plural(stats.users, "user")
     sessions = plural(stats.sessions, "session")
@@ -335,13 +366,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         to_stdout = args.output in (None, "-")
         with progress_bar("exporting", enabled=not args.quiet) as progress:
             if to_stdout:
-                stats = export_jsonl(client, sys.stdout, progress=progress)
+                stats = export_jsonl(client, sys.stdout, user_id=args.user, progress=progress)
             else:
                 target = Path(args.output)
                 partial = target.with_name(target.name + ".partial")
                 try:
                     with open(partial, "w", encoding="utf-8") as fp:
-                        stats = export_jsonl(client, fp, progress=progress)
+                        stats = export_jsonl(client, fp, user_id=args.user, progress=progress)
                     partial.replace(target)
                 except BaseException:
                     partial.unlink(missing_ok=True)
@@ -410,6 +441,13 @@ def _positive(text: str) -> int:
     if value > MAX_COUNT:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT} (2**63 - 1)")
     return value
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -517,12 +555,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _store_command(
         commands,
+        "purge",
+        "hard-delete soft-deleted sessions and what is left of their messages",
+        _cmd_purge,
+    )
+    p.description = (
+        "Hard-delete what was soft-deleted (sessions cleared with 'sessions delete' or "
+        "delete_memory) more than DURATION ago, and list what went. Their ids are free again. "
+        "The embedded store does this by itself once the retention (ZEP_MEMORY_RETENTION, "
+        "default 1h) has passed; a Zep server purges on its own schedule and refuses this."
+    )
+    p.add_argument(
+        "--older-than",
+        type=_duration,
+        metavar="DURATION",
+        help="e.g. 30d, 12h, 45m, 1h30m; 0: everything soft-deleted, now (default: the "
+        "store's retention)",
+    )
+
+    p = _store_command(
+        commands,
         "export",
         "write users, sessions and messages as JSON Lines",
         _cmd_export,
         json_help="print the counts as JSON on stderr",
     )
     p.add_argument("--output", "-o", metavar="FILE", help="output file (default: stdout)")
+    p.add_argument(
+        "--user",
+        metavar="USER_ID",
+        help="only this user: the user, their sessions and their messages",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
     p = _store_command(commands, "import", "read a JSON Lines export (idempotent)", _cmd_import)

@@ -11,6 +11,16 @@ The schema is an ordered list of migrations (:data:`MIGRATIONS`), each applied o
 a transaction of its own and recorded. Inside :meth:`SQLiteStore.no_wait` a call refuses to
 wait for a lock (:class:`WouldBlockError`): the embedded backend's async methods use it to
 leave the event loop only when they would have to wait.
+
+Deleted means gone. The write connection runs with ``PRAGMA secure_delete = ON``, so SQLite
+overwrites with zeros what a delete or an update frees; a session clear (soft delete) wipes its
+messages' role, content, metadata and time at once and keeps each as a tombstone (its uuid
+stays taken, as on Zep); and after every delete, and when the store closes, a
+``wal_checkpoint(TRUNCATE)`` empties the write-ahead log, whose older frames would otherwise
+still hold the pages as they were. Soft-deleted sessions and tombstones are hard-deleted once
+older than the store's ``retention`` (:meth:`SQLiteStore.purge_deleted`): by the first write
+after the store opens, by every delete, by a write at most once a minute, and at once where an
+expired session's id is wanted again.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import uuid as _uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -51,6 +61,7 @@ from .._models import (
     dumps_metadata,
     new_message_uuid,
 )
+from .._retention import PurgedSession, PurgeReport, check_duration
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -88,6 +99,13 @@ class Migration:
     name: str
     statements: tuple[str, ...]
 
+
+#: What a soft-deleted message keeps: its uuid (still taken, as on Zep), its session and its
+#: deleted_at. Its role, content, metadata and time are wiped (the time becomes deleted_at).
+_TOMBSTONE_UPDATE = (
+    "UPDATE messages SET role = '', role_type = '', content = '', metadata = NULL,"
+    " created_at = deleted_at"
+)
 
 #: The schema's history, oldest first. Each migration runs once per file, in order, in a
 #: transaction of its own that also records it (``PRAGMA user_version`` and a row of
@@ -134,7 +152,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS messages_by_session ON messages(session, id)",
         ),
     ),
+    Migration(
+        2,
+        "soft-deleted data: tombstones and purge indexes",
+        (
+            # Purges find expired rows through these (only deleted rows are indexed).
+            "CREATE INDEX IF NOT EXISTS sessions_deleted ON sessions(deleted_at)"
+            " WHERE deleted_at IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS messages_deleted ON messages(deleted_at)"
+            " WHERE deleted_at IS NOT NULL",
+            # Messages soft-deleted by an earlier release become tombstones too.
+            _TOMBSTONE_UPDATE + " WHERE deleted_at IS NOT NULL",
+        ),
+    ),
 )
+#: The migration after which a file from before secure deletes is rebuilt once (``VACUUM``).
+_SECURE_DELETES = MIGRATIONS[1]
 
 #: Where each applied migration is recorded. Files written before migrations were recorded
 #: (release 0.1.0: ``user_version`` 1, no such table) get the table with their next migration.
@@ -282,6 +315,18 @@ class _Guard:
         with suppress(sqlite3.ProgrammingError):
             self._conn.execute(f"PRAGMA busy_timeout = {ms}")
 
+    @contextmanager
+    def waiting_at_most(self, ms: int) -> Iterator[None]:
+        """Within the block (the lock held), SQLite waits at most ``ms`` for other processes."""
+        if self._quick:
+            yield  # already 0
+            return
+        self._busy_timeout(ms)
+        try:
+            yield
+        finally:
+            self._busy_timeout(BUSY_TIMEOUT_MS)
+
 
 _USER_COLUMNS = "id, user_id, uuid, email, first_name, last_name, metadata, created_at, updated_at"
 _SESSION_COLUMNS = "id, session_id, user_id, uuid, metadata, created_at, updated_at, deleted_at"
@@ -379,6 +424,25 @@ def _message_of(row: Sequence[Any]) -> Message:
     )
 
 
+#: How long closing waits for other processes' readers before checkpointing what it can (ms).
+_CLOSE_CHECKPOINT_WAIT_MS = 1_000
+
+
+def _log_purge(why: str, report: PurgeReport) -> None:
+    """One log line: counts only (session ids may be personal; content never is logged)."""
+    logger.info(
+        "embedded store: purged %s soft-deleted data: %d sessions, %d messages",
+        why,
+        len(report.session_ids),
+        report.message_count,
+    )
+
+
+def _cutoff(older_than: timedelta) -> str:
+    """The deleted_at (as stored) at or before which data soft-deleted ``older_than`` ago is."""
+    return (datetime.now(timezone.utc) - older_than).isoformat()
+
+
 def _strip_system(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Zep ignores a top-level ``"system"`` key in a session UPDATE (adding one keeps it)."""
     if metadata is None:
@@ -394,17 +458,39 @@ class SQLiteStore:
     open the same file. A file that is not a store this release can use (not a SQLite database,
     damaged, written by a newer release) raises :class:`~zep_memory_plugins.StoreFileError` and
     is left untouched.
+
+    ``retention`` is how long soft-deleted sessions stay revivable before they are hard-deleted
+    (a timedelta, ``"30d"``, ``"1h"``, ``"0"``, or seconds; ``None``: ``ZEP_MEMORY_RETENTION``,
+    else one hour). See the module docstring for when that happens.
     """
 
     #: The migrations this class brings a file up to (see :data:`MIGRATIONS`).
     migrations: ClassVar[tuple[Migration, ...]] = MIGRATIONS
+    #: How often, at most, a write looks for expired soft-deleted data (seconds).
+    PURGE_CHECK_INTERVAL: ClassVar[float] = 60.0
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        retention: str | timedelta | float | None = None,
+    ) -> None:
+        if retention is None:
+            from .._settings import read_store_retention
+
+            self.retention = read_store_retention()
+        else:
+            self.retention = check_duration(retention, "retention")
         if path is None:
             path = default_path()
         self.path = str(path)
         self._local = _ThreadState()
         self._closed = True
+        self._scrub = False  # set by a write transaction that deleted something
+        self._expired: list[PurgeReport] = []  # what it purged as expired, logged once committed
+        # The first write after opening looks for expired data; then at most once a minute.
+        self._ready = False
+        self._next_purge = 0.0
         try:
             if self.path != MEMORY:
                 Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -430,6 +516,7 @@ class SQLiteStore:
         except OSError as exc:
             raise BackendError(f"cannot open the embedded store at {self.path}: {exc}") from exc
         self._closed = False
+        self._ready = True
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={self.path!r})"
@@ -469,6 +556,8 @@ class SQLiteStore:
         conn = self._conn
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # What a delete or an update frees is overwritten with zeros, not left in the file.
+        conn.execute("PRAGMA secure_delete = ON")
         # Read first: a file that is not a store this release may use is refused unchanged.
         latest = self.migrations[-1].version
         with self._lock, self._errors():
@@ -492,7 +581,11 @@ class SQLiteStore:
         migration is a row of ``zep_memory_migrations``. A file that is up to date is only read.
         Openers of a new file queue on the write lock and re-read the version under it, so a
         migration is never applied twice.
+
+        A file written before deletes were secure (schema 1, with data) is rebuilt once
+        (``VACUUM``) after it gets migration 2: what its earlier deletes left in free space goes.
         """
+        scrub = False
         for migration in self.migrations:
             if migration.version <= current:
                 continue
@@ -500,6 +593,7 @@ class SQLiteStore:
                 current = self._schema_version(cur, latest)
                 if migration.version <= current:
                     continue  # another process applied it meanwhile
+                scrub = scrub or (migration is _SECURE_DELETES and current >= 1)
                 for statement in migration.statements:
                     cur.execute(statement)
                 cur.execute(_CREATE_MIGRATIONS_TABLE)
@@ -511,6 +605,23 @@ class SQLiteStore:
                 cur.execute(f"PRAGMA user_version = {migration.version}")
                 current = migration.version
             logger.info("embedded store: applied migration %d (%s)", current, migration.name)
+        if scrub:
+            self._vacuum()
+
+    def _vacuum(self) -> None:
+        """Rebuild the file, leaving no free space with old data in it (best effort)."""
+        with self._lock:
+            try:
+                self._conn.execute("VACUUM")
+            except sqlite3.Error as exc:  # e.g. another process held it past the busy timeout
+                logger.warning(
+                    "embedded store: could not rebuild the file (%s); its free space may still "
+                    "hold data deleted before this release: run VACUUM on it to clear it",
+                    exc,
+                )
+            else:
+                logger.info("embedded store: file rebuilt, free space cleared")
+        self._checkpoint()
 
     def _schema_version(self, cur: sqlite3.Cursor, latest: int) -> int:
         """The file's schema version; :class:`StoreFileError` if a newer release wrote it."""
@@ -555,6 +666,7 @@ class SQLiteStore:
     def clear(self) -> None:
         """Delete every user, session and message, for good; integer ids start again at 1."""
         with self._write() as cur:
+            self._scrub = True
             cur.execute("DELETE FROM messages")
             cur.execute("DELETE FROM sessions")
             cur.execute("DELETE FROM users")
@@ -563,14 +675,34 @@ class SQLiteStore:
             )
 
     def close(self) -> None:
-        """Close the database connections. Further calls fail."""
+        """Empty the write-ahead log into the file, then close the connections.
+
+        Further calls fail. With the log emptied (``wal_checkpoint(TRUNCATE)``), deleted data
+        is gone from the ``-wal`` file as well, even while another process keeps the store open
+        (unless that process is reading at this very moment).
+        """
         with self._lock:
             if not self._closed:
                 if self._read_conn is not self._conn:
                     with self._read_lock:
                         self._read_conn.close()
+                self._checkpoint(wait_ms=_CLOSE_CHECKPOINT_WAIT_MS)
                 self._conn.close()
                 self._closed = True
+
+    def _checkpoint(self, wait_ms: int = 0) -> None:
+        """Copy the write-ahead log into the file and truncate it to zero bytes.
+
+        Waits at most ``wait_ms`` for other processes' readers and writers; when they are busy,
+        copies what it can (SQLite's passive checkpoint) and leaves the rest to the next one.
+        """
+        if self.path == MEMORY:
+            return
+        with self._lock, self._lock.waiting_at_most(wait_ms):
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:  # best effort: the data is safe either way
+                logger.debug("embedded store: checkpoint skipped (%s)", exc)
 
     @property
     def _reader(self) -> sqlite3.Connection:
@@ -584,17 +716,34 @@ class SQLiteStore:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction, taken with ``BEGIN IMMEDIATE`` so that writers queue up."""
+    def _write(self, *, auto_purge: bool = True) -> Iterator[sqlite3.Cursor]:
+        """One write transaction, taken with ``BEGIN IMMEDIATE`` so that writers queue up.
+
+        It first hard-deletes the soft-deleted data the retention has expired, when a look is
+        due: the first write after opening, then at most every :attr:`PURGE_CHECK_INTERVAL`
+        seconds. After a transaction that deleted something (``self._scrub`` set), the
+        write-ahead log is checkpointed.
+        """
+        purging = auto_purge and self._ready and time.monotonic() >= self._next_purge
         with self._lock, self._errors():
+            self._scrub = False
+            self._expired = []
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
+                if purging:
+                    self._free_expired(cur)
                 yield cur
                 self._conn.commit()
             except BaseException:
                 self._conn.rollback()
                 raise
+            if purging:
+                self._next_purge = time.monotonic() + self.PURGE_CHECK_INTERVAL
+            for report in self._expired:  # committed: now it can be said
+                _log_purge("expired", report)
+            if self._scrub:
+                self._checkpoint()  # still holding the lock: it never has to wait for it
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
@@ -640,6 +789,80 @@ class SQLiteStore:
             "start a new, empty store at that path.",
             path=self.path,
         )
+
+    # -- purge -----------------------------------------------------------------------------
+
+    def purge_deleted(self, older_than: str | timedelta | float | None = None) -> PurgeReport:
+        """Hard-delete what was soft-deleted more than ``older_than`` ago; say what went.
+
+        ``older_than`` defaults to the store's :attr:`retention`; ``0`` purges every
+        soft-deleted session and message now. A purged session is gone for good (its id is
+        free for a new session, its messages' uuids for new messages); a session revived since
+        its delete stays, and only the messages that delete left are removed.
+        """
+        age = self.retention if older_than is None else check_duration(older_than, "older_than")
+        # Not the automatic look first: this call's report names all it purges.
+        with self._write(auto_purge=False) as cur:
+            report = self._purge(cur, age)
+            self._scrub = bool(report.sessions)
+        if age <= self.retention:  # what the automatic look would have purged is gone too
+            self._next_purge = time.monotonic() + self.PURGE_CHECK_INTERVAL
+        if report.sessions:
+            _log_purge("on request", report)
+        return report
+
+    def _purge(self, cur: sqlite3.Cursor, older_than: timedelta) -> PurgeReport:
+        """Within ``cur``'s transaction: hard-delete data soft-deleted ``older_than`` ago."""
+        cutoff = _cutoff(older_than)
+        sessions = cur.execute(
+            "SELECT s.id, s.session_id, s.user_id, s.deleted_at,"
+            " (SELECT count(*) FROM messages m WHERE m.session = s.id)"
+            " FROM sessions s WHERE s.deleted_at IS NOT NULL AND s.deleted_at <= ?",
+            (cutoff,),
+        ).fetchall()
+        # Messages a delete left in sessions revived since (or deleted again later).
+        leftovers = cur.execute(
+            "SELECT s.id, s.session_id, s.user_id, max(m.deleted_at), count(*)"
+            " FROM messages m JOIN sessions s ON s.id = m.session"
+            " WHERE m.deleted_at IS NOT NULL AND m.deleted_at <= ?"
+            " AND (s.deleted_at IS NULL OR s.deleted_at > ?) GROUP BY s.id",
+            (cutoff, cutoff),
+        ).fetchall()
+        if sessions:
+            cur.execute(
+                "DELETE FROM sessions WHERE deleted_at IS NOT NULL AND deleted_at <= ?", (cutoff,)
+            )
+        if leftovers:
+            cur.execute(
+                "DELETE FROM messages WHERE deleted_at IS NOT NULL AND deleted_at <= ?", (cutoff,)
+            )
+        touched = [(row, True) for row in sessions] + [(row, False) for row in leftovers]
+        touched.sort(key=lambda item: (item[0][3], item[0][0]))
+        try:
+            purged = tuple(
+                PurgedSession(
+                    session_id=row[1],
+                    user_id=row[2],
+                    deleted_at=datetime.fromisoformat(row[3]),
+                    messages=row[4],
+                    removed=removed,
+                )
+                for row, removed in touched
+            )
+        except ValueError as exc:  # a damaged time
+            raise self._damaged(exc) from exc
+        return PurgeReport(older_than=older_than, sessions=purged)
+
+    def _free_expired(self, cur: sqlite3.Cursor) -> bool:
+        """Purge what the retention has expired, now; whether anything went.
+
+        For the paths where an expired session's id (or a message uuid) is wanted again.
+        """
+        report = self._purge(cur, self.retention)
+        if report.sessions:
+            self._expired.append(report)
+            self._scrub = True
+        return bool(report.sessions)
 
     # -- rows to models --------------------------------------------------------------------
 
@@ -747,8 +970,13 @@ class SQLiteStore:
         return self._user(row)
 
     def delete_user(self, user_id: str) -> None:
-        """Delete a user and, for good, all of their sessions and messages."""
+        """Delete a user and, for good, all of their sessions and messages.
+
+        Nothing of them stays in the file: secure delete zeroes the freed space, and the
+        write-ahead log is emptied right after.
+        """
         with self._write() as cur:
+            self._scrub = True
             cur.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
             if cur.rowcount == 0:
                 raise NotFoundError(f"user not found: {user_id}")
@@ -796,17 +1024,19 @@ class SQLiteStore:
                 is None
             ):
                 raise NotFoundError(f"user does not exist with user_id: {session.user_id}")
-            row = self._insert(
-                cur,
-                "sessions",
-                _SESSIONS,
-                {
-                    "session_id": session.session_id,
-                    "user_id": session.user_id,
-                    "metadata": dumps_metadata(session.metadata),  # Zep keeps "system" here
-                },
-                taken=f"session already exists with session_id: {session.session_id}",
-            )
+            values = {
+                "session_id": session.session_id,
+                "user_id": session.user_id,
+                "metadata": dumps_metadata(session.metadata),  # Zep keeps "system" here
+            }
+            taken = f"session already exists with session_id: {session.session_id}"
+            try:
+                row = self._insert(cur, "sessions", _SESSIONS, values, taken=taken)
+            except AlreadyExistsError:
+                # Held by a session soft-deleted past the retention? Then the id is free.
+                if not self._free_expired(cur):
+                    raise
+                row = self._insert(cur, "sessions", _SESSIONS, values, taken=taken)
         return self._session(row)
 
     def get_session(self, session_id: str) -> Session:
@@ -829,27 +1059,44 @@ class SQLiteStore:
         if not metadata:
             return self.get_session(session_id)
         with self._write() as cur:
-            row = self._session_row(cur, session_id, "id, metadata", live_only=False)
-            merged = deep_merge(_loads(row[1]), _strip_system(metadata) or {})
-            cur.execute(
-                "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL WHERE id = ?",
-                (dumps_metadata(merged), _now(), row[0]),
-            )
-            row = cur.execute(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (row[0],)
-            ).fetchone()
+            row = self._session_row(cur, session_id, "id, metadata, deleted_at", live_only=False)
+            if row[2] is not None and self._free_expired(cur):
+                # Soft-deleted past the retention: purged now, as if it had never been.
+                row = cur.execute(
+                    "SELECT id, metadata FROM sessions WHERE session_id = ?", (session_id,)
+                ).fetchone()
+            if row is not None:
+                merged = deep_merge(_loads(row[1]), _strip_system(metadata) or {})
+                cur.execute(
+                    "UPDATE sessions SET metadata = ?, updated_at = ?, deleted_at = NULL"
+                    " WHERE id = ?",
+                    (dumps_metadata(merged), _now(), row[0]),
+                )
+                row = cur.execute(
+                    f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (row[0],)
+                ).fetchone()
+        if row is None:  # outside the transaction: the purge it did stays done
+            raise NotFoundError(f"session not found: {session_id}")
         return self._session(row)
 
     def delete_session(self, session_id: str) -> None:
-        """Soft-delete a live session and all of its messages."""
+        """Soft-delete a live session and all of its messages.
+
+        The session keeps its owner and metadata (a write revives it until the retention runs
+        out); its messages become tombstones at once: their role, content, metadata and time
+        are wiped, only their uuids stay taken, as on Zep. Expired data goes in the same call.
+        """
         now = _now()
         with self._write() as cur:
+            self._scrub = True
             row = self._session_row(cur, session_id, "id", live_only=True)
             cur.execute("UPDATE sessions SET deleted_at = ? WHERE id = ?", (now, row[0]))
             cur.execute(
-                "UPDATE messages SET deleted_at = ? WHERE session = ? AND deleted_at IS NULL",
-                (now, row[0]),
+                "UPDATE messages SET role = '', role_type = '', content = '', metadata = NULL,"
+                " created_at = ?, deleted_at = ? WHERE session = ? AND deleted_at IS NULL",
+                (now, now, row[0]),
             )
+            self._free_expired(cur)  # a retention of 0 purges this very session
 
     def list_sessions(self, limit: int | None = None, cursor: int = 0) -> list[Session]:
         """Live sessions with ``id > cursor``, in id order, at most ``limit`` (``None``/0: all)."""
@@ -912,9 +1159,20 @@ class SQLiteStore:
         try:
             self._insert_messages(session_id, rows, now)
         except sqlite3.IntegrityError:
-            # Rolled back: nothing of the batch is stored. Name the offending uuid.
-            raise AlreadyExistsError(self._duplicate_uuid_message(rows)) from None
+            # Rolled back: nothing of the batch is stored. A uuid left by a session deleted
+            # past the retention is free: purge, and try once more.
+            if not self._purge_expired_now():
+                raise AlreadyExistsError(self._duplicate_uuid_message(rows)) from None
+            try:
+                self._insert_messages(session_id, rows, now)
+            except sqlite3.IntegrityError:
+                raise AlreadyExistsError(self._duplicate_uuid_message(rows)) from None
         return stored
+
+    def _purge_expired_now(self) -> bool:
+        """Purge what the retention has expired, in a transaction of its own; whether any."""
+        with self._write(auto_purge=False) as cur:
+            return self._free_expired(cur)
 
     def _insert_messages(self, session_id: str, rows: Sequence[tuple[Any, ...]], now: str) -> None:
         with self._write() as cur:
@@ -931,10 +1189,25 @@ class SQLiteStore:
             else:
                 session_pk = row[0]
                 if row[1] is not None:
-                    cur.execute(
-                        "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
-                        (now, session_pk),
-                    )
+                    if (
+                        self._free_expired(cur)
+                        and (
+                            cur.execute("SELECT 1 FROM sessions WHERE id = ?", (session_pk,))
+                        ).fetchone()
+                        is None
+                    ):
+                        # Soft-deleted past the retention: purged; a new session takes its id.
+                        cur.execute(
+                            "INSERT INTO sessions (session_id, uuid, created_at, updated_at)"
+                            " VALUES (?, ?, ?, ?)",
+                            (session_id, str(_uuid.uuid4()), now, now),
+                        )
+                        session_pk = cur.lastrowid
+                    else:
+                        cur.execute(
+                            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+                            (now, session_pk),
+                        )
             cur.executemany(
                 "INSERT INTO messages (session, uuid, role, role_type, content, metadata,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1032,7 +1305,8 @@ class SQLiteStore:
                 "DELETE FROM sessions WHERE session_id = ? AND deleted_at IS NOT NULL",
                 (session_id,),
             )
-            return cur.rowcount > 0
+            self._scrub = cur.rowcount > 0
+            return self._scrub
 
     def replace_session_metadata(
         self, session_id: str, metadata: Mapping[str, Any] | None

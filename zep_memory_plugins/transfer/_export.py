@@ -1,4 +1,4 @@
-"""Export: everything live in a client's store, as records or as JSON Lines."""
+"""Export: everything live in a client's store (or one user's), as records or as JSON Lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from .._models import Message, Session, User, utcnow
+from .._models import Message, Session, User, check_id, utcnow
 from .._version import __version__
 from ._format import FORMAT, FORMAT_VERSION, ProgressCallback, TransferStats
 
@@ -56,6 +56,7 @@ def _message_record(session_id: str, message: Message) -> dict[str, Any]:
 def export_records(
     client: ZepMemoryClient,
     *,
+    user_id: str | None = None,
     stats: TransferStats | None = None,
     progress: ProgressCallback | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -64,9 +65,14 @@ def export_records(
     Users come first, then each session followed by its messages, oldest first. Sessions are
     listed up front (so ``stats.sessions_total`` is known); messages are read one session at a
     time.
+
+    With ``user_id``, only that user's records: the header (naming the user), the user, their
+    live sessions and those sessions' messages: what a request for one's own data asks for.
+    An unknown user raises :class:`~zep_memory_plugins.NotFoundError` (a bad id
+    :class:`~zep_memory_plugins.InvalidInputError`) before any record is yielded.
     """
     stats = stats if stats is not None else TransferStats()
-    yield {
+    header: dict[str, Any] = {
         "type": "header",
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -74,11 +80,20 @@ def export_records(
         "source": client.backend.name,
         "generator": f"zep-memory-plugins {__version__}",
     }
-    for users in client.user.list_chunked(_PAGE):
-        for user in users:
-            stats.users += 1
-            yield _user_record(user)
-    sessions = [s for chunk in client.memory.list_all_sessions(_PAGE) for s in chunk]
+    if user_id is not None:
+        user_id = check_id(user_id, "user_id")
+        owner = client.user.get(user_id)  # NotFoundError before anything is written
+        sessions = client.user.get_sessions(user_id)
+        yield {**header, "user_id": user_id}
+        stats.users += 1
+        yield _user_record(owner)
+    else:
+        yield header
+        for users in client.user.list_chunked(_PAGE):
+            for user in users:
+                stats.users += 1
+                yield _user_record(user)
+        sessions = [s for chunk in client.memory.list_all_sessions(_PAGE) for s in chunk]
     stats.sessions_total = len(sessions)
     if progress is not None:
         progress(stats)
@@ -97,11 +112,18 @@ def export_records(
 
 
 def export_jsonl(
-    client: ZepMemoryClient, fp: IO[str], *, progress: ProgressCallback | None = None
+    client: ZepMemoryClient,
+    fp: IO[str],
+    *,
+    user_id: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> TransferStats:
-    """Write everything live in ``client``'s store to ``fp`` as JSON Lines; return the counts."""
+    """Write everything live in ``client``'s store to ``fp`` as JSON Lines; return the counts.
+
+    With ``user_id``, only that user's records (see :func:`export_records`).
+    """
     stats = TransferStats()
-    for record in export_records(client, stats=stats, progress=progress):
+    for record in export_records(client, user_id=user_id, stats=stats, progress=progress):
         fp.write(_encode(record))
         fp.write("\n")
     fp.flush()

@@ -12,8 +12,10 @@ The format, one JSON object per line, in this order::
      "content": "...", "metadata": {...}, "created_at": "..."}
     ... that session's messages, oldest first, then the next session ...
 
-Only live data is exported: soft-deleted sessions and their messages are not. The header is
-optional on import. What import restores: users (id, email, names, metadata), sessions (id,
+Only live data is exported: soft-deleted sessions and their messages are not. An export of one
+user (``user_id=``, ``zep-memory export --user ID``) holds the header (with ``"user_id"``), that
+user, their sessions and those sessions' messages, nothing else. The header is optional on
+import. What import restores: users (id, email, names, metadata), sessions (id,
 owner, metadata), messages (uuid, role, role type, content, metadata, order, and ``created_at``
 where the target keeps it: the embedded store does). Store-assigned values (the integer ``id``,
 user and session ``uuid``/``created_at``/``updated_at``) are exported for reference only and

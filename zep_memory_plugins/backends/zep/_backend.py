@@ -11,13 +11,20 @@ from __future__ import annotations
 import json
 import uuid as _uuid
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..._errors import BackendError, ConfigurationError, MissingDependencyError
+from ..._errors import (
+    BackendError,
+    ConfigurationError,
+    MissingDependencyError,
+    UnsupportedOperationError,
+)
 from ..._models import CreateUserRequest, Message, MessagePage, Session, UpdateUserRequest, User
+from ..._retention import PurgeReport
 from ..._settings import ZEP_CLOUD_URL
 from .._base import Backend
 from ._convert import UnreadableAnswerError
@@ -308,6 +315,23 @@ class ZepBackend(Backend):
     async def aprobe(self) -> str:
         """Async :meth:`probe`."""
         return (await self._arun(self._wire())).version  # type: ignore[no-any-return]
+
+    # -- soft-deleted data: the server's job ----------------------------------------------
+
+    def purge_deleted(self, older_than: timedelta | None) -> PurgeReport:
+        """Refused, sending nothing: a Zep server purges soft-deleted data itself.
+
+        Raises :class:`UnsupportedOperationError` saying how each generation does it.
+        """
+        raise UnsupportedOperationError(
+            f"purging soft-deleted data is the job of {self._where()}, not of the client: "
+            "open-source Zep (v0.27) hard-deletes it every data.purge_every minutes of its "
+            "config (60 by default), Community Edition at once. Nothing was sent."
+        )
+
+    async def apurge_deleted(self, older_than: timedelta | None) -> PurgeReport:
+        """Async :meth:`purge_deleted` (refused the same way)."""
+        return self.purge_deleted(older_than)
 
     # -- running plans ---------------------------------------------------------------------
 
