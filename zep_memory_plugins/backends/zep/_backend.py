@@ -340,7 +340,7 @@ class ZepBackend(Backend):
         if not wire.cloud:
             return self._session_plans
         if self._cloud_plans is None:
-            from ._cloud import CloudPlans
+            from ._cloud_plans import CloudPlans
 
             self._cloud_plans = CloudPlans(self._wire, task_timeout=self.task_timeout)
         return self._cloud_plans
