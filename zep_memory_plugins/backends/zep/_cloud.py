@@ -130,8 +130,8 @@ class Record:
     ``thread`` is the session's current thread (v3: its thread id, v4: its uuid), ``None``
     while the session has none (revived by an update, not yet written to). ``owner`` is the
     owner's library user id (``None``: no owner). ``rev`` counts the threads the session had.
-    ``address`` is the record's own address (v3: its user id, v4: its uuid) and ``number`` its
-    Zep integer id (v3 only); neither is packed.
+    ``address`` is the record's own address (v3: its user id, v4: its uuid), ``number`` its
+    Zep integer id (v3 only) and ``uuid`` its Zep uuid (the session's); none is packed.
     """
 
     session_id: str
@@ -144,6 +144,7 @@ class Record:
     rev: int = 0
     address: str = ""
     number: int | None = None
+    uuid: _uuid.UUID | None = None
 
     def packed(self) -> dict[str, str]:
         """The record's metadata, as stored."""
@@ -172,7 +173,7 @@ class Record:
                 "user_id": self.owner,
                 "metadata": self.metadata,
                 "id": number if number is not None else self.number,
-                "uuid": _uuid_or_none(self.address),
+                "uuid": self.uuid,
                 "created_at": _time(self.created_at),
                 "updated_at": _time(self.updated_at),
                 "deleted_at": _time(self.deleted_at),
@@ -220,7 +221,8 @@ def read_record(raw: Any, address: str) -> Record | None:
             deleted_at=data.get("deleted_at"),
             rev=int(data.get("rev") or 0),
             address=address,
-            number=d.get("id") if isinstance(d.get("id"), int) else None,
+            number=d["id"] if type(d.get("id")) is int else None,
+            uuid=_uuid_or_none(str(d.get("uuid") or "")),
         )
     except (ValueError, KeyError, TypeError):
         raise UnreadableAnswerError(f"the session record {user_id[:60]!r} is unreadable") from None

@@ -228,7 +228,7 @@ class CloudPlans:
         return to_library_user((yield wire.update_user(address, fields)))
 
     def _plan_delete_user(self, user_id: str) -> Plan[None]:
-        """The user, every session record of theirs and (on Zep's side) their threads."""
+        """The user and every session record of theirs; Zep deletes the user's threads."""
         wire = yield from self._wire()
         if user_id.startswith(RESERVED_USER_PREFIX):
             raise NotFoundError(f"user {user_id} not found")
@@ -242,9 +242,6 @@ class CloudPlans:
         for record in records:
             if record.owner != user_id:
                 continue  # the index of another user's session: not theirs to delete
-            if record.thread is not None:  # a thread of the shadow user would outlive it
-                with contextlib.suppress(NotFoundError):
-                    tasks += self._tasks(wire, (yield wire.delete_thread(record.thread)))
             with contextlib.suppress(NotFoundError):
                 tasks += self._tasks(wire, (yield wire.delete_user(record.address)))
             self._forget_record(record.session_id)
@@ -297,34 +294,36 @@ class CloudPlans:
         """Users (not records) or live sessions (records), in creation order, ``id > cursor``.
 
         v3 users carry an integer id: it is the cursor. v4 has none: the id is the position in
-        the walk (1, 2, ...), which a delete of an earlier one shifts.
+        the walk (1, 2, ...), which a delete of an earlier one shifts. Where a walk's pages
+        start is remembered, so that chunked listing goes on from there rather than from the
+        first page.
         """
         wire = yield from self._wire()
         want = math.inf if limit is None else limit
         found: list[Any] = []
         walk = self._walks.setdefault(kind, _Walk())
-        ordinal, token = 0, None
-        if wire.server_ids:
-            with self._lock:
-                ordinal, token = max((m for m in walk.marks if m[0] <= cursor), key=lambda m: m[0])
+        with self._lock:
+            position, token = max((m for m in walk.marks if m[0] <= cursor), key=lambda m: m[0])
+        ordinal = position  # v4: the position is the ordinal of the kind's items
         while True:
             users, next_token = yield wire.users_page(token)
             for raw in users:
                 d = fields_of(raw)
+                if not wire.server_ids and type(d.get("id")) is int:
+                    position = d["id"]
                 user_id = d.get("user_id")
                 is_record = isinstance(user_id, str) and user_id.startswith(RECORD_PREFIX)
-                if (kind == "sessions") != is_record:
-                    continue
-                if (
+                if (kind == "sessions") != is_record or (
                     not is_record
                     and isinstance(user_id, str)
                     and user_id.startswith(RESERVED_USER_PREFIX)
                 ):
                     continue
                 ordinal += 1
+                if wire.server_ids:
+                    position = ordinal
                 if kind == "users":
-                    number = None if not wire.server_ids else ordinal
-                    item: Any = to_library_user(raw, number)
+                    item: Any = to_library_user(raw, ordinal if wire.server_ids else None)
                 else:
                     record = read_record(raw, wire.user_address(raw))
                     assert record is not None
@@ -336,11 +335,10 @@ class CloudPlans:
             if next_token is None or len(found) >= want:
                 break
             token = next_token
-            if wire.server_ids:
-                with self._lock:
-                    if (ordinal, token) not in walk.marks:
-                        walk.marks.append((ordinal, token))
-                        del walk.marks[1:-_REMEMBERED]
+            with self._lock:
+                if (position, token) not in walk.marks:
+                    walk.marks.append((position, token))
+                    del walk.marks[1:-_REMEMBERED]
         found.sort(key=lambda x: x.id or 0)
         return found if limit is None else found[:limit]
 
@@ -451,7 +449,9 @@ class CloudPlans:
         if owner is not None:
             yield from self._address(wire, owner)  # NotFoundError for an unknown owner
         now = utcnow().isoformat()
-        record = Record(session_id, owner, None, metadata or None, now, now)
+        # v3: the thread will bear the session's id, so the record can say so at once
+        thread = None if wire.server_ids else session_id
+        record = Record(session_id, owner, thread, metadata or None, now, now)
         call = wire.create_user(
             {
                 "user_id": record_id(session_id),
@@ -467,17 +467,18 @@ class CloudPlans:
             if not call.ambiguous or stored.owner != owner:
                 raise AlreadyExistsError(f"session {session_id} already exists") from None
             return stored
-        record.address = wire.user_address(raw)
-        if not wire.server_ids:
-            number = fields_of(raw).get("id")
-            record.number = number if type(number) is int else None
+        claimed = read_record(raw, wire.user_address(raw))
+        assert claimed is not None
+        record.address, record.number, record.uuid = claimed.address, claimed.number, claimed.uuid
         try:
-            record.thread = yield from self._new_thread(wire, record)
+            made = yield from self._new_thread(wire, record)
         except ZepMemoryError:
             with contextlib.suppress(ZepMemoryError):
                 yield wire.delete_user(record.address)
             raise
-        yield from self._write_record(wire, record)
+        if made != record.thread:  # v4: the server named it
+            record.thread = made
+            yield from self._write_record(wire, record)
         if owner is not None:
             yield from self._index(wire, owner, session_id, record.created_at)
         return record
@@ -581,7 +582,8 @@ class CloudPlans:
             # The same call again after a failure part of the way: skip what landed.
             landed = {m.uuid for m in (yield from self._read_all(wire, record))}
             pending = [m for m in pending if m.uuid not in landed]
-        stored = [m for m in messages if m not in pending]
+        pending_uuids = {m.uuid for m in pending}
+        stored = [m for m in messages if m.uuid not in pending_uuids]  # by an earlier call
         sent = 0
         for start in range(0, len(pending), MAX_MESSAGES):
             batch = pending[start : start + MAX_MESSAGES]
