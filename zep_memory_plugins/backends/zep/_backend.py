@@ -263,8 +263,10 @@ class ZepBackend(Backend):
         Zep Cloud answers ``GET /api/v4/threads`` in JSON (200, or 401 with a wrong key); then
         v4, or v3 when the URL ends in ``/api/v2``. Otherwise ``GET /healthz`` answers ``.``:
         with an ``X-Zep-Version`` header on open-source Zep (v1), without on Community Edition
-        (v2). A host that answers neither but ``GET /api/v2/threads`` in JSON is Cloud's v3.
-        One request on Cloud, two on a self-hosted Zep (one with a ``/api/v2`` URL), once.
+        (v2); with a URL ending in ``/api/v2`` (Community Edition's API, and Cloud's v3
+        threads), ``GET /api/v2/threads`` answers in JSON on Cloud only. A host that answers
+        none of these but ``GET /api/v2/threads`` in JSON serves Cloud's v3 alone. One request
+        on Cloud, two on a self-hosted Zep, once per client.
         """
         auth = {"Authorization": f"Api-Key {self._api_key}"} if self._api_key else None
         cloud = yield Call(
@@ -277,13 +279,7 @@ class ZepBackend(Backend):
         )
         if _answers_json(cloud):
             return ("v3" if self._url_names == "v2" else "v4"), cloud
-        if self._url_names == "v2":
-            return "v2", cloud
-        health = yield Call("GET /healthz", "/healthz", raw=True, what="the server")
-        body = health.text.strip() if health.status_code < 400 else ""
-        if health.status_code == 200 and body == ".":
-            return ("v1" if "x-zep-version" in health.headers else "v2"), health
-        v3 = yield Call(
+        v3_probe = Call(
             "GET /api/v2/threads",
             "/api/v2/threads",
             params={"page_number": 1, "page_size": 1},
@@ -291,6 +287,14 @@ class ZepBackend(Backend):
             headers=auth,
             what="the server",
         )
+        if self._url_names == "v2":  # Community Edition's API, or Cloud's v3 threads alone
+            v3 = yield v3_probe
+            return ("v3" if _answers_json(v3) else "v2"), v3
+        health = yield Call("GET /healthz", "/healthz", raw=True, what="the server")
+        body = health.text.strip() if health.status_code < 400 else ""
+        if health.status_code == 200 and body == ".":
+            return ("v1" if "x-zep-version" in health.headers else "v2"), health
+        v3 = yield v3_probe
         if _answers_json(v3):
             return "v3", v3
         kind = health.headers.get("content-type", "no content type").split(";")[0]

@@ -396,41 +396,43 @@ class CloudPlans:
     def _owner_address(self, wire: CloudWire, owner: str | None) -> Plan[tuple[str, str]]:
         """(address, user id) of the Zep user owning a session's threads.
 
-        For a session without an owner, the shadow user (created on first use).
+        For a session without an owner, the shadow user (made on first use, then remembered).
         """
-        user_id = owner if owner is not None else UNOWNED_USER
-        try:
-            address = yield from self._address(wire, user_id)
-        except NotFoundError:
-            if owner is not None:
-                raise
-            call = wire.create_user(
-                {"user_id": UNOWNED_USER, "first_name": "zep-memory", "last_name": "unowned"}
-            )
+        if owner is not None:
+            return (yield from self._address(wire, owner)), owner
+        with self._lock:
+            known = self._users.get(UNOWNED_USER)
+        if known is None:
+            fields = {"user_id": UNOWNED_USER, "first_name": "zep-memory", "last_name": "unowned"}
             try:
-                raw = yield call
-                address = wire.user_address(raw)
-            except AlreadyExistsError:  # made meanwhile by another client
-                address = wire.user_address((yield from self._find_user(wire, UNOWNED_USER)))
-            self._remember(self._users, UNOWNED_USER, address)
-        return address, user_id
+                known = wire.user_address((yield wire.create_user(fields)))
+            except AlreadyExistsError:  # made before, by this client or another
+                known = wire.user_address((yield from self._find_user(wire, UNOWNED_USER)))
+            self._remember(self._users, UNOWNED_USER, known)
+        return known, UNOWNED_USER
 
     def _new_thread(self, wire: CloudWire, record: Record) -> Plan[str]:
         """A thread for the session (its ``rev``-th): created on Zep, owned by its owner."""
-        address, zep_user = yield from self._owner_address(wire, record.owner)
-        key = idempotency_key("thread", address, record.session_id, str(record.rev))
-        call = wire.create_thread(record.session_id, address, zep_user, key)
-        try:
-            raw = yield call
-        except AlreadyExistsError:
-            if wire.server_ids:
-                raise
-            # v3: a thread with the session's id exists (made by another tool, or by an earlier
-            # attempt of this call): the session takes it over.
-            return record.session_id
-        except NotFoundError:
-            raise NotFoundError(f"user {record.owner} not found") from None
-        return wire.thread_address(raw, record.session_id)
+        for attempt in (1, 2):
+            address, zep_user = yield from self._owner_address(wire, record.owner)
+            key = idempotency_key("thread", address, record.session_id, str(record.rev))
+            call = wire.create_thread(record.session_id, address, zep_user, key)
+            try:
+                raw = yield call
+            except AlreadyExistsError:
+                if wire.server_ids:
+                    raise
+                # v3: a thread with the session's id exists (made by another tool, or by an
+                # earlier attempt of this call): the session takes it over.
+                return record.session_id
+            except NotFoundError:
+                with self._lock:  # the owner (or the shadow user) is gone: ask again, once
+                    self._users.pop(record.owner or UNOWNED_USER, None)
+                if attempt == 2 or record.owner is not None:
+                    raise NotFoundError(f"user {record.owner} not found") from None
+                continue
+            return wire.thread_address(raw, record.session_id)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _create(
         self, wire: CloudWire, session_id: str, owner: str | None, metadata: Any

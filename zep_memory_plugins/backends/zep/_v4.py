@@ -125,16 +125,17 @@ class V4Wire(CloudWire):
     def wire_message(self, message: Message) -> dict[str, Any]:
         """A message as v4 takes it.
 
-        ``role`` is the role type (none for ``norole``: v4 has no such role), ``name`` the
+        ``role`` is the role type (``user`` for ``norole``: v4 has no such role), ``name`` the
         library's role, ``reference_time`` the time given.
         """
         sent = message.role_type != "norole"
         item: dict[str, Any] = {
             "content": message.content,
+            # No "norole" on v4: such a message goes as the user's, as Zep's own integrations
+            # send a role they cannot map; its role type travels in the packed data.
+            "role": message.role_type if sent else "user",
             "metadata": self.outgoing_metadata(message, role_type_sent=sent),
         }
-        if sent:
-            item["role"] = message.role_type
         if message.role:
             item["name"] = message.role
         if message.created_at is not None:
