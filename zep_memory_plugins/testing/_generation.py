@@ -43,6 +43,8 @@ ApiVersion: TypeAlias = str
 GENERATIONS: dict[str, tuple[str, str]] = {
     "v1": ("._v1", "V1"),
     "v2": ("._v2", "V2"),
+    "v3": ("._v3", "V3"),
+    "v4": ("._v4", "V4"),
 }
 
 #: The wire generations the server can speak.
