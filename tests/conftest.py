@@ -3,10 +3,11 @@
 ``client`` is parametrised over the backends available in this environment:
 
 - ``embedded``: the SQLite store in memory, always;
-- ``zep-v1``: the Zep backend on the library's own ``/api/v1`` transport, and ``zep-v2``: on
-  ``/api/v2`` through zep-python 2.x; each over real HTTP to a Zep-compatible test server of
-  that generation on 127.0.0.1, given only the server's URL (and key, on v2): the generation is
-  found by the backend's probe. The servers are the shipped pytest plugin's
+- ``zep-v1``: the Zep backend on the library's own ``/api/v1`` transport, ``zep-v2``: on
+  ``/api/v2`` through zep-python 2.x, ``zep-v3`` and ``zep-v4``: on Zep Cloud's threads APIs
+  (``/api/v2`` threads, ``/api/v4``) over the library's own transport; each over real HTTP to a
+  Zep-compatible test server of that generation on 127.0.0.1, given only the server's URL (and
+  key): the generation is found by the backend's probe. The servers are the shipped pytest plugin's
   (``zep_memory_plugins.testing.pytest_plugin``: ``zep_servers``, ``zep_server``).
 
 Set ``ZEP_MEMORY_TEST_BACKENDS`` (comma-separated, e.g. ``embedded`` or ``zep``) to choose.
@@ -54,6 +55,7 @@ def _backends() -> list[str]:
         names.append("zep-v1")  # the library's own /api/v1 transport: httpx only
         if ZEP_SDK_V2:
             names.append("zep-v2")  # Community Edition's /api/v2, through zep-python 2.x
+        names += ["zep-v3", "zep-v4"]  # Zep Cloud's threads: the library's own transport
     if chosen:
         wanted = {w.strip() for w in chosen.split(",") if w.strip()}
         names = [n for n in names if n in wanted or n.split("-")[0] in wanted]
@@ -77,8 +79,13 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 def connect(server: Any) -> ZepMemoryClient:
-    """A client on a test server with nothing set but its URL (and its key, on ``/api/v2``)."""
-    return ZepMemoryClient(base_url=server.url, api_key=server.api_key)
+    """A client on a test server with nothing set but its URL and key, as a user would set them.
+
+    A Zep Cloud v3 user's URL ends in ``/api/v2`` (zep-cloud 3.x's base URL): that, and the
+    probe, make the client speak v3 rather than Cloud's default v4.
+    """
+    url = f"{server.url}/api/v2" if server.api == "v3" else server.url
+    return ZepMemoryClient(base_url=url, api_key=server.api_key)
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_the_help_is_the_same_parser() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ("--api", "v3"),
+        ("--api", "v9"),
         ("--window", "0"),
         ("--port", "70000"),
         ("--port", "eighty"),

@@ -127,7 +127,7 @@ def test_constructor_checks() -> None:
     with pytest.raises(ValueError, match="window"):
         ZepTestServer(window=0)
     with pytest.raises(ValueError, match="api"):
-        ZepTestServer(api="v3")  # type: ignore[arg-type]
+        ZepTestServer(api="v9")
 
 
 def test_one_generation_per_server_and_their_defaults() -> None:
@@ -395,6 +395,41 @@ def test_zep_memory_serve_api_v1_is_an_open_v1_server() -> None:
     assert f"{url}/api/v1" in served.output and "no API key" in served.output
 
 
+def test_zep_memory_serve_api_v4_is_a_cloud_server() -> None:
+    secret = "cloud-" + uuid.uuid4().hex
+    env = {**_env_without_key(), "ZEP_API_KEY": secret}
+    command = ["zep_memory_plugins", "serve", "--api", "v4", "--task-delay", "30"]
+    with _Served(command, env) as served:
+        url, key = served.url, {"Authorization": f"Api-Key {secret}"}
+        refused = httpx.get(f"{url}/api/v4/threads")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        assert "x-ratelimit-remaining" in refused.headers
+        user = httpx.post(f"{url}/api/v4/users", json={}, headers=key).json()
+        task = httpx.delete(f"{url}/api/v4/users/{user['uuid']}", headers=key).json()["task"]
+        assert task["status"] == "pending"  # --task-delay 30
+        assert httpx.get(f"{url}/api/v2/users/u", headers=key).status_code == 404
+        served.interrupt()
+    assert served.proc.returncode == 0
+    assert f"{url}/api/v4" in served.output and "in memory" in served.output
+    assert secret not in served.output
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--api", "v2", "--task-delay", "1"],
+        ["--api", "v1", "--rate-limit", "5"],
+        ["--api", "v4", "--path", "x.sqlite3"],
+        ["--api", "v3", "--window", "3"],
+        ["--api", "v4", "--task-delay", "-1"],
+    ],
+)
+def test_command_line_cloud_options_are_checked(argv: list[str]) -> None:
+    from zep_memory_plugins.testing.__main__ import main
+
+    assert main(argv) == 2  # bad usage, nothing served
+
+
 def test_command_line_v2_needs_a_key_and_api_is_checked() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "zep_memory_plugins.testing", "--api", "v2"],
@@ -407,7 +442,7 @@ def test_command_line_v2_needs_a_key_and_api_is_checked() -> None:
     assert "ZEP_API_KEY" in proc.stderr and "always requires an API key" in proc.stderr
     from zep_memory_plugins.testing.__main__ import main
 
-    assert main(["--api", "v3"]) == 2  # bad usage
+    assert main(["--api", "v9"]) == 2  # bad usage
 
 
 def test_command_line_refuses_an_unset_key_variable() -> None:

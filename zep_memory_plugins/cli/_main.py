@@ -125,7 +125,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MissingDependencyError(exc.name or "starlette", "server") from None
     generation = generation_class(args.api)
-    # A server that always requires a key (v2, Zep CE): ZEP_API_KEY unless --api-key-env says.
+    given = {"--task-delay": args.task_delay, "--rate-limit": args.rate_limit}
+    for flag, value in given.items():
+        if value is not None and flag[2:].replace("-", "_") not in generation.options:
+            raise _UsageError(f"{flag} is for the Zep Cloud generations (v3, v4), not {args.api}")
+    if not generation.uses_store and args.path:
+        raise _UsageError(f"a {args.api} server keeps its data in memory: no --path")
+    if not generation.default_window and args.window is not None:
+        raise _UsageError(f"a {args.api} server has no memory reads: no --window")
+    # A server that always requires a key (v2, v3, v4): ZEP_API_KEY unless --api-key-env says.
     key_env = args.api_key_env or (API_KEY_ENV if generation.requires_key else None)
     path = Settings(memory_path=args.path or ":memory:").store_path()
     try:
@@ -142,6 +150,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             api_key=settings.api_key_value(),
             window=args.window,
             api=args.api,
+            task_delay=args.task_delay,
+            rate_limit=args.rate_limit,
         )
     return 0
 
@@ -450,6 +460,16 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text[:40]!r}")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -495,9 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the Zep-compatible test server",
-        description="Serve a Zep-compatible API on the embedded store until Ctrl-C: /api/v2 "
-        "like Zep CE 1.0.2 (default; an API key is always required) or /api/v1 like Zep "
-        "0.27.2. Also run as: python -m zep_memory_plugins.testing [OPTIONS].",
+        description="Serve a Zep-compatible API until Ctrl-C: /api/v2 like Zep CE 1.0.2 "
+        "(default; an API key is always required), /api/v1 like Zep 0.27.2 (both on the "
+        "embedded store), or Zep Cloud (data in memory, key required): v3 (threads on "
+        "/api/v2, zep-cloud 3.x) or v4 (/api/v4, zep-cloud 4.x). Also run as: "
+        "python -m zep_memory_plugins.testing [OPTIONS].",
     )
     serve.add_argument(
         "--api",
@@ -505,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="v2",
         metavar="API",
         help="wire generation, one of %(choices)s: v2 /api/v2 like Zep CE 1.0.2 (default, key "
-        "required), v1 /api/v1 like Zep 0.27.2",
+        "required), v1 /api/v1 like Zep 0.27.2, v3 Zep Cloud threads on /api/v2, v4 Zep "
+        "Cloud /api/v4",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free)")
@@ -521,6 +544,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=None,
         help="messages returned by get_memory without lastn (real servers: 12 on v1, 6 on v2)",
+    )
+    serve.add_argument(
+        "--task-delay",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="v3/v4: seconds until a task (a v4 delete, an ingestion) succeeds (default 0)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="v3/v4: requests a minute before a 429 (default 100000)",
     )
     serve.set_defaults(func=_cmd_serve)
 

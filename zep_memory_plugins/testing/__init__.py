@@ -2,8 +2,10 @@ r"""A Zep-compatible HTTP server for tests, backed by the embedded store.
 
 One server speaks one wire generation, as the real servers do: ``api="v2"`` (default) answers
 like Zep Community Edition 1.0.2 on ``/api/v2`` (zep-python 2.x), ``api="v1"`` like open-source
-Zep 0.27.2 on ``/api/v1`` (zep-python 1.x, or any client of that API). The other generation's
-routes answer 404. Data lives in the embedded :class:`~zep_memory_plugins.store.SQLiteStore`.
+Zep 0.27.2 on ``/api/v1`` (zep-python 1.x, or any client of that API); ``api="v3"`` and
+``api="v4"`` like Zep Cloud (see "Zep Cloud" below). The other generations' routes answer 404.
+Data lives in the embedded :class:`~zep_memory_plugins.store.SQLiteStore` (v1, v2) or in memory
+(v3, v4).
 Needs the ``server`` extra (starlette and uvicorn). Each generation is a module of its own
 (its routes, error format, auth header and limits) registered in ``GENERATIONS``;
 ``API_VERSIONS`` (the ``api=`` values, the ``--api`` choices) and ``generation_class(api)``
@@ -20,13 +22,14 @@ follow from that table.
         assert server.count("POST", "/api/v2/sessions/*/memory") == 2
 
 ``ZepTestServer(host="127.0.0.1", port=0, api_key=None, path=":memory:", window=None, *,
-api="v2")``: ``start()`` / ``stop()`` / ``restart()`` (same port, same store) / ``close()``
-(also closes the store) / context manager; ``url``, ``port``, ``api``, ``api_key``, ``window``,
-``store``, ``faults``, ``requests``, ``count(method, path)``, ``reset()`` (empties the store,
-ids restart at 1, disarms faults, forgets requests). ``serve(host, port, path, api_key,
-window, *, api)`` runs in the foreground (also ``python -m zep_memory_plugins.testing [--api
-v1|v2] [--port 8000] [--path FILE] [--api-key-env VAR] [--window N]`` and ``zep-memory
-serve``).
+api="v2", task_delay=None, rate_limit=None)`` (the last two: Cloud only): ``start()`` /
+``stop()`` / ``restart()`` (same port, same store) / ``close()`` (also closes the store) /
+context manager; ``url``, ``port``, ``api``, ``api_key``, ``window``, ``store``, ``faults``,
+``requests``, ``count(method, path)``, ``reset()`` (empties the store or the Cloud data, ids
+restart at 1, disarms faults, forgets requests). ``serve(host, port, path, api_key,
+window, *, api, task_delay, rate_limit)`` runs in the foreground (also ``python -m
+zep_memory_plugins.testing [--api v1|v2|v3|v4] [--port 8000] [--path FILE] [--api-key-env VAR]
+[--window N] [--task-delay S] [--rate-limit N]`` and ``zep-memory serve``).
 
 Auth: a v2 server ALWAYS requires ``Authorization: Api-Key <key>`` (like CE): without
 ``api_key`` a random key is generated, read it from ``server.api_key``; a missing or wrong key
@@ -137,6 +140,117 @@ Still a choice of this server
 - Orderings tie-break by id and compare strings by code point (Postgres: its collation).
 - No facts, summaries, search, ended sessions or documents; ``token_count`` is always 0.
 
+Zep Cloud (``v3``, ``v4``): read from the specification, never measured
+-------------------------------------------------------------------------
+No Cloud server can be reached from here: these two generations follow the wire specification
+(``shared/zep-cloud/spec.md``, read from zep-cloud 3.30.0 / 4.0.1, Zep's own integrations and
+its documentation) and are checked with Zep's own SDK (zep-cloud 4.x against v4;
+``tests/server/test_cloud_v4_sdk.py``) and against the recorded request shapes (v3;
+``tests/server/test_cloud_v3_wire.py``). Both: ``Authorization: Api-Key <key>`` always required
+(401 otherwise, in the generation's error shape, on every path under the prefix); success JSON
+as ``application/json``; data kept in memory by the generation (no ``path``; ``restart()``
+keeps it, ``reset()`` empties it); every response carries ``X-RateLimit-Limit``,
+``-Remaining``, ``-Reset`` (unix seconds) and ``-Increment: 1``, and a 429 ``Retry-After``;
+at most 30 messages per add, content at most 4,096 characters, message metadata at most 10
+keys whose values are strings, numbers, booleans or arrays of those (else 400, nothing stored).
+
+- ``v3``, threads on ``/api/v2`` (zep-cloud 3.x), errors ``{"message": ...}``. ``POST /users``
+  → 201 ``User``; ``GET|PATCH|DELETE /users/{user_id}`` (PATCH with no body changes nothing;
+  DELETE → 200 ``{"message"}``, synchronous); ``GET /users-ordered?pageNumber=&pageSize=
+  &search=&order_by=created_at|user_id|email&asc=``; ``GET /users/{user_id}/threads`` (a flat
+  array); ``POST /threads {"thread_id", "user_id"}`` → 201 ``Thread``; ``GET /threads?page_number=
+  &page_size=&order_by=created_at|updated_at|user_id|thread_id&asc=``; ``DELETE
+  /threads/{thread_id}`` → 200 ``{"message": "Thread successfully deleted."}``; ``GET
+  /threads/{thread_id}/messages?limit=&cursor=&lastn=`` → ``{messages, row_count, total_count,
+  thread_created_at, user_id, user_uuid}`` (404 for an unknown thread); ``POST
+  /threads/{thread_id}/messages {messages, ignore_roles, return_context, strict_ontology}`` →
+  200 ``{message_uuids, task_id[, context]}``; ``GET /threads/{thread_id}/context`` → ``{"context":
+  ""}``; ``PATCH /messages/{uuid} {"metadata"}`` → the message; ``GET /tasks/{task_id}``.
+  Client-chosen ``user_id`` / ``thread_id`` (1 to 500 characters, thread ids global); messages
+  have ``role`` (a role type, ``norole`` included), ``name``, a kept ``created_at``.
+- ``v4``, ``/api/v4`` (zep-cloud 4.x), errors ``{"error": {"code", "message", "param",
+  "request_id"}}``. ``POST /users`` → 201 (``user_id`` optional, unique, at most 500
+  characters: taken → 409 ``already_exists``); ``POST /users/list?page_size=&cursor=&order_by=
+  created_at|user_id|email|uuid&order= {"search"}``; ``POST /users/lookup {"user_id"}`` (404 if
+  none); ``GET|PATCH|DELETE /users/{uuid}``; ``POST /threads {"user_uuid"}`` → 201; ``GET
+  /threads?page_size=&cursor=&order_by=created_at|updated_at|uuid&order=&user_uuid=``; ``GET|DELETE
+  /threads/{uuid}``; ``GET /threads/{uuid}/context``; ``GET /threads/{uuid}/messages?page_size=
+  &cursor=&order_by=created_at&order=``; ``POST /threads/{uuid}/messages`` → 202 ``{messages,
+  task[, context]}``; ``GET|PATCH /threads/{uuid}/messages/{uuid}``; ``GET /tasks/{uuid}``, ``GET
+  /tasks?status=&type=``; ``POST /threads/lookup``, ``POST /lookup``. The server assigns every
+  uuid; a non-UUID where one is wanted (path, body or query) → 400 ``invalid_identifier``;
+  ``page_size`` 1 to 200 (default 50), ``next_cursor`` absent on the last page; a message's
+  ``created_at`` is when it arrived, its ``reference_time`` what the client sent (else the same
+  as ``created_at``); no ``norole``; user metadata merged on update with ``null`` removing a key;
+  message metadata merged with ``null`` removing, at most 10 keys after the merge; deletes →
+  202 ``{"task"}``, the task ``succeeded`` after ``task_delay`` seconds, a user's delete taking
+  their threads and messages; ``Idempotency-Key`` honoured on the eight write routes.
+
+Chosen, not measured (every line a guess about Cloud, flagged INF in the specification):
+
+- Message uuids (§7.1): v3 keeps a client's ``uuid``; one already stored (in any thread) or
+  repeated in the batch → 400, nothing stored. v4 refuses any ``uuid`` on add (400).
+- v3 ``POST /threads`` for an unknown user → 400 (§7.2, as CE; the SDK maps only 400 there); a
+  taken ``user_id`` or ``thread_id`` → 400 whose message says "already exists".
+- Deletes (§7.3): v3 deletes at once, and a deleted ``thread_id`` can be created again
+  straight away; deleting a v3 user takes their threads and messages. On v4 a user or thread
+  being deleted stays visible and writable until its task succeeds (a ``user_id`` stays taken
+  until then), then it goes with everything under it; a second DELETE meanwhile answers 202
+  with the same task. Tasks go ``pending`` → ``succeeded`` only (never ``processing``,
+  ``partial`` or ``failed``), after ``task_delay`` seconds (default 0: done before the next
+  request is handled); v3's tasks use the same words. A message's ``processed`` is false until
+  the ``thread.add_messages`` task of its batch has succeeded.
+- User updates (§7.4), both generations: metadata is merged one level deep (a top-level key
+  replaces the stored one whole) and a key set to ``null`` is removed; an absent field is kept,
+  a ``null`` one cleared; user metadata has no limits (any JSON object); v4 refuses a change of
+  ``user_id`` (400).
+- Message metadata updates (§7.5): v3 merges like v4 (``null`` removes, at most 10 keys after
+  the merge); v3 without ``metadata`` → 400, v4 → nothing changes. ``null`` values on add → 400.
+- Listings (§7.6): v3 ``/threads/{id}/messages`` without ``limit`` or ``lastn`` returns every
+  message, oldest first in the order added; ``cursor`` is a 1-based page (default 1); negative
+  values → 400. ``/users-ordered`` and ``/threads`` default to ``created_at``, newest first
+  (``asc=false``), all on one page without a page size. v4: ``order`` defaults to ``asc``;
+  ``POST /users/list`` pages like the other lists (1 to 200, default 50); a cursor is only
+  good for the ``order_by`` and ``order`` it was made for (else 400 ``invalid_cursor``).
+  Orderings: ties in creation order, a missing value sorts as the largest, strings by code
+  point; ``search`` is a case-blind substring of ``user_id``, e-mail or names. A v4 thread list
+  for an unknown ``user_uuid`` is an empty page; v3 ``/users/{id}/threads`` of an unknown user
+  is ``[]`` (as CE).
+- ``Idempotency-Key`` (§7.7), v4 write routes only (the POSTs that only read ignore it): the
+  first answer (any status but a 5xx or 429) is kept 24 hours and replayed, with
+  ``Idempotent-Replayed: true``, to the same key with the same method, path and body (JSON
+  compared as values); the same key with another request → 409 ``idempotency_key_reused``;
+  while the first is still being handled → 409 ``idempotency_key_in_use``; keys of 1 to 255
+  characters, scoped to the server. Requests without a key are simply handled.
+- Error texts and codes (§7.8): v3 messages are plain English; v4 codes besides the documented
+  ``invalid_identifier``: ``invalid_request`` (400), ``invalid_cursor`` (400), ``unauthorized``
+  (401), ``not_found`` (404), ``already_exists``, ``idempotency_key_reused``,
+  ``idempotency_key_in_use`` (409), ``rate_limited`` (429), ``internal_error`` (500); a fresh
+  ``request_id`` per error; no ``details``. Match on status codes only.
+- Rate limits (§7.9): fixed one-minute windows on the clock's minutes, one count per server,
+  every request counted (401s too); ``rate_limit`` (default 100,000 a minute, not a Cloud plan's
+  figure) enforced after the key check: 429 in the generation's error shape with
+  ``Retry-After`` = seconds to the window's end. An injected 429 reports ``Remaining: 0`` and a
+  reset when its ``Retry-After`` says.
+- Batches (§7.10): one bad message (over the limits, an unknown or missing role, a content that
+  is not a string, a bad time or uuid) refuses the whole batch; so does an empty one (400).
+- Values: text (content, names, e-mails, ids) loses its NUL characters and metadata goes
+  through Go's float64 and ``jsonb`` exactly as measured on CE 1.0.2 and Zep 0.27.2 ("Stored
+  values" above): Cloud is taken to be the same Go + PostgreSQL stack. Content is counted in code
+  points; ``name`` has no limit; a time (v3 ``created_at``, v4 ``reference_time``) must be RFC
+  3339 as Go reads it and fall in years 1 to 9999 in UTC (else 400); Go's zero time means none.
+- v4 identifiers must be canonical (36 characters, any case; Go's parser takes more forms).
+  ``POST /users/lookup`` wants exactly one of ``user_id``, ``thread_id``, ``graph_id``; the last
+  two (and ``POST /threads/lookup``) never find anything here: threads made on v4 have no
+  developer id and there are no graphs.
+- Shapes: unset optional fields are left out (Go's ``omitempty``), metadata too when empty; v3
+  users carry an integer ``id`` (their creation order), a ``project_uuid`` (one random uuid per
+  server) and a ``graph_uuid`` (one per user, also on v4). v3 adds answer 200. A v4 thread's
+  ``updated_at`` moves with every add. Unknown routes → 404 in the generation's error shape;
+  ``/healthz`` (open, ``.``) is there because the test server needs it to start.
+- One generation per server: a v3 server has no ``/api/v4`` routes and a v4 server no
+  ``/api/v2`` ones, although Cloud serves both from one host.
+
 Fault injection (``server.faults``)
 -----------------------------------
 ``server.faults.add(method="*", path="**", status=500, *, times=1, after=False, delay=0.0,
@@ -166,6 +280,9 @@ log is skipped with that reason; run such a suite with ``-n 0``.
 
 from . import _app, _external, _faults, _server
 from ._app import *  # noqa: F403 - the public names are those of each module's __all__
+from ._cloud import MAX_CONTENT_CHARS as CLOUD_MAX_CONTENT_CHARS
+from ._cloud import MAX_MESSAGES_PER_REQUEST as CLOUD_MAX_MESSAGES_PER_REQUEST
+from ._cloud import MAX_METADATA_KEYS as CLOUD_MAX_METADATA_KEYS
 from ._external import *  # noqa: F403
 from ._faults import *  # noqa: F403
 from ._generation import GENERATIONS, generation_class
@@ -173,6 +290,9 @@ from ._server import *  # noqa: F403
 from ._v2 import MAX_CONTENT_CHARS, MAX_MESSAGES_PER_REQUEST
 
 __all__: list[str] = [
+    "CLOUD_MAX_CONTENT_CHARS",
+    "CLOUD_MAX_MESSAGES_PER_REQUEST",
+    "CLOUD_MAX_METADATA_KEYS",
     "GENERATIONS",
     "MAX_CONTENT_CHARS",
     "MAX_MESSAGES_PER_REQUEST",

@@ -40,10 +40,13 @@ __all__ = [
     "ZepASGIApp",
 ]
 
-#: How many messages ``GET /sessions/{id}/memory`` returns without ``lastn``, per generation:
-#: Zep v0.27's default message window (12) and Zep CE's fixed ``DefaultLastNMessages`` (6).
+#: How many messages ``GET /sessions/{id}/memory`` returns without ``lastn``, per generation that
+#: has that route: Zep v0.27's default message window (12) and Zep CE's fixed
+#: ``DefaultLastNMessages`` (6).
 DEFAULT_WINDOWS: dict[str, int] = {
-    api: generation_class(api).default_window for api in API_VERSIONS
+    api: generation_class(api).default_window
+    for api in API_VERSIONS
+    if generation_class(api).default_window
 }
 #: The ``/api/v1`` window (kept for callers of earlier releases).
 DEFAULT_MESSAGE_WINDOW = DEFAULT_WINDOWS["v1"]
@@ -69,14 +72,19 @@ async def _drain(receive: Receive) -> None:
 class ZepASGIApp:
     """The test server's ASGI application for one wire generation.
 
-    ``api`` is one of :data:`API_VERSIONS`: ``"v1"`` (Zep v0.27, routes under ``/api/v1``) or
-    ``"v2"`` (Zep CE, routes under ``/api/v2``); the other generations' routes answer 404 as the
-    real server does. Every request is appended to ``requests``; then the first matching fault
-    in ``faults`` (if any) answers it; then the API key is checked (``/healthz`` is always
-    open); then the generation's route handles it. ``v2`` needs an ``api_key``
+    ``api`` is one of :data:`API_VERSIONS`: ``"v1"`` (Zep v0.27, routes under ``/api/v1``),
+    ``"v2"`` (Zep CE, routes under ``/api/v2``), ``"v3"`` (Zep Cloud's threads under
+    ``/api/v2``) or ``"v4"`` (Zep Cloud, ``/api/v4``); the other generations' routes answer 404.
+    Every request is appended to ``requests`` (and counted by the generation's rate meter, if
+    it has one: the Cloud generations, whose every response carries ``X-RateLimit-*``); then
+    the first matching fault in ``faults`` (if any) answers it; then the API key is checked
+    (``/healthz`` is always open); then a request past the rate limit is answered 429; then the
+    generation's route handles it. ``v2``, ``v3`` and ``v4`` need an ``api_key``
     (``Authorization: Api-Key <key>``); on ``v1`` a key is optional (``Authorization: Bearer
     <key>``). ``window`` is how many messages a memory read without ``lastn`` returns (default:
-    the real server's, 12 on v1, 6 on v2).
+    the real server's, 12 on v1, 6 on v2; the Cloud generations have none). ``task_delay``
+    (seconds until a Cloud task succeeds) and ``rate_limit`` (requests a minute) are for the
+    Cloud generations only.
     """
 
     def __init__(
@@ -89,19 +97,28 @@ class ZepASGIApp:
         faults: FaultInjector | None = None,
         requests: RequestLog | None = None,
         version: str = ZEP_SERVER_VERSION,
+        task_delay: float | None = None,
+        rate_limit: int | None = None,
     ) -> None:
         cls = generation_class(api)
+        if not cls.default_window and window is not None:
+            raise ValueError(f"a {api} ({cls.server}) server has no memory reads: no window")
         if window is None:
             window = cls.default_window
-        if window < 1:
+        if cls.default_window and window < 1:
             raise ValueError("window must be at least 1")
         if cls.requires_key and not api_key:
             raise ValueError(
                 f"a {api} ({cls.server}) server always requires an API key: give api_key"
             )
+        options = {
+            name: value
+            for name, value in (("task_delay", task_delay), ("rate_limit", rate_limit))
+            if value is not None
+        }
         self.store = store
         self.api: ApiVersion = api
-        self.generation: Generation = cls(store, window=window, server_version=version)
+        self.generation: Generation = cls(store, window=window, server_version=version, **options)
         self.prefix = cls.api_path
         self.window = window
         self._api_key = api_key
@@ -133,6 +150,11 @@ class ZepASGIApp:
             await self._router(scope, receive, send)
             return
         self.requests.append(RecordedRequest(method, path))
+        meter = self.generation.meter
+        limited = False
+        if meter is not None:
+            limited = meter.hit()
+            send = meter.stamping(send)
         fault = self.faults.take(method, path)
         if fault is not None:
             if fault.delay:
@@ -145,6 +167,11 @@ class ZepASGIApp:
             await _drain(receive)
             await self.generation.unauthorized()(scope, receive, send)
             return
+        if limited and meter is not None:
+            await _drain(receive)
+            # The meter's stamp adds Retry-After: the seconds until its window ends.
+            await self.generation.error(429, "rate limit exceeded")(scope, receive, send)
+            return
         if fault is not None and fault.after and (fault.drop or fault.status is not None):
 
             async def discard(message: ASGIMessage) -> None:
@@ -154,6 +181,10 @@ class ZepASGIApp:
             await self._answer_fault(fault, send)
             return
         await self._router(scope, receive, send)
+
+    def reset(self) -> None:
+        """Forget what the generation keeps besides the store (a Cloud one: all its data)."""
+        self.generation.reset()
 
     def _authorised(self, scope: Scope) -> bool:
         if self._api_key is None or not self.generation.protects(scope["path"]):

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from .._errors import InvalidInputError, NotFoundError
 from ..store import SQLiteStore
 from ._http import TEXT_TYPE, HTTPError, encode
+from ._ratelimit import RateMeter
 
 __all__ = [
     "API_VERSIONS",
@@ -35,13 +36,15 @@ __all__ = [
 
 logger = logging.getLogger("zep_memory_plugins.testing")
 
-#: A wire generation's name: one of :data:`API_VERSIONS` (``"v1"``, ``"v2"``).
+#: A wire generation's name: one of :data:`API_VERSIONS` (``"v1"``, ``"v2"``, ``"v3"``, ``"v4"``).
 ApiVersion: TypeAlias = str
 
 #: The generations, by name: module and class, imported on first use.
 GENERATIONS: dict[str, tuple[str, str]] = {
     "v1": ("._v1", "V1"),
     "v2": ("._v2", "V2"),
+    "v3": ("._v3", "V3"),
+    "v4": ("._v4", "V4"),
 }
 
 #: The wire generations the server can speak.
@@ -77,18 +80,35 @@ class Generation:
     server: ClassVar[str]
     #: Where its API lives under the server's root (``"/api/v1"``).
     api_path: ClassVar[str]
-    #: How many messages a memory read without ``lastn`` returns on the real server.
+    #: How many messages a memory read without ``lastn`` returns on the real server (0: the
+    #: generation has no memory reads, and no ``window``).
     default_window: ClassVar[int]
     #: Whether the server refuses to run without an API key.
     requires_key: ClassVar[bool] = False
     #: The scheme of ``Authorization: <scheme> <key>``.
     auth_scheme: ClassVar[str] = "Bearer"
+    #: Whether its data lives in the store (``False``: in the generation, in memory).
+    uses_store: ClassVar[bool] = True
+    #: The keyword options the generation takes beyond ``window`` (``task_delay``, ...).
+    options: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, store: SQLiteStore, *, window: int, server_version: str) -> None:
+    def __init__(
+        self, store: SQLiteStore, *, window: int, server_version: str, **options: Any
+    ) -> None:
+        unknown = sorted(set(options) - self.options)
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)} do(es) not apply to a {self.version} ({self.server}) server"
+            )
         self.store = store
         self.window = window
         #: The ``X-Zep-Version`` a generation that sends one puts on its responses.
         self.server_version = server_version
+        #: Counts requests and writes rate-limit headers on every response (``None``: none).
+        self.meter: RateMeter | None = None
+
+    def reset(self) -> None:
+        """Forget what the generation keeps outside the store (nothing, unless overridden)."""
 
     # -- auth --------------------------------------------------------------------------------
 

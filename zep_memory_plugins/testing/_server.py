@@ -65,13 +65,18 @@ class ZepTestServer:
 
     One wire generation per server: ``api="v2"`` (default) answers like Zep Community Edition
     1.0.2 on ``/api/v2`` (zep-python 2.x), ``api="v1"`` like open-source Zep 0.27.2 on
-    ``/api/v1``; the other generation's routes answer 404, as on the real servers.
+    ``/api/v1``, ``api="v3"`` like Zep Cloud's threads on ``/api/v2`` (zep-cloud 3.x) and
+    ``api="v4"`` like Zep Cloud on ``/api/v4`` (zep-cloud 4.x); the other generations' routes
+    answer 404.
 
-    ``api_key``: v2 always requires one (``Authorization: Api-Key <key>``); without it a random
-    key is generated, readable as :attr:`api_key`. On v1 a key is optional (``Authorization:
-    Bearer <key>``). ``port=0`` picks a free port; ``path`` is the store's file (default in
-    memory); ``window`` is how many messages a memory read without ``lastn`` returns (the real
-    servers: 12 on v1, 6 on v2).
+    ``api_key``: v2, v3 and v4 always require one (``Authorization: Api-Key <key>``); without
+    it a random key is generated, readable as :attr:`api_key`. On v1 a key is optional
+    (``Authorization: Bearer <key>``). ``port=0`` picks a free port; ``path`` is the store's
+    file (default in memory; the Cloud generations keep their data in memory and take no
+    ``path``); ``window`` is how many messages a memory read without ``lastn`` returns (the real
+    servers: 12 on v1, 6 on v2). Cloud only: ``task_delay`` is how many seconds a task (an
+    asynchronous delete, a message ingestion) takes to succeed (default 0: done by the next
+    request), ``rate_limit`` how many requests a minute pass before a 429.
 
     >>> with ZepTestServer() as server:            # doctest: +SKIP
     ...     client = ZepMemoryClient(base_url=server.url, api_key=server.api_key)
@@ -93,7 +98,10 @@ class ZepTestServer:
         *,
         api: ApiVersion = "v2",
         log_level: str = "warning",
+        task_delay: float | None = None,
+        rate_limit: int | None = None,
     ) -> None:
+        _check_path(api, path)
         if generation_class(api).requires_key and api_key is None:
             api_key = secrets.token_urlsafe(24)
         self.host = host
@@ -111,6 +119,8 @@ class ZepTestServer:
                 api_key=api_key,
                 faults=faults_,
                 requests=requests_,
+                task_delay=task_delay,
+                rate_limit=rate_limit,
             )
         except BaseException:
             self.store.close()
@@ -238,9 +248,11 @@ class ZepTestServer:
     def reset(self) -> None:
         """Empty the store (every row; the file stays), disarm all faults, forget all requests.
 
-        Integer ids start again from 1.
+        Integer ids start again from 1. A Cloud generation forgets its users, threads, messages,
+        tasks, idempotency keys and rate-limit count.
         """
         self.store.clear()
+        self.app.reset()
         self.faults.clear()
         self.requests.clear()
 
@@ -253,6 +265,15 @@ class ZepTestServer:
         return len(self.requests.matching(method, path))
 
 
+def _check_path(api: ApiVersion, path: str | os.PathLike[str]) -> None:
+    """Refuse a store file for a generation that keeps its data in memory (a Cloud one)."""
+    cls = generation_class(api)
+    if not cls.uses_store and os.fspath(path) != MEMORY:
+        raise ValueError(
+            f"a {api} ({cls.server}) server keeps its data in memory: it takes no store path"
+        )
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -261,26 +282,40 @@ def serve(
     window: int | None = None,
     *,
     api: ApiVersion = "v2",
+    task_delay: float | None = None,
+    rate_limit: int | None = None,
 ) -> None:
     """Serve one Zep wire generation in the foreground until interrupted (Ctrl-C).
 
-    ``api="v2"`` (Zep CE, ``/api/v2``) needs ``api_key``; ``api="v1"`` (Zep 0.27, ``/api/v1``)
-    takes one optionally. ``path`` is the store's file (default: in memory, gone on exit). The
-    API key is never printed or logged.
+    ``api="v2"`` (Zep CE, ``/api/v2``), ``"v3"`` (Cloud threads, ``/api/v2``) and ``"v4"``
+    (Cloud, ``/api/v4``) need ``api_key``; ``api="v1"`` (Zep 0.27, ``/api/v1``) takes one
+    optionally. ``path`` is the store's file (default: in memory, gone on exit; the Cloud
+    generations always keep their data in memory). ``task_delay`` and ``rate_limit``: see
+    :class:`ZepTestServer`. The API key is never printed or logged.
     """
+    _check_path(api, path)
     store = SQLiteStore(path)
     try:
-        app = ZepASGIApp(store, api=api, window=window, api_key=api_key)
+        app = ZepASGIApp(
+            store,
+            api=api,
+            window=window,
+            api_key=api_key,
+            task_delay=task_delay,
+            rate_limit=rate_limit,
+        )
     except BaseException:
         store.close()
         raise
     server = uvicorn.Server(_uvicorn_config(app, host, port, "info", own_logging=True))
     auth = "API key required" if api_key else "no API key"
     generation = app.generation
+    details = f"window {generation.window}; store: {store.path}"
+    if not generation.uses_store:
+        details = "data in memory"
     print(
         f"Zep-compatible server ({generation.server}) on http://{host}:{port}"
-        f"{generation.api_path} ({auth}, window {generation.window}); store: {store.path}. "
-        "Ctrl-C to stop."
+        f"{generation.api_path} ({auth}, {details}). Ctrl-C to stop."
     )
     try:
         server.run()

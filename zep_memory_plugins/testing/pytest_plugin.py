@@ -11,9 +11,10 @@ Enable with ``pytest_plugins = ["zep_memory_plugins.testing.pytest_plugin"]`` in
 The fixtures:
 
 - ``zep_servers`` (session-scoped): a :class:`ZepTestServers`, one started server per wire
-  generation, each started on first use: ``zep_servers["v1"]``, ``zep_servers["v2"]``, and
-  ``zep_servers.fresh("v1")`` for that server emptied (store, faults, request log). For a suite
-  that runs the same tests against both generations.
+  generation, each started on first use: ``zep_servers["v1"]``, ``zep_servers["v2"]``,
+  ``zep_servers["v3"]``, ``zep_servers["v4"]`` (Zep Cloud), and ``zep_servers.fresh("v1")`` for
+  that server emptied (store or Cloud data, faults, request log). For a suite that runs the
+  same tests against several generations.
 - ``zep_server`` (session-scoped): the server of the configured generation, one of the
   ``zep_servers``. It speaks ``/api/v2`` like Zep CE (key required) unless ``--zep-api v1`` (on
   the command line, or ``zep_api = v1`` in the ini file) asks for ``/api/v1`` like Zep 0.27.
@@ -62,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=API_VERSIONS,
         default=None,
         help="wire generation of the zep_server fixture: one of %(choices)s (default v2, Zep "
-        "CE; v1 is Zep 0.27)",
+        "CE; v1 is Zep 0.27, v3 and v4 Zep Cloud)",
     )
     parser.addini(
         "zep_api",
