@@ -121,24 +121,38 @@ async def test_client_chosen_uuids_are_kept(api):
     assert [m.uuid for m in await api.memory.get_messages("s")] == chosen
 
 
-async def test_duplicate_uuid_rejects_the_whole_batch(api):
+#: Zep Cloud v4 assigns every message uuid itself: the uuid a caller gives is kept (packed in
+#: the message and reported on reads) but not checked against those stored. A stated
+#: difference; retried or repeated writes still store nothing twice (Idempotency-Key, resume).
+UNCHECKED_UUIDS = ("zep-v4",)
+
+
+async def test_duplicate_uuid_rejects_the_whole_batch(api, backend_name):
     taken = uuid.uuid4()
     await api.memory.add_messages("s", [Message(role="user", content="first", uuid=taken)])
+    batch = [
+        Message(role="user", content="would be second"),
+        Message(role="user", content="dup", uuid=taken),
+        Message(role="user", content="would be fourth"),
+    ]
+    if backend_name in UNCHECKED_UUIDS:
+        await api.memory.add_messages("s", batch)
+        got = await api.memory.get_messages("s")
+        assert [m.content for m in got] == ["first", "would be second", "dup", "would be fourth"]
+        assert [m.uuid for m in got].count(taken) == 2
+        return
     with pytest.raises(AlreadyExistsError, match=str(taken)):
-        await api.memory.add_messages(
-            "s",
-            [
-                Message(role="user", content="would be second"),
-                Message(role="user", content="dup", uuid=taken),
-                Message(role="user", content="would be fourth"),
-            ],
-        )
+        await api.memory.add_messages("s", batch)
     assert [m.content for m in await api.memory.get_messages("s")] == ["first"]
 
 
-async def test_duplicate_uuid_in_another_session_is_refused_too(api):
+async def test_duplicate_uuid_in_another_session_is_refused_too(api, backend_name):
     taken = uuid.uuid4()
     await api.memory.add_messages("a", [Message(role="user", content="a", uuid=taken)])
+    if backend_name in UNCHECKED_UUIDS:
+        await api.memory.add_messages("b", [Message(role="user", content="b", uuid=taken)])
+        assert [m.uuid for m in await api.memory.get_messages("b")] == [taken]
+        return
     with pytest.raises(AlreadyExistsError):
         await api.memory.add_messages("b", [Message(role="user", content="b", uuid=taken)])
     assert await api.memory.get_messages("b") == []

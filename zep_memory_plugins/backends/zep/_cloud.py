@@ -46,7 +46,7 @@ import hashlib
 import uuid as _uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from ..._errors import (
@@ -85,6 +85,7 @@ __all__ = [
     "record_id",
     "to_library_message",
     "to_library_user",
+    "user_number",
 ]
 
 #: The Zep user id of a session's record (see the module docstring).
@@ -131,7 +132,8 @@ class Record:
     while the session has none (revived by an update, not yet written to). ``owner`` is the
     owner's library user id (``None``: no owner). ``rev`` counts the threads the session had.
     ``address`` is the record's own address (v3: its user id, v4: its uuid), ``number`` its
-    Zep integer id (v3 only) and ``uuid`` its Zep uuid (the session's); none is packed.
+    integer id (:func:`user_number`, the session's) and ``uuid`` its Zep uuid (the session's);
+    none is packed.
     """
 
     session_id: str
@@ -164,7 +166,7 @@ class Record:
             )
         }
 
-    def session(self, number: int | None = None) -> Session:
+    def session(self) -> Session:
         """The :class:`Session` the record describes."""
         return build_unvalidated(
             Session,
@@ -172,7 +174,7 @@ class Record:
                 "session_id": self.session_id,
                 "user_id": self.owner,
                 "metadata": self.metadata,
-                "id": number if number is not None else self.number,
+                "id": self.number,
                 "uuid": self.uuid,
                 "created_at": _time(self.created_at),
                 "updated_at": _time(self.updated_at),
@@ -199,6 +201,24 @@ def _time(value: Any) -> datetime | None:
         raise UnreadableAnswerError(f"not a timestamp: {value[:40]!r}") from None
 
 
+def user_number(d: Mapping[str, Any]) -> int | None:
+    """A Zep Cloud user's integer id (a session's: its record's).
+
+    v3's own ``id``; on v4, which has none, the time the user was created in microseconds since
+    1970: it grows in creation order and never changes.
+    """
+    number = d.get("id")
+    if type(number) is int:
+        return number
+    created = _time(d.get("created_at"))
+    if created is None:
+        return None
+    return (created - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def read_record(raw: Any, address: str) -> Record | None:
     """The record in a Zep user (``None`` if the user is not a session record)."""
     d = fields_of(raw)
@@ -221,7 +241,7 @@ def read_record(raw: Any, address: str) -> Record | None:
             deleted_at=data.get("deleted_at"),
             rev=int(data.get("rev") or 0),
             address=address,
-            number=d["id"] if type(d.get("id")) is int else None,
+            number=user_number(d),
             uuid=_uuid_or_none(str(d.get("uuid") or "")),
         )
     except (ValueError, KeyError, TypeError):
@@ -414,7 +434,7 @@ def _strip_index(metadata: Any) -> dict[str, Any] | None:
     return kept or None
 
 
-def to_library_user(raw: Any, number: int | None = None) -> User:
+def to_library_user(raw: Any) -> User:
     """A Zep Cloud user as a library :class:`User` (the session index hidden)."""
     d = fields_of(raw)
     user_id = d.get("user_id")
@@ -434,7 +454,7 @@ def to_library_user(raw: Any, number: int | None = None) -> User:
             "first_name": text("first_name"),
             "last_name": text("last_name"),
             "metadata": _strip_index(d.get("metadata")),
-            "id": number if number is not None else (d["id"] if type(d.get("id")) is int else None),
+            "id": user_number(d),
             "uuid": _uuid_or_none(str(uid)) if uid else None,
             "created_at": _time(d.get("created_at")),
             "updated_at": _time(d.get("updated_at")),

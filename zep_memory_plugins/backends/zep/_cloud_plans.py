@@ -59,6 +59,7 @@ from ._cloud import (
     record_id,
     to_library_message,
     to_library_user,
+    user_number,
 )
 from ._convert import UnreadableAnswerError, fields_of
 from ._transport import Plan
@@ -79,7 +80,7 @@ _TERMINAL = frozenset({"succeeded", "partial", "failed", "completed", "canceled"
 
 @dataclass
 class _Walk:
-    """Where a listing walk of one kind stopped: ordinals and the page tokens they start at."""
+    """Where a listing walk of one kind got to: ids, and the page tokens that follow them."""
 
     marks: list[tuple[int, Any]] = field(default_factory=lambda: [(0, None)])
 
@@ -293,10 +294,9 @@ class CloudPlans:
     def _plan_list(self, kind: str, limit: int | None, cursor: int) -> Plan[list[Any]]:
         """Users (not records) or live sessions (records), in creation order, ``id > cursor``.
 
-        v3 users carry an integer id: it is the cursor. v4 has none: the id is the position in
-        the walk (1, 2, ...), which a delete of an earlier one shifts. Where a walk's pages
-        start is remembered, so that chunked listing goes on from there rather than from the
-        first page.
+        The integer id is v3's own, and on v4 the time of creation in microseconds (see
+        :func:`~._cloud.user_number`). Where a walk's pages start is remembered, so that
+        chunked listing goes on from there rather than from the first page.
         """
         wire = yield from self._wire()
         want = math.inf if limit is None else limit
@@ -304,13 +304,11 @@ class CloudPlans:
         walk = self._walks.setdefault(kind, _Walk())
         with self._lock:
             position, token = max((m for m in walk.marks if m[0] <= cursor), key=lambda m: m[0])
-        ordinal = position  # v4: the position is the ordinal of the kind's items
         while True:
             users, next_token = yield wire.users_page(token)
             for raw in users:
                 d = fields_of(raw)
-                if not wire.server_ids and type(d.get("id")) is int:
-                    position = d["id"]
+                position = user_number(d) or position
                 user_id = d.get("user_id")
                 is_record = isinstance(user_id, str) and user_id.startswith(RECORD_PREFIX)
                 if (kind == "sessions") != is_record or (
@@ -319,17 +317,14 @@ class CloudPlans:
                     and user_id.startswith(RESERVED_USER_PREFIX)
                 ):
                     continue
-                ordinal += 1
-                if wire.server_ids:
-                    position = ordinal
                 if kind == "users":
-                    item: Any = to_library_user(raw, ordinal if wire.server_ids else None)
+                    item: Any = to_library_user(raw)
                 else:
                     record = read_record(raw, wire.user_address(raw))
                     assert record is not None
                     if record.deleted_at is not None:
                         continue
-                    item = record.session(ordinal if wire.server_ids else None)
+                    item = record.session()
                 if (item.id or 0) > cursor:
                     found.append(item)
             if next_token is None or len(found) >= want:
@@ -721,7 +716,8 @@ class CloudPlans:
             assert thread is not None
             if not wire.server_ids:  # v3: the page number is the cursor
                 found, _, total = yield wire.oldest_messages(thread, limit, page)
-                return [self._message(thread, m, wire) for m in found], total or 0
+                # a page past the end counts 0, as Zep's servers answer it
+                return [self._message(thread, m, wire) for m in found], (total or 0) if found else 0
             if limit > _MAX_PAGE_SIZE:  # v4 pages hold at most 200: cut the whole history
                 every = yield from self._read_all(wire, record)
                 start = (page - 1) * limit
