@@ -84,8 +84,23 @@ def connect(server: Any) -> ZepMemoryClient:
     A Zep Cloud v3 user's URL ends in ``/api/v2`` (zep-cloud 3.x's base URL): that, and the
     probe, make the client speak v3 rather than Cloud's default v4.
     """
-    url = f"{server.url}/api/v2" if server.api == "v3" else server.url
+    url = server.api_url if server.api == "v3" else server.url
     return ZepMemoryClient(base_url=url, api_key=server.api_key)
+
+
+#: The route of a message write, by generation (for fault injection and request counts).
+WRITE_ROUTES = {
+    "v1": "/api/v1/sessions/*/memory",
+    "v2": "/api/v2/sessions/*/memory",
+    "v3": "/api/v2/threads/*/messages",
+    "v4": "/api/v4/threads/*/messages",
+}
+
+
+@pytest.fixture
+def write_route(backend_name: str) -> str:
+    """The path pattern of the backend's message writes (a Zep backend under test)."""
+    return WRITE_ROUTES[backend_name.split("-")[1]]
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from ctx_fakes import ScriptedAgentModel, agent_with
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.messages.utils import count_tokens_approximately
 from li_ctx_fakes import scripted_llm
 from llama_index.core.llms import ChatMessage as LIMessage
 
-from zep_memory_plugins import Message, ZepMemoryClient
+from zep_memory_plugins import InvalidInputError, Message, ZepMemoryClient
 from zep_memory_plugins._context import (
     SUMMARY_KEY,
     Shape,
@@ -73,8 +74,14 @@ def test_split_summary_finds_the_newest_and_its_boundary(client: ZepMemoryClient
     assert [m.content for m in history.messages] == ["a", "b", "c"]  # summaries are hidden
 
 
-def test_a_summary_stored_by_an_earlier_release_is_still_read(client: ZepMemoryClient) -> None:
-    """Earlier releases kept the marker as an object; it is now a packed string (a scalar)."""
+def test_a_summary_stored_by_an_earlier_release_is_still_read(
+    client: ZepMemoryClient, backend_name: str
+) -> None:
+    """Earlier releases kept the marker as an object; it is now a packed string (a scalar).
+
+    No earlier release wrote to Zep Cloud, which takes no object in message metadata: there
+    the old form cannot even be stored.
+    """
     history = ZepChatMessageHistory(session_id="s", user_id="u", client=client)
     history.add_messages([HumanMessage("a"), AIMessage("b")])
     stored = client.memory.get_messages("s")
@@ -84,6 +91,10 @@ def test_a_summary_stored_by_an_earlier_release_is_still_read(client: ZepMemoryC
         content="old form",
         metadata={SUMMARY_KEY: {"through": str(stored[0].uuid), "version": 1}},
     )
+    if backend_name in ("zep-v3", "zep-v4"):
+        with pytest.raises(InvalidInputError):
+            client.memory.add_messages("s", [old])
+        return
     client.memory.add_messages("s", [old])
     summary, _, lo = split_summary(client.memory.get_messages("s"))
     assert summary == Summary("old form", str(stored[0].uuid)) and lo == 1

@@ -23,6 +23,7 @@ from zep_memory_plugins import (
     SessionOwnershipError,
     ZepMemoryClient,
 )
+from zep_memory_plugins._models import pack_json
 from zep_memory_plugins.langchain import (
     LANGCHAIN_MESSAGE_KEY,
     REVIVED_SESSION_KEY,
@@ -361,7 +362,12 @@ def test_default_client_is_embedded(tmp_path: Any, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize(
-    "payload", [{"type": "martian", "data": {"content": "x"}}, "junk", {"type": "human"}]
+    "payload",
+    [
+        pack_json({"type": "martian", "data": {"content": "x"}}),
+        "junk",
+        pack_json({"type": "human"}),
+    ],
 )
 def test_corrupt_stored_message_is_a_typed_error(client: ZepMemoryClient, payload: Any) -> None:
     from zep_memory_plugins import BackendError

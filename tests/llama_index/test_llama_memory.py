@@ -288,12 +288,12 @@ def test_failed_write_keeps_the_held_user_message(
     from zep_memory_plugins import ServerError
 
     server = request.getfixturevalue("server_of")()
-    client = ZepMemoryClient(base_url=server.url, api_key=server.api_key, max_retries=0)
+    client = ZepMemoryClient(base_url=server.api_url, api_key=server.api_key, max_retries=0)
     try:
         memory = ZepMemory(client, "jane", "s")
         chat = engine(memory)
         chat.chat("first")
-        server.faults.add("POST", "/api/*/sessions/*/memory", status=500, times=1)
+        server.faults.add("POST", request.getfixturevalue("write_route"), status=500, times=1)
         with pytest.raises(ServerError):
             chat.chat("second")
         assert memory.pending == [ChatMessage(role="user", content="second")]

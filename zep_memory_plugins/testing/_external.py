@@ -76,6 +76,11 @@ class ExternalZepServer:
         return [api for api in API_VERSIONS if env.get(f"{SERVER_ENV}_{api.upper()}", "").strip()]
 
     @property
+    def api_url(self) -> str:
+        """Where the generation's API lives (see :attr:`ZepTestServer.api_url`)."""
+        return self.url + generation_class(self.api).api_path
+
+    @property
     def api_key(self) -> str | None:
         """The key clients must send (``None``: the server is open)."""
         return self._api_key

@@ -149,6 +149,15 @@ class ZepTestServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def api_url(self) -> str:
+        """Where the generation's API lives (``.../api/v2`` for ``v2`` and ``v3``).
+
+        The URL its SDK takes, and the one a client of the Cloud ``v3`` server must be given:
+        its root alone does not tell Cloud's v3 threads from Community Edition.
+        """
+        return self.url + generation_class(self.api).api_path
+
+    @property
     def window(self) -> int:
         """How many messages a memory read without ``lastn`` returns."""
         return self.app.window

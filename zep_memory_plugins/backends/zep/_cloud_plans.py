@@ -63,7 +63,7 @@ from ._cloud import (
 )
 from ._convert import UnreadableAnswerError, fields_of
 from ._transport import Plan
-from ._wire import Wire
+from ._wire import Call, Wire
 
 __all__ = ["CloudPlans"]
 
@@ -376,8 +376,9 @@ class CloudPlans:
         """Add (``value``) or remove (``None``) a session in its owner's index."""
         key = INDEX_PREFIX + session_id
         if wire.merges_user_metadata:
-            address = yield from self._address(wire, owner)
-            yield wire.update_user(address, {"metadata": {key: value}})
+            yield from self._to_user(
+                wire, owner, lambda address: wire.update_user(address, {"metadata": {key: value}})
+            )
             return
         raw = yield from self._find_user(wire, owner)
         metadata = dict(fields_of(raw).get("metadata") or {})
@@ -387,6 +388,22 @@ class CloudPlans:
         else:
             metadata[key] = value
         yield wire.update_user(wire.user_address(raw), {"metadata": metadata})
+
+    def _to_user(self, wire: CloudWire, user_id: str, build: Callable[[str], Call]) -> Plan[Any]:
+        """Send ``build(address)`` to a user's address.
+
+        A remembered address that is gone (the user was deleted, maybe made again, by another
+        client) is looked up again, once.
+        """
+        address = yield from self._address(wire, user_id)
+        try:
+            return (yield build(address))
+        except NotFoundError:
+            with self._lock:
+                if self._users.get(user_id) != address:
+                    raise
+                del self._users[user_id]
+        return (yield build((yield from self._address(wire, user_id))))
 
     def _owner_address(self, wire: CloudWire, owner: str | None) -> Plan[tuple[str, str]]:
         """(address, user id) of the Zep user owning a session's threads.
@@ -407,13 +424,16 @@ class CloudPlans:
         return known, UNOWNED_USER
 
     def _new_thread(self, wire: CloudWire, record: Record) -> Plan[str]:
-        """A thread for the session (its ``rev``-th): created on Zep, owned by its owner."""
+        """A thread for the session (its ``rev``-th): created on Zep, owned by its owner.
+
+        On v4 its ``Idempotency-Key`` names the record and the thread's number: a repeated
+        call gets the same thread, a session made again (a new record) a new one.
+        """
+        key = idempotency_key("thread", record.address, str(record.rev))
         for attempt in (1, 2):
             address, zep_user = yield from self._owner_address(wire, record.owner)
-            key = idempotency_key("thread", address, record.session_id, str(record.rev))
-            call = wire.create_thread(record.session_id, address, zep_user, key)
             try:
-                raw = yield call
+                raw = yield wire.create_thread(record.session_id, address, zep_user, key)
             except AlreadyExistsError:
                 if wire.server_ids:
                     raise
@@ -423,7 +443,7 @@ class CloudPlans:
             except NotFoundError:
                 with self._lock:  # the owner (or the shadow user) is gone: ask again, once
                     self._users.pop(record.owner or UNOWNED_USER, None)
-                if attempt == 2 or record.owner is not None:
+                if attempt == 2:
                     raise NotFoundError(f"user {record.owner} not found") from None
                 continue
             return wire.thread_address(raw, record.session_id)
@@ -467,17 +487,23 @@ class CloudPlans:
         claimed = read_record(raw, wire.user_address(raw))
         assert claimed is not None
         record.address, record.number, record.uuid = claimed.address, claimed.number, claimed.uuid
+        made = None
         try:
             made = yield from self._new_thread(wire, record)
+            if made != record.thread:  # v4: the server named it
+                record.thread = made
+                yield from self._write_record(wire, record)
+            if owner is not None:
+                yield from self._index(wire, owner, session_id, record.created_at)
         except ZepMemoryError:
+            # Not made after all: nothing is left behind (a session unknown to its owner's
+            # index would outlive a delete of the owner).
             with contextlib.suppress(ZepMemoryError):
+                if made is not None:
+                    yield wire.delete_thread(made)
                 yield wire.delete_user(record.address)
+            self._forget_record(session_id)
             raise
-        if made != record.thread:  # v4: the server named it
-            record.thread = made
-            yield from self._write_record(wire, record)
-        if owner is not None:
-            yield from self._index(wire, owner, session_id, record.created_at)
         return record
 
     def _live_record(self, wire: CloudWire, session_id: str) -> Plan[Record]:

@@ -116,16 +116,17 @@ def server_says(text: str) -> str | None:
     return None
 
 
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+def parse_retry_after(headers: Mapping[str, str], status: int | None = 429) -> float | None:
     """Seconds asked for by a ``Retry-After`` header (number or HTTP date), if any.
 
-    Without one, Zep Cloud's ``X-RateLimit-Reset`` (when the limit resets, in unix seconds)
-    says it, but only once the limit is used up (``X-RateLimit-Remaining: 0``).
+    Without one, on a 429 only, Zep Cloud's ``X-RateLimit-Reset`` (when the limit resets, in
+    unix seconds) says it. (Cloud sends that header on every answer: read on another status,
+    it would make a retry wait until the minute ends.)
     """
     value = headers.get("retry-after")
     if value is None:
         reset = headers.get("x-ratelimit-reset")
-        if reset is None or headers.get("x-ratelimit-remaining", "0").strip() != "0":
+        if reset is None or status != 429:
             return None
         try:
             return max(0.0, float(reset) - time.time())
@@ -204,7 +205,7 @@ def classify(
             status=response.status_code,
             text=clean(message)[:_MAX_MESSAGE_CHARS],
             html="html" in content_type or response.text.lstrip()[:1] == "<",
-            retry_after=parse_retry_after(response.headers),
+            retry_after=parse_retry_after(response.headers, response.status_code),
             code=code,
             keyed=_keyed(response),
         )
