@@ -127,7 +127,9 @@ def test_the_plugin_hands_out_the_external_server(
             fresh_zep_server.faults.add("GET", "**", status=503)
         """
     )
-    result = pytester.runpytest_inprocess(
+    # In a child process: an in-process run would drop the modules it imported first (httpx's
+    # transport among them) and leave this process with two copies of their exception classes.
+    result = pytester.runpytest_subprocess(
         "-p", "zep_memory_plugins.testing.pytest_plugin", "-q", "-rs", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=1, skipped=1)
