@@ -16,6 +16,8 @@ pytest.importorskip("uvicorn", reason="the test server needs the server extra")
 
 from zep_memory_plugins.testing import SERVER_ENV, ExternalZepServer, ZepTestServer
 
+pytest_plugins = ["pytester"]
+
 SECRET = "external-key-6f1d-not-real"
 
 
