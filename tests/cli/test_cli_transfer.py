@@ -322,7 +322,8 @@ def test_bad_input_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     with pytest.raises(InvalidInputError, match="unknown record type"):
         import_jsonl(ZepMemoryClient(path=":memory:"), ['{"type":"thing"}'])
 
-    code, _, err = cli(capsys, "import", "--input", str(tmp_path / "missing.jsonl"))
+    missing = str(tmp_path / "missing.jsonl")
+    code, _, err = cli(capsys, "import", "--input", missing, "--path", target)
     assert code == 1 and "missing.jsonl" in err
 
 

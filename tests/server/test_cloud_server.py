@@ -108,11 +108,12 @@ def test_the_plugin_serves_every_generation(zep_servers: ZepTestServers) -> None
 def test_every_api_route_wants_the_key(cloud: Any) -> None:
     base = cloud.url + PREFIX[cloud.api]
     paths = ["/users", "/threads", f"/tasks/{uuid.uuid4()}", "/no/such/route"]
-    for path in paths:
-        for headers in ({}, {"Authorization": "Api-Key nope"}, {"Authorization": "nope"}):
-            refused = httpx.get(base + path, headers=headers)
-            assert refused.status_code == 401, path
-            assert "unauthorized" in error_text(cloud.api, refused)
+    with httpx.Client() as anonymous:
+        for path in paths:
+            for headers in ({}, {"Authorization": "Api-Key nope"}, {"Authorization": "nope"}):
+                refused = anonymous.get(base + path, headers=headers)
+                assert refused.status_code == 401, path
+                assert "unauthorized" in error_text(cloud.api, refused)
     assert httpx.get(cloud.url + "/healthz").text == "."
     with client(cloud) as http:
         unknown = http.get("/no/such/route")

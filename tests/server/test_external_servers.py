@@ -16,6 +16,8 @@ pytest.importorskip("uvicorn", reason="the test server needs the server extra")
 
 from zep_memory_plugins.testing import SERVER_ENV, ExternalZepServer, ZepTestServer
 
+pytest_plugins = ["pytester"]
+
 SECRET = "external-key-6f1d-not-real"
 
 
@@ -127,7 +129,9 @@ def test_the_plugin_hands_out_the_external_server(
             fresh_zep_server.faults.add("GET", "**", status=503)
         """
     )
-    result = pytester.runpytest_inprocess(
+    # In a child process: an in-process run would drop the modules it imported first (httpx's
+    # transport among them) and leave this process with two copies of their exception classes.
+    result = pytester.runpytest_subprocess(
         "-p", "zep_memory_plugins.testing.pytest_plugin", "-q", "-rs", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=1, skipped=1)

@@ -21,6 +21,7 @@ names into ``text`` columns. So:
 from __future__ import annotations
 
 import math
+import re
 import uuid as _uuid
 from decimal import Decimal
 from typing import Any
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 
+#: Every integer up to this magnitude is exactly a float64 (2^53).
+_EXACT = 2**53
+
+
 def _whole(value: float) -> int:
     """A whole-valued float as the integer its shortest decimal form spells."""
     return int(Decimal(repr(value)))
@@ -45,11 +50,13 @@ def stored_json(value: Any) -> Any:
     """``value`` (decoded JSON) as a real server stores it in ``jsonb`` and reads it back."""
     if value is None or isinstance(value, bool):
         return value
+    if type(value) is int and -_EXACT <= value <= _EXACT:
+        return value  # a float64 holds it exactly
     if isinstance(value, (int, float)):
         number = float(value)
         return _whole(number) if number.is_integer() else number
     if isinstance(value, str):
-        return value.replace("\x00", "\\u0000")
+        return value.replace("\x00", "\\u0000") if "\x00" in value else value
     if isinstance(value, list):
         return [stored_json(v) for v in value]
     if isinstance(value, dict):
@@ -180,6 +187,26 @@ def _getnum(raw: bytes, fixed: bool) -> tuple[int, bytes] | None:
     return (raw[0] - 0x30) * 10 + raw[1] - 0x30, raw[2:]
 
 
+_CANONICAL = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)", re.ASCII
+)
+
+
+def _fine(value: str) -> bool:
+    """The common case, quickly: a canonical RFC 3339 time whose fields are all in range."""
+    match = _CANONICAL.fullmatch(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = map(int, match.groups())
+    return (
+        1 <= month <= 12
+        and 1 <= day <= _days_in(month, year)
+        and hour <= 23
+        and minute <= 59
+        and second <= 59
+    )
+
+
 def time_error(value: object, raw: bytes | None = None) -> str | None:
     """Why Go 1.22's ``time.Time.UnmarshalJSON`` refuses ``value`` (``None``: it accepts it).
 
@@ -192,6 +219,8 @@ def time_error(value: object, raw: bytes | None = None) -> str | None:
         return None
     if not isinstance(value, str):
         return "Time.UnmarshalJSON: input is not a JSON string"
+    if raw is None and _fine(value):
+        return None
     raw = value.encode("utf-8", "surrogatepass") if raw is None else raw
 
     def cannot(elem: bytes, layout_elem: str) -> str:

@@ -13,11 +13,12 @@ import re
 import uuid as _uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from starlette.requests import Request
 
-from .._models import Message
+from .._models import Message, build_unvalidated
 from ._go import number_fits, parse_uuid, stored_json, stored_text, time_error
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "bad_request",
     "body_uuid",
     "check_time",
+    "construct",
     "encode",
     "field",
     "json_body",
@@ -287,6 +289,34 @@ def check_time(value: object) -> None:
         raise HTTPError(400, problem)
 
 
+_M = TypeVar("_M", bound=BaseModel)
+_DEFAULTS: dict[type[BaseModel], tuple[dict[str, Any], list[str]]] = {}
+
+
+def construct(model: type[_M], **values: Any) -> _M:
+    """A library model holding ``values`` as they are: the real servers' rules, not the library's.
+
+    Fields not given take their defaults (like pydantic's ``model_construct``, at a fraction of
+    its cost: a write of 65 messages builds 65 of them).
+    """
+    known = _DEFAULTS.get(model)
+    if known is None:
+        fields = model.model_fields
+        known = _DEFAULTS[model] = (
+            {
+                name: None if info.is_required() or info.default_factory else info.default
+                for name, info in fields.items()
+            },
+            [name for name, info in fields.items() if info.default_factory is not None],
+        )
+    defaults, factories = known
+    given = {**defaults, **values}
+    for name in factories:
+        if name not in values:
+            given[name] = model.model_fields[name].get_default(call_default_factory=True)
+    return build_unvalidated(model, given)
+
+
 class MessageIn:
     """One message of a ``POST .../memory`` body, parsed but not validated as a model yet.
 
@@ -315,7 +345,8 @@ class MessageIn:
 
     def model(self, role_type: Any) -> Message:
         """The message as the real servers store it (no checks of the library's own)."""
-        return Message.model_construct(
+        return construct(
+            Message,
             role=stored_text(self.role),
             role_type=role_type,
             content=stored_text(self.content),

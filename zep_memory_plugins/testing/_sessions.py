@@ -25,6 +25,7 @@ from ._http import (
     HTTPError,
     MessageIn,
     bad_request,
+    construct,
     json_body,
     metadata_field,
     not_found,
@@ -145,7 +146,8 @@ class SessionApi(Generation):
         if not str_field(body, "user_id"):
             raise bad_request("UserID cannot be empty")
         metadata = metadata_field(body)
-        create = CreateUserRequest.model_construct(
+        create = construct(
+            CreateUserRequest,
             user_id=text_field(body, "user_id") or "",
             email=text_field(body, "email"),
             first_name=text_field(body, "first_name"),
@@ -171,7 +173,8 @@ class SessionApi(Generation):
         body = await json_body(request, "models.UpdateUserRequest")
         metadata = metadata_field(body)
         self.check_user_update(metadata)
-        update = UpdateUserRequest.model_construct(
+        update = construct(
+            UpdateUserRequest,
             user_id=user_id,
             email=text_field(body, "email"),
             first_name=text_field(body, "first_name"),
@@ -240,9 +243,7 @@ class SessionApi(Generation):
         if user_id == "":
             raise bad_request("user does not exist with user_id: ")
         stored_md = None if metadata is None else stored_json(metadata)
-        session = Session.model_construct(
-            session_id=session_id, user_id=user_id, metadata=stored_md
-        )
+        session = construct(Session, session_id=session_id, user_id=user_id, metadata=stored_md)
         try:
             stored = self.store.add_session(session)
         except (AlreadyExistsError, NotFoundError) as exc:
@@ -308,7 +309,7 @@ class SessionApi(Generation):
         except NotFoundError:
             # A soft-deleted session (v1) already exists: add_messages revives it.
             with contextlib.suppress(AlreadyExistsError):
-                self.store.add_session(Session.model_construct(session_id=session_id))
+                self.store.add_session(construct(Session, session_id=session_id))
 
     def store_messages(
         self, session_id: str, messages: list[Message], *, revive: bool = False
