@@ -16,7 +16,10 @@ Embedded store on a temporary file; the Zep backend through the Zep-compatible t
 it is available. Times are medians, in milliseconds. The last row loads only a 20-message
 window (``window=20``) of the largest session; its baseline still holds the whole history.
 
-Run: ``python benchmarks/bench_langchain.py [--quick]``.
+On each Zep generation measured (Community Edition ``v2`` and Zep Cloud's ``v3`` and ``v4``
+by default) the HTTP requests of a session's first turn are printed too.
+
+Run: ``python benchmarks/bench_langchain.py [--quick] [--api v4 ...]``.
 """
 
 from __future__ import annotations
@@ -213,6 +216,18 @@ def measure(
     return row
 
 
+def first_turns(client: ZepMemoryClient) -> str:
+    """HTTP requests of the first history turn of a session: read, then write the turn."""
+    costs = []
+    for case, user in (("a new user", "first-user-new"), ("a known user", USER)):
+        history = ZepHistoryFactory(client)(user, f"first-session-{user}")
+        before = client.stats.http_requests
+        _ = history.messages
+        history.add_messages([HumanMessage("hello"), AIMessage("hi")])
+        costs.append(f"{client.stats.http_requests - before} for {case}")
+    return "HTTP requests of a session's first turn (read + write): " + ", ".join(costs)
+
+
 def runs(client: ZepMemoryClient, turns: int) -> list[dict[str, Any]]:
     """Every size with the full history, then the largest with a 20-message window."""
     return [measure(client, n, turns) for n in SIZES] + [measure(client, SIZES[-1], turns, 20)]
@@ -251,6 +266,12 @@ def table(backend: str, rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer turns")
+    parser.add_argument(
+        "--api",
+        action="append",
+        choices=("v1", "v2", "v3", "v4"),
+        help="Zep generations to measure (repeatable; default v2, v3 and v4)",
+    )
     args = parser.parse_args()
     turns = 5 if args.quick else 30
 
@@ -266,12 +287,16 @@ def main() -> None:
         except ImportError as exc:
             print(f"Zep backend: not measured (backend or test server unavailable: {exc})")
             return
-        server = stack.enter_context(ZepTestServer())
-        zep = stack.enter_context(ZepMemoryClient(base_url=server.url, api_key=server.api_key))
-        zep.backend.probe()  # the generation, found before it is named
-        print(
-            table(f"Zep backend ({zep.backend.name}, test server on 127.0.0.1)", runs(zep, turns))
-        )
+        for api in args.api or ("v2", "v3", "v4"):
+            server = stack.enter_context(ZepTestServer(api=api))
+            url = server.api_url if api == "v3" else server.url  # as a v3 user gives it
+            zep = stack.enter_context(ZepMemoryClient(base_url=url, api_key=server.api_key))
+            zep.backend.probe()  # the generation, found before it is named
+            where = f"Zep backend ({zep.backend.name}, test server on 127.0.0.1)"
+            print(table(where, runs(zep, turns)))
+            print()
+            print(first_turns(zep))
+            print()
 
 
 if __name__ == "__main__":

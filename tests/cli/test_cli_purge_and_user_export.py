@@ -58,10 +58,8 @@ def target(
     server = request.getfixturevalue("server_of")()
     if server.api_key is not None:
         monkeypatch.setenv("ZEP_API_KEY", server.api_key)  # as a user would set it
-    target = Target(
-        ["--url", server.url],
-        lambda: ZepMemoryClient(base_url=server.url, api_key=server.api_key),
-    )
+    url = server.api_url if server.api == "v3" else server.url  # as a Cloud v3 user gives it
+    target = Target(["--url", url], lambda: ZepMemoryClient(base_url=url, api_key=server.api_key))
     target.server = server  # type: ignore[attr-defined]
     return target
 

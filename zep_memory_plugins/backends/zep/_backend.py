@@ -330,7 +330,7 @@ class ZepBackend(Backend):
         raise UnsupportedOperationError(
             f"purging soft-deleted data is the job of {self._where()}, not of the client: "
             "open-source Zep (v0.27) hard-deletes it every data.purge_every minutes of its "
-            "config (60 by default), Community Edition at once. Nothing was sent."
+            "config (60 by default), Community Edition and Zep Cloud at once. Nothing was sent."
         )
 
     async def apurge_deleted(self, older_than: timedelta | None) -> PurgeReport:
