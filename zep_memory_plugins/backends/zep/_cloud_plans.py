@@ -25,6 +25,7 @@ from ..._errors import (
     BackendError,
     InvalidInputError,
     NotFoundError,
+    OutcomeUnknownError,
     PartialWriteError,
     PendingDeletionError,
     ZepMemoryError,
@@ -546,13 +547,27 @@ class CloudPlans:
         wire = yield from self._wire()
         record = yield from self._live_record(wire, session_id)
         if record.thread is not None:
-            with contextlib.suppress(NotFoundError):  # gone already: the record says the rest
+            try:
                 yield wire.delete_thread(record.thread)  # (a v4 task, not awaited)
+            except NotFoundError:
+                pass  # gone already: the record says the rest
+            except OutcomeUnknownError:
+                # No answer (v3 sends a delete once): look whether it was carried out.
+                if not (yield from self._thread_gone(wire, record.thread)):
+                    raise
         record.thread = None
         record.deleted_at = utcnow().isoformat()
         yield from self._write_record(wire, record)
         with self._lock:
             self._partial.pop(session_id, None)
+
+    def _thread_gone(self, wire: CloudWire, thread: str) -> Plan[bool]:
+        """Whether a thread no longer exists (one read of its newest message)."""
+        try:
+            yield wire.newest_messages(thread, 1, None)
+        except NotFoundError:
+            return True
+        return False
 
     # -- messages ------------------------------------------------------------------------------
 

@@ -273,6 +273,13 @@ def to_error(
         return NotFoundError(
             f"the user of {call.what or 'this request'} does not exist", status_code=status
         )
+    if status == 409 and failure.keyed:
+        # Zep Cloud v4: a request with this Idempotency-Key is still being carried out.
+        return OutcomeUnknownError(
+            f"{where} was still carrying out an earlier copy of {call.route} for "
+            f"{call.what or 'the request'}{tries} (HTTP 409): it may or may not have been "
+            "carried out yet. Check the state, then repeat the call if needed."
+        )
     if status == 409:
         return AlreadyExistsError(f"{call.what or 'it'} already exists", status_code=409)
     if status in (400, 422):
