@@ -94,7 +94,7 @@ def test_a_key_without_a_url_names_both_ways_out(monkeypatch: pytest.MonkeyPatch
 def test_cloud_without_a_key_says_so_before_anything_else(zep_servers: Any) -> None:
     server = zep_servers.fresh("v4")
     with ZepMemoryClient(base_url=server.url) as client:
-        with pytest.raises(ConfigurationError, match="Zep Cloud.*API key"):
+        with pytest.raises(ConfigurationError, match=r"Zep Cloud.*API key"):
             client.user.add(CreateUserRequest(user_id="jane"))
         assert server.count("POST", "**") == 0
 
@@ -170,20 +170,22 @@ def test_reserved_and_oversize_ids_are_refused_before_sending(cloud: Any) -> Non
 
 
 def test_a_user_delete_waits_for_its_tasks() -> None:
-    with ZepTestServer(api="v4", task_delay=0.3) as server:
-        with ZepMemoryClient(base_url=server.url, api_key=server.api_key) as client:
-            client.user.add(CreateUserRequest(user_id="jane"))
-            client.memory.add_messages("trip", [Message(role="user", content="hi")])
-            client.memory.add_session(Session(session_id="mine", user_id="jane"))
-            started = time.monotonic()
-            client.user.delete("jane")
-            assert time.monotonic() - started >= 0.3  # it waited for the task to succeed
-            assert server.count("GET", "/api/v4/tasks/*") >= 1
-            with pytest.raises(NotFoundError):
-                client.user.get("jane")
-            with pytest.raises(NotFoundError):
-                client.memory.get_session("mine")
-            client.user.add(CreateUserRequest(user_id="jane"))  # the id is free again at once
+    with (
+        ZepTestServer(api="v4", task_delay=0.3) as server,
+        ZepMemoryClient(base_url=server.url, api_key=server.api_key) as client,
+    ):
+        client.user.add(CreateUserRequest(user_id="jane"))
+        client.memory.add_messages("trip", [Message(role="user", content="hi")])
+        client.memory.add_session(Session(session_id="mine", user_id="jane"))
+        started = time.monotonic()
+        client.user.delete("jane")
+        assert time.monotonic() - started >= 0.3  # it waited for the task to succeed
+        assert server.count("GET", "/api/v4/tasks/*") >= 1
+        with pytest.raises(NotFoundError):
+            client.user.get("jane")
+        with pytest.raises(NotFoundError):
+            client.memory.get_session("mine")
+        client.user.add(CreateUserRequest(user_id="jane"))  # the id is free again at once
 
 
 def test_a_delete_task_that_outlasts_the_wait_is_a_typed_error() -> None:
