@@ -20,7 +20,7 @@ live on them is :mod:`._cloud`'s. Differences from v3 that shape the plans:
 from __future__ import annotations
 
 import uuid as _uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..._models import Message
@@ -51,6 +51,26 @@ def _oldest(raw: Any) -> tuple[list[Any], Any, int | None]:
     items, token = page_result(raw, "items", "next_cursor")
     total = fields_of(raw).get("total_size") if raw is not None else None
     return items, token, (total if type(total) is int else None)
+
+
+def _messages_page(
+    thread: str, size: int, token: Any, order: str, parse: Callable[[Any], Any]
+) -> Call:
+    """``GET /threads/{uuid}/messages``: a page of ``size`` (at most 200) in ``order``."""
+    params: dict[str, Any] = {
+        "page_size": min(max(size, 1), _MAX_PAGE),
+        "order_by": "created_at",
+        "order": order,
+    }
+    if token:
+        params["cursor"] = token
+    return Call(
+        "GET /threads/{uuid}/messages",
+        f"{_API}/threads/{thread}/messages",
+        params=params,
+        parse=parse,
+        what="session",
+    )
 
 
 class V4Wire(CloudWire):
@@ -155,37 +175,13 @@ class V4Wire(CloudWire):
 
     def newest_messages(self, thread: str, count: int, token: Any) -> Call:
         """A page of the newest messages, newest first (v4 has no ``lastn``)."""
-        params: dict[str, Any] = {
-            "page_size": min(max(count, 1), _MAX_PAGE),
-            "order_by": "created_at",
-            "order": "desc",
-        }
-        if token:
-            params["cursor"] = token
-        return Call(
-            "GET /threads/{uuid}/messages",
-            f"{_API}/threads/{thread}/messages",
-            params=params,
-            parse=lambda raw: page_result(raw, "items", "next_cursor"),
-            what="session",
+        return _messages_page(
+            thread, count, token, "desc", lambda raw: page_result(raw, "items", "next_cursor")
         )
 
     def oldest_messages(self, thread: str, limit: int, token: Any) -> Call:
         """A page of messages, oldest first, from cursor ``token``."""
-        params: dict[str, Any] = {
-            "page_size": min(max(limit, 1), _MAX_PAGE),
-            "order_by": "created_at",
-            "order": "asc",
-        }
-        if token:
-            params["cursor"] = token
-        return Call(
-            "GET /threads/{uuid}/messages",
-            f"{_API}/threads/{thread}/messages",
-            params=params,
-            parse=_oldest,
-            what="session",
-        )
+        return _messages_page(thread, limit, token, "asc", _oldest)
 
     def get_thread_message(self, thread: str, server_uuid: str) -> Call | None:
         """``GET /threads/{uuid}/messages/{uuid}``."""
