@@ -28,6 +28,7 @@ Run: ``python benchmarks/bench_zep_backend.py [--rounds N] [--api v1|v2]``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -113,15 +114,16 @@ def server_process(api: str, api_key: str) -> Iterator[str]:
 
 
 def lc_wire(message: BaseMessage) -> tuple[str, str, dict[str, Any]]:
-    """Role type, role and metadata for a LangChain message, stored losslessly."""
+    """Role type, role and metadata for a LangChain message, stored losslessly (packed)."""
     role_type = "user" if message.type == "human" else "assistant"
-    return role_type, message.type, {LC_KEY: message_to_dict(message)}
+    packed = json.dumps(message_to_dict(message), ensure_ascii=False, separators=(",", ":"))
+    return role_type, message.type, {LC_KEY: packed}
 
 
 def lc_message(metadata: dict[str, Any] | None) -> BaseMessage:
     """The LangChain message stored in a message's metadata."""
     assert metadata is not None
-    return messages_from_dict([metadata[LC_KEY]])[0]
+    return messages_from_dict([json.loads(metadata[LC_KEY])])[0]
 
 
 class Direct:
