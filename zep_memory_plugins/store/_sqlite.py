@@ -42,13 +42,14 @@ from .._models import (
     UpdateUserRequest,
     User,
     build_unvalidated,
+    building_many,
     deep_merge,
     dumps_metadata,
     new_message_uuid,
 )
 from ._base import DEFAULT_PATH_ENV, MEMORY, StoreBase, default_path
 from ._locks import BUSY_TIMEOUT_MS, WouldBlockError
-from ._rows import SESSIONS, USERS, Rows, loads, message_of, now_text, parse_time
+from ._rows import SESSIONS, USERS, Rows, loads, message_of, messages_of, now_text, parse_time
 from ._schema import MESSAGE_COLUMNS, MIGRATIONS, SESSION_COLUMNS, USER_COLUMNS, Migration
 
 __all__ = [
@@ -137,6 +138,12 @@ class SQLiteStore(StoreBase):
 
     def _message(self, row: Sequence[Any]) -> Message:
         return self._build(message_of, row)
+
+    def _messages(self, rows: list[Any]) -> list[Message]:
+        try:
+            return messages_of(rows)
+        except (ValueError, TypeError) as exc:  # a damaged row: bad JSON, uuid or time
+            raise self._damaged(exc) from exc
 
     # -- users -----------------------------------------------------------------------------
 
@@ -461,13 +468,15 @@ class SQLiteStore(StoreBase):
             " (SELECT id FROM sessions WHERE session_id = ? AND deleted_at IS NULL)"
             " AND deleted_at IS NULL ORDER BY id"
         )
-        with self._read_lock, self._errors():
-            if lastn is None:
-                rows = self._reader.execute(query, (session_id,)).fetchall()
-            else:
+        if lastn is not None:
+            with self._read_lock, self._errors():
                 rows = self._reader.execute(f"{query} DESC LIMIT ?", (session_id, lastn)).fetchall()
-                rows.reverse()
-        return [self._message(row) for row in rows]
+            rows.reverse()
+            return self._messages(rows)
+        with building_many:  # a whole history: see building_many
+            with self._read_lock, self._errors():
+                rows = self._reader.execute(query, (session_id,)).fetchall()
+            return self._messages(rows)
 
     def get_messages_page(self, session_id: str, limit: int, page: int = 1) -> MessagePage:
         """Page ``page`` (1-based) of a live session's messages, ``limit`` per page."""
@@ -487,7 +496,7 @@ class SQLiteStore(StoreBase):
                 " ORDER BY id LIMIT ? OFFSET ?",
                 (found[0], limit, (page - 1) * limit),
             ).fetchall()
-        messages = [self._message(row) for row in rows]
+        messages = self._messages(rows)
         # As on the real Zep servers, a page past the end counts nothing.
         return MessagePage.model_construct(
             messages=messages, total_count=total if messages else 0, row_count=len(messages)
