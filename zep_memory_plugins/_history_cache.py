@@ -37,8 +37,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._duplex import Plan, arun, call, run
-from ._models import Message
+from ._duplex import Plan, Step, arun, call, run
+from ._models import Message, building_many
 from ._per_client import PerClient
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ class HistoryCache:
         return list(messages), lost
 
     def _keep(self, session_id: str, messages: list[Message], old: _Entry | None) -> list[Message]:
-        with self._lock:
+        with building_many, self._lock:  # an index of a whole history (see building_many)
             kept, lost = self._replace(session_id, messages, old)
         if lost:
             self._lost(session_id)
@@ -255,13 +255,19 @@ class HistoryCache:
         return await arun(self.plan_read(session_id, window))
 
     def plan_add(self, session_id: str, messages: Sequence[Message]) -> Plan[list[Message]]:
-        """The plan of :meth:`add`."""
-        stored: list[Message] = yield call(self._memory, "add_messages", session_id, messages)
+        """The plan of :meth:`add`.
+
+        For messages the library built (the adapters'): they are not checked a second time
+        (see ``MemoryClient._add_built``).
+        """
+        memory = self._memory
+        step = Step(memory._add_built, memory._aadd_built, (session_id, list(messages)))
+        stored: list[Message] = yield step
         self.appended(session_id, stored)
         return stored
 
     def add(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        """Append messages in one backend call and record them."""
+        """Append messages the library built in one backend call, and record them."""
         return run(self.plan_add(session_id, messages))
 
     async def aadd(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
@@ -338,15 +344,16 @@ class HistoryCache:
         """
         held = self._held(session_id)
         memo = None if held is None else held.decoded.setdefault(key, {})
-        if memo is None:
-            return [convert(m) for m in messages]
-        out: list[_T] = []
-        for message in messages:
-            value = memo.get(message.uuid)
-            if value is None:
-                value = memo[message.uuid] = convert(message)
-            out.append(value)
-        return out
+        with building_many:  # a whole history's worth of objects (see building_many)
+            if memo is None:
+                return [convert(m) for m in messages]
+            out: list[_T] = []
+            for message in messages:
+                value = memo.get(message.uuid)
+                if value is None:
+                    value = memo[message.uuid] = convert(message)
+                out.append(value)
+            return out
 
 
 def _new_cache(client: ZepMemoryClient) -> HistoryCache:
