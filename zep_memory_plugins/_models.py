@@ -913,6 +913,19 @@ def _plain_metadata(metadata: dict[str, Any]) -> bool:
     return size <= MAX_METADATA_LENGTH
 
 
+def uuid_from_text(value: str) -> _uuid.UUID:
+    """``uuid.UUID(value)``, faster for the canonical form (``8-4-4-4-12`` hex digits).
+
+    The same checks as ``uuid.UUID`` makes of it (32 hex digits once hyphens are removed);
+    other forms (braces, ``urn:uuid:``) go through ``uuid.UUID``. ``ValueError`` if it is none.
+    """
+    if len(value) == 36:
+        digits = value.replace("-", "")
+        if len(digits) == 32:
+            return uuid_from_int(int(digits, 16))
+    return _UUID(value)
+
+
 def _slots_work() -> bool:
     try:
         probe = _new(_UUID)
