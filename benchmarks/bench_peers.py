@@ -36,6 +36,7 @@ Run: ``python benchmarks/bench_peers.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -58,7 +60,9 @@ from zep_memory_plugins.langchain import ZepChatMessageHistory
 from zep_memory_plugins.llama_index import ZepChatStore
 
 try:
-    from langchain_community.chat_message_histories import SQLChatMessageHistory
+    with warnings.catch_warnings():  # "langchain-community is being sunset": it still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from langchain_community.chat_message_histories import SQLChatMessageHistory
     from llama_index.storage.chat_store.sqlite import SQLiteChatStore
 except ImportError as exc:  # pragma: no cover - the bench extra is missing
     raise SystemExit(
@@ -136,100 +140,108 @@ def median_pair(
     return statistics.median(mine), statistics.median(peer)
 
 
-def measure(path: Path, size: int, repeats: int, appends: int) -> dict[str, Any]:
-    """Every figure of one size, on a file :func:`fill` filled (see the module docstring)."""
+def _rate(add: Callable[[Any], None], items: list[Any], count: int) -> float:
+    t0 = time.perf_counter()
+    for item in items:
+        add(item)
+    return count / (time.perf_counter() - t0)
+
+
+def _rates(ours: Callable[[], float], theirs: Callable[[], float]) -> tuple[float, float]:
+    """Median rates of three rounds, taking turns."""
+    mine: list[float] = []
+    peer: list[float] = []
+    for r in range(3):
+        if r % 2:
+            peer.append(theirs())
+            mine.append(ours())
+        else:
+            mine.append(ours())
+            peer.append(theirs())
+    return statistics.median(mine), statistics.median(peer)
+
+
+def measure_langchain(path: Path, size: int, repeats: int, appends: int) -> dict[str, Any]:
+    """The LangChain figures of one size, with a client of its own (see the module docstring)."""
+    gc.collect()
     client = ours_client(path)
     figures: dict[str, Any] = {}
-
-    # LangChain
     windowed = ZepChatMessageHistory(session_id=LC_KEY, user_id=USER, client=client, window=20)
-    theirs_lc = peer_lc(path, LC_KEY)
+    theirs = peer_lc(path, LC_KEY)
 
-    def lc_last20() -> list[BaseMessage]:
+    def last20() -> list[BaseMessage]:
         windowed.refresh()
         return windowed.messages
 
-    figures["lc last 20"] = median_pair(
-        lc_last20, lambda: theirs_lc.messages[-20:], repeats, check=min(20, size)
+    figures["last 20"] = median_pair(
+        last20, lambda: theirs.messages[-20:], repeats, check=min(20, size)
     )
 
-    def lc_first() -> list[BaseMessage]:
+    def first() -> list[BaseMessage]:
         fresh = ours_client(path)
         try:
             return ZepChatMessageHistory(session_id=LC_KEY, user_id=USER, client=fresh).messages
         finally:
             fresh.close()
 
-    whole_repeats = max(3, repeats // 4) if size >= 100_000 else repeats
-    figures["lc whole first"] = median_pair(
-        lc_first, lambda: peer_lc(path, LC_KEY).messages, whole_repeats, check=size
+    whole_repeats = max(3, repeats // 3) if size >= 100_000 else repeats
+    figures["whole first"] = median_pair(
+        first, lambda: peer_lc(path, LC_KEY).messages, whole_repeats, check=size
     )
     history = ZepChatMessageHistory(session_id=LC_KEY, user_id=USER, client=client)
     _ = history.messages  # held by the client's history cache from now on
 
-    def lc_again() -> list[BaseMessage]:
+    def again() -> list[BaseMessage]:
         history.refresh()  # what a write does (a turn writes, then reads again)
         return history.messages
 
-    figures["lc whole again"] = median_pair(
-        lc_again, lambda: theirs_lc.messages, whole_repeats, check=size
+    figures["whole again"] = median_pair(again, lambda: theirs.messages, whole_repeats, check=size)
+    # appends, last: they make the conversation longer
+    batches = [lc_messages(size + i * 100, 100) for i in range(appends // 100)]
+    figures["append"] = _rates(
+        lambda: _rate(history.add_messages, batches, appends),
+        lambda: _rate(theirs.add_messages, batches, appends),
     )
+    client.close()
+    return figures
 
-    # LlamaIndex
-    ours_li = ZepChatStore(user_id=USER, client=client)
-    theirs_li = peer_li(path)
-    figures["li last 20"] = median_pair(
-        lambda: ours_li.get_messages(LI_KEY)[-20:],
-        lambda: theirs_li.get_messages(LI_KEY)[-20:],
+
+def measure_llama_index(path: Path, size: int, repeats: int, appends: int) -> dict[str, Any]:
+    """The LlamaIndex figures of one size, with a client of its own."""
+    gc.collect()
+    client = ours_client(path)
+    figures: dict[str, Any] = {}
+    ours = ZepChatStore(user_id=USER, client=client)
+    theirs = peer_li(path)
+    figures["last 20"] = median_pair(
+        lambda: ours.get_messages(LI_KEY)[-20:],
+        lambda: theirs.get_messages(LI_KEY)[-20:],
         repeats,
         check=min(20, size),
     )
 
-    def li_first() -> list[ChatMessage]:
+    def first() -> list[ChatMessage]:
         fresh = ours_client(path)
         try:
             return ZepChatStore(user_id=USER, client=fresh).get_messages(LI_KEY)
         finally:
             fresh.close()
 
-    figures["li whole first"] = median_pair(
-        li_first, lambda: peer_li(path).get_messages(LI_KEY), whole_repeats, check=size
+    whole_repeats = max(3, repeats // 3) if size >= 100_000 else repeats
+    figures["whole first"] = median_pair(
+        first, lambda: peer_li(path).get_messages(LI_KEY), whole_repeats, check=size
     )
-    figures["li whole again"] = median_pair(
-        lambda: ours_li.get_messages(LI_KEY),
-        lambda: theirs_li.get_messages(LI_KEY),
+    figures["whole again"] = median_pair(
+        lambda: ours.get_messages(LI_KEY),
+        lambda: theirs.get_messages(LI_KEY),
         whole_repeats,
         check=size,
     )
-
-    # appends, last: they make the conversations longer
-    batches = [lc_messages(size + i * 100, 100) for i in range(appends // 100)]
-    ours_append = ZepChatMessageHistory(session_id=LC_KEY, user_id=USER, client=client)
-
-    def rate(add: Callable[[Any], None], items: list[Any], count: int) -> float:
-        t0 = time.perf_counter()
-        for item in items:
-            add(item)
-        return count / (time.perf_counter() - t0)
-
-    lc_rates: list[tuple[float, float]] = []
-    li_rates: list[tuple[float, float]] = []
     singles = li_messages(size, appends // 4)
-    for _ in range(3):
-        lc_rates.append(
-            (
-                rate(ours_append.add_messages, batches, appends),
-                rate(theirs_lc.add_messages, batches, appends),
-            )
-        )
-        li_rates.append(
-            (
-                rate(lambda m: ours_li.add_message(LI_KEY, m), singles, len(singles)),
-                rate(lambda m: theirs_li.add_message(LI_KEY, m), singles, len(singles)),
-            )
-        )
-    figures["lc append"] = tuple(statistics.median(r[i] for r in lc_rates) for i in (0, 1))
-    figures["li append"] = tuple(statistics.median(r[i] for r in li_rates) for i in (0, 1))
+    figures["append"] = _rates(
+        lambda: _rate(lambda m: ours.add_message(LI_KEY, m), singles, len(singles)),
+        lambda: _rate(lambda m: theirs.add_message(LI_KEY, m), singles, len(singles)),
+    )
     client.close()
     return figures
 
@@ -247,7 +259,16 @@ READERS = {
 
 
 def _peak_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    """This process's peak resident set size, in KiB.
+
+    ``VmHWM`` of ``/proc/self/status``: the high-water mark of this program's own memory
+    (``getrusage``'s ``ru_maxrss`` would carry over the parent's, from before the ``exec``).
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pragma: no cover - not Linux
 
 
 def rss_child(kind: str, path: Path) -> None:
@@ -300,7 +321,7 @@ def _times(pair: tuple[float, float]) -> str:
     return f"{_ms(ours)} / {_ms(peer)} (x{peer / ours:,.1f})"
 
 
-def _rates(pair: tuple[float, float]) -> str:
+def _rate_pair(pair: tuple[float, float]) -> str:
     ours, peer = pair
     return f"{ours:,.0f} / {peer:,.0f} (x{ours / peer:,.1f})"
 
@@ -322,7 +343,10 @@ def main() -> None:
             if size == sizes[-1]:
                 memory = peak_rss(path)
             repeats = 9 if size >= 100_000 else 21
-            results[size] = measure(path, size, repeats, appends=2_000)
+            results[size] = {
+                "lc": measure_langchain(path, size, repeats, appends=2_000),
+                "li": measure_llama_index(path, size, repeats, appends=2_000),
+            }
 
     load = os.getloadavg()
     print(
@@ -343,10 +367,11 @@ def main() -> None:
         "| append, batches of 100 (msg/s) |"
     )
     print("|---:|---:|---:|---:|---:|")
-    for size, f in results.items():
+    for size, both in results.items():
+        f = both["lc"]
         print(
-            f"| {size:,} | {_times(f['lc last 20'])} | {_times(f['lc whole first'])} "
-            f"| {_times(f['lc whole again'])} | {_rates(f['lc append'])} |"
+            f"| {size:,} | {_times(f['last 20'])} | {_times(f['whole first'])} "
+            f"| {_times(f['whole again'])} | {_rate_pair(f['append'])} |"
         )
     print()
     print("#### LlamaIndex: ZepChatStore / SQLiteChatStore")
@@ -356,10 +381,11 @@ def main() -> None:
         "| whole history, again | append, one add_message each (msg/s) |"
     )
     print("|---:|---:|---:|---:|---:|")
-    for size, f in results.items():
+    for size, both in results.items():
+        f = both["li"]
         print(
-            f"| {size:,} | {_times(f['li last 20'])} | {_times(f['li whole first'])} "
-            f"| {_times(f['li whole again'])} | {_rates(f['li append'])} |"
+            f"| {size:,} | {_times(f['last 20'])} | {_times(f['whole first'])} "
+            f"| {_times(f['whole again'])} | {_rate_pair(f['append'])} |"
         )
     print()
     print(f"#### Memory: reading {sizes[-1]:,} messages, each reader in a process of its own")

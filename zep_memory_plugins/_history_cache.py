@@ -67,7 +67,9 @@ class _Entry:
         self.index: dict[uuid.UUID | None, int] = {m.uuid: i for i, m in enumerate(messages)}
         #: how many of ``messages`` the last read vouched for (the rest: own writes since)
         self.verified = len(messages)
-        self.decoded: dict[Hashable, dict[uuid.UUID | None, Any]] = {}
+        #: per conversion key, conversions by message uuid (as an int: ``uuid.UUID`` hashes in
+        #: Python, a tenth of a whole history's lookups)
+        self.decoded: dict[Hashable, dict[int | None, Any]] = {}
 
     def tracked(self) -> list[uuid.UUID | None]:
         """Uuids whose absence from a later read proves the session was deleted meanwhile."""
@@ -196,7 +198,8 @@ class HistoryCache:
         if old is not None:  # carry decoded forms of the messages still there
             lost = lost or any(u not in entry.index for u in old.tracked())
             for key, memo in old.decoded.items():
-                entry.decoded[key] = {u: memo[u] for u in entry.index if u in memo}
+                ints = (None if u is None else u.int for u in entry.index)
+                entry.decoded[key] = {u: memo[u] for u in ints if u in memo}
         self._entries[session_id] = entry
         self._entries.move_to_end(session_id)
         while len(self._entries) > self.max_sessions:
@@ -287,7 +290,7 @@ class HistoryCache:
             if held is not None and at is not None:
                 held.messages[at] = updated  # the held copy must not keep the old metadata
                 for memo in held.decoded.values():
-                    memo.pop(updated.uuid, None)
+                    memo.pop(None if updated.uuid is None else updated.uuid.int, None)
         return updated
 
     def update_metadata(
@@ -348,11 +351,14 @@ class HistoryCache:
             if memo is None:
                 return [convert(m) for m in messages]
             out: list[_T] = []
+            append, get = out.append, memo.get
             for message in messages:
-                value = memo.get(message.uuid)
+                uid = message.uuid
+                key = None if uid is None else uid.int
+                value = get(key)
                 if value is None:
-                    value = memo[message.uuid] = convert(message)
-                out.append(value)
+                    value = memo[key] = convert(message)
+                append(value)
             return out
 
 

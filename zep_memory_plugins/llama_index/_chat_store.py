@@ -5,12 +5,12 @@ from __future__ import annotations
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store import BaseChatStore
 
-from .._context import is_summary
+from .._context import SUMMARY_KEY, is_summary
 from .._duplex import Plan, arun, run
 from .._errors import InvalidInputError
 from .._models import building_many, check_id
 from ._bound import UserBoundStore
-from ._convert import LLAMA_INDEX_MESSAGE_KEY, from_zep_message, hand_out, to_zep_message
+from ._convert import LLAMA_INDEX_MESSAGE_KEY, from_zep_message, hand_out_all, to_zep_message
 
 __all__ = ["ZepChatStore"]
 
@@ -65,11 +65,15 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
         with building_many:  # a whole history's worth of objects (see building_many)
             # Conversions are reused across reads (the history cache keeps them); the caller
             # gets copies, so that what it changes stays its own.
-            conversation = [m for m in stored if not is_summary(m)]
+            conversation = [
+                m
+                for m in stored
+                if not ((metadata := m.metadata) and SUMMARY_KEY in metadata and is_summary(m))
+            ]
             decoded = self._guard.cache.decode(
                 key, conversation, LLAMA_INDEX_MESSAGE_KEY, from_zep_message
             )
-            return [hand_out(m) for m in decoded]
+            return hand_out_all(decoded)
 
     def _plan_add(self, key: str, message: ChatMessage) -> Plan[None]:
         check_id(key, "key")

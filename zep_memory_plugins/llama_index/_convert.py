@@ -22,6 +22,7 @@ from .._models import (
     build_trusted,
     check_json_value,
     loads_json,
+    model_slots,
     new_message,
     pack_json,
     plain_model,
@@ -33,6 +34,7 @@ __all__ = [
     "LLAMA_INDEX_STATUS_KEY",
     "from_zep_message",
     "hand_out",
+    "hand_out_all",
     "rebuild_chat_message",
     "role_type_of",
     "to_zep_message",
@@ -212,3 +214,45 @@ def _copy_block(block: Any) -> Any:
     if type(block) is TextBlock and block.__pydantic_fields_set__ is _TEXT_SET:
         return build_trusted(TextBlock, block.__dict__.copy(), _TEXT_SET, None)
     return block.model_copy() if isinstance(block, BaseModel) else block
+
+
+def hand_out_all(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """``[hand_out(m) for m in messages]``, written out for a whole history.
+
+    Messages and text blocks this module built (sharing its fields sets) are copied inline,
+    through their slots; any other goes through :func:`hand_out`.
+    """
+    new, set_dict, set_fields, set_extra, set_private = model_slots()
+    message_type, message_set, text_type, text_set = ChatMessage, _MESSAGE_SET, TextBlock, _TEXT_SET
+    out: list[ChatMessage] = []
+    append = out.append
+    for message in messages:
+        if message.__pydantic_fields_set__ is not message_set:
+            append(hand_out(message))
+            continue
+        values = message.__dict__
+        blocks = []
+        for block in values["blocks"]:
+            if type(block) is text_type and block.__pydantic_fields_set__ is text_set:
+                copied = new(text_type)
+                set_dict(copied, block.__dict__.copy())
+                set_fields(copied, text_set)
+                set_extra(copied, None)
+                set_private(copied, None)
+                blocks.append(copied)
+            else:
+                blocks.append(_copy_block(block))
+        copy = new(message_type)
+        set_dict(
+            copy,
+            {
+                "role": values["role"],
+                "additional_kwargs": values["additional_kwargs"].copy(),
+                "blocks": blocks,
+            },
+        )
+        set_fields(copy, message_set)
+        set_extra(copy, None)
+        set_private(copy, None)
+        append(copy)
+    return out
