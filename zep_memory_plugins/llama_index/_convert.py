@@ -199,7 +199,8 @@ def hand_out(message: ChatMessage) -> ChatMessage:
 
     The message, its extra fields and its list of blocks are copied, and so are its text
     blocks (other blocks are shared, as in ``model_copy``): a caller may edit what it gets
-    without changing what the history cache holds for the next read.
+    without changing what the history cache holds for the next read. LlamaIndex's agents do:
+    they write their state into the last message's text block in place.
     """
     if message.__pydantic_fields_set__ is not _MESSAGE_SET:
         return message.model_copy(update={"blocks": [_copy_block(b) for b in message.blocks]})
