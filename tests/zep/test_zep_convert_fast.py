@@ -103,3 +103,39 @@ def test_messages_of_one_batch_share_a_parsed_time_and_keep_their_own_fields():
     first.content = "changed"
     assert second.content == "1"
     assert first.model_fields_set == second.model_fields_set == set(Message.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        (
+            "text/plain; charset=utf-8",
+            '{"messages": [{"content": "é"}]}'.encode(),
+            {"messages": [{"content": "é"}]},
+        ),
+        ("text/plain; charset=utf-8", b"  \n[1, 2]", [1, 2]),
+        ("text/plain; charset=latin-1", '{"a": "é"}'.encode("latin-1"), {"a": "é"}),
+        ("text/plain; charset=utf-8", b"OK", "OK"),
+        ("application/json", b'{"a": 1}', {"a": 1}),
+        ("text/plain", b"", None),
+    ],
+)
+def test_answers_decode_as_their_headers_say(content_type, body, expected):
+    """Plain-text JSON (how Zep sends message lists) decodes from its bytes; other charsets and
+    plain text as before."""
+    import httpx
+
+    from zep_memory_plugins.backends.zep._transport import _decode
+
+    response = httpx.Response(200, headers={"content-type": content_type}, content=body)
+    assert _decode(response) == expected
+
+
+def test_a_plain_text_answer_that_is_not_json_after_all_is_refused():
+    import httpx
+
+    from zep_memory_plugins.backends.zep._transport import _decode
+
+    response = httpx.Response(200, headers={"content-type": "text/plain"}, content=b"{not json")
+    with pytest.raises(ValueError):
+        _decode(response)
