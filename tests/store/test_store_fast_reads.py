@@ -245,3 +245,21 @@ def test_uuids_built_through_their_slots_are_uuids(raw):
 def test_a_uuid_that_is_not_16_bytes_is_refused(raw):
     with pytest.raises(ValueError):
         uuid_from_bytes(raw)  # type: ignore[arg-type]
+
+
+def test_a_batch_is_written_with_one_insert_per_hundred_messages():
+    store = SQLiteStore(":memory:")
+    try:
+        store.add_messages("s", [Message(role="user", content="first")])
+        statements: list[str] = []
+        store._conn.set_trace_callback(statements.append)
+        stored = store.add_messages("s", [Message(role="user", content=str(i)) for i in range(250)])
+        store._conn.set_trace_callback(None)
+        inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO MESSAGES")]
+        assert len(inserts) == 3
+        assert [m.content for m in store.get_messages("s")] == ["first"] + [
+            str(i) for i in range(250)
+        ]
+        assert [m.uuid for m in store.get_messages("s")][1:] == [m.uuid for m in stored]
+    finally:
+        store.close()
