@@ -27,8 +27,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check zep_memory_plugins tests benchmarks notebooks
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.installed
-	for b in store event_loop zep_backend langchain llama_index context; do $(VENV)/bin/python benchmarks/bench_$$b.py || exit 1; done
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e ".[all,test,bench]"
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	for b in store event_loop zep_backend langchain llama_index context peers; do $(VENV)/bin/python benchmarks/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

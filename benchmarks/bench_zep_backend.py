@@ -17,7 +17,8 @@ CPU time per call. The server runs in another process, so the CPU columns are th
 alone; they move much less than wall-clock time when the machine is shared.
 
 Operations: add 1, 10 and 65 messages (v2 takes at most 30 per request: 3 requests; v1: 1),
-read the last 20, read a 500-message session in full (pages of 100: 5 requests), list 250 users
+read the last 20, read a 500-message session in full (pages of 100: 5 requests; on v2 also against
+bare httpx, as on v1), list 250 users
 in chunks of 100 (3 requests), and one LangChain chat turn (history from ``ZepHistoryFactory``
 with a 20-message window, read twice, question and answer added; direct: one read of the last
 20 and one add, converting the LangChain messages the same lossless way).
@@ -28,6 +29,7 @@ Run: ``python benchmarks/bench_zep_backend.py [--rounds N] [--api v1|v2]``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -113,15 +115,16 @@ def server_process(api: str, api_key: str) -> Iterator[str]:
 
 
 def lc_wire(message: BaseMessage) -> tuple[str, str, dict[str, Any]]:
-    """Role type, role and metadata for a LangChain message, stored losslessly."""
+    """Role type, role and metadata for a LangChain message, stored losslessly (packed)."""
     role_type = "user" if message.type == "human" else "assistant"
-    return role_type, message.type, {LC_KEY: message_to_dict(message)}
+    packed = json.dumps(message_to_dict(message), ensure_ascii=False, separators=(",", ":"))
+    return role_type, message.type, {LC_KEY: packed}
 
 
 def lc_message(metadata: dict[str, Any] | None) -> BaseMessage:
     """The LangChain message stored in a message's metadata."""
     assert metadata is not None
-    return messages_from_dict([metadata[LC_KEY]])[0]
+    return messages_from_dict([json.loads(metadata[LC_KEY])])[0]
 
 
 class Direct:
@@ -261,6 +264,21 @@ class DirectV2(Direct):
             out.extend(more.messages or [])
         return out
 
+    def read_all_raw(self, session_id: str) -> list[Any]:
+        """:meth:`read_all` with bare httpx: ``GET /sessions/{id}/messages?limit=&cursor=``."""
+        path = f"/sessions/{session_id}/messages"
+        first = self._get(path, limit=PAGE, cursor=1)
+        out = list(first["messages"])
+        for page in range(2, math.ceil(first["total_count"] / PAGE) + 1):
+            out.extend(self._get(path, limit=PAGE, cursor=page)["messages"])
+        return out
+
+    def _get(self, path: str, **params: Any) -> Any:
+        self.requests += 1
+        response = self.http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
     def list_users(self, chunk: int) -> list[Any]:
         """``GET /users?limit=&cursor=`` (raw httpx: not in zep-python 2.x)."""
         out: list[Any] = []
@@ -398,6 +416,18 @@ def measure(api: str, rounds: int) -> list[str]:
                     lambda: client.memory.get_messages("full"),
                     lambda: direct.read_all("full"),
                     6,
+                ),
+                *(
+                    [
+                        Op(
+                            f"read {FULL} messages in full, direct with bare httpx",
+                            lambda: client.memory.get_messages("full"),
+                            lambda: direct.read_all_raw("full"),  # type: ignore[attr-defined]
+                            6,
+                        )
+                    ]
+                    if isinstance(direct, DirectV2)
+                    else []
                 ),
                 Op(
                     f"list {USERS} users in chunks of 100",

@@ -74,3 +74,48 @@ def test_a_shared_but_not_circular_value_is_fine():
     shared = {"x": 1}
     message = Message(role="user", content="x", metadata={"a": shared, "b": [shared, shared]})
     assert message.metadata == {"a": {"x": 1}, "b": [{"x": 1}, {"x": 1}]}
+
+
+def test_the_kept_json_encoder_writes_what_json_dumps_writes():
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from zep_memory_plugins._models import dumps_metadata, pack_json
+
+    values = st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=10,
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.dictionaries(st.text(), values, max_size=4))
+    def check(value):
+        expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        assert pack_json(value) == expected
+        assert dumps_metadata(value) == expected
+
+    check()
+
+
+def test_a_failed_encoding_leaves_no_trace_in_the_next():
+    import pytest
+
+    from zep_memory_plugins._models import pack_json
+
+    shared: list[object] = [1, {1, 2}]
+    with pytest.raises(TypeError):
+        pack_json({"a": shared})  # fails inside ``shared``, while the encoder marks it
+    shared.pop()
+    assert pack_json({"a": shared, "b": shared}) == '{"a":[1],"b":[1]}'
+    with pytest.raises(ValueError, match="Circular"):
+        circular: dict[str, object] = {}
+        circular["self"] = circular
+        pack_json(circular)
+    assert pack_json({"c": shared}) == '{"c":[1]}'

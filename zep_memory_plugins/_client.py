@@ -393,6 +393,22 @@ class MemoryClient(_Namespace):
         session_id, batch = _batch_args(session_id, messages)
         return await self._counting_backend.aadd_messages(session_id, batch) if batch else []
 
+    def _add_built(self, session_id: str, messages: list[Message]) -> list[Message]:
+        """:meth:`add_messages` for messages the library built itself and has not handed out.
+
+        The adapters' writes: each message was checked as it was built (see
+        :func:`~zep_memory_plugins._models.new_message`), and nobody else has held it since,
+        so the second check :meth:`add_messages` gives a caller's messages (which may have
+        been changed in place after they were built) is skipped.
+        """
+        return self._counting_backend.add_messages(session_id, messages) if messages else []
+
+    async def _aadd_built(self, session_id: str, messages: list[Message]) -> list[Message]:
+        """Async :meth:`_add_built`."""
+        if not messages:
+            return []
+        return await self._counting_backend.aadd_messages(session_id, messages)
+
     def add_memory(self, session_id: str, memory: Memory) -> list[Message]:
         """Zep's name for :meth:`add_messages`, taking a :class:`Memory`."""
         return self.add_messages(session_id, _coerce_memory(memory))

@@ -37,8 +37,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._duplex import Plan, arun, call, run
-from ._models import Message
+from ._duplex import Plan, Step, arun, call, run
+from ._models import Message, building_many
 from ._per_client import PerClient
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ class _Entry:
         self.index: dict[uuid.UUID | None, int] = {m.uuid: i for i, m in enumerate(messages)}
         #: how many of ``messages`` the last read vouched for (the rest: own writes since)
         self.verified = len(messages)
-        self.decoded: dict[Hashable, dict[uuid.UUID | None, Any]] = {}
+        #: per conversion key, conversions by message uuid (as an int: ``uuid.UUID`` hashes in
+        #: Python, a tenth of a whole history's lookups)
+        self.decoded: dict[Hashable, dict[int | None, Any]] = {}
 
     def tracked(self) -> list[uuid.UUID | None]:
         """Uuids whose absence from a later read proves the session was deleted meanwhile."""
@@ -196,7 +198,8 @@ class HistoryCache:
         if old is not None:  # carry decoded forms of the messages still there
             lost = lost or any(u not in entry.index for u in old.tracked())
             for key, memo in old.decoded.items():
-                entry.decoded[key] = {u: memo[u] for u in entry.index if u in memo}
+                ints = (None if u is None else u.int for u in entry.index)
+                entry.decoded[key] = {u: memo[u] for u in ints if u in memo}
         self._entries[session_id] = entry
         self._entries.move_to_end(session_id)
         while len(self._entries) > self.max_sessions:
@@ -204,7 +207,7 @@ class HistoryCache:
         return list(messages), lost
 
     def _keep(self, session_id: str, messages: list[Message], old: _Entry | None) -> list[Message]:
-        with self._lock:
+        with building_many, self._lock:  # an index of a whole history (see building_many)
             kept, lost = self._replace(session_id, messages, old)
         if lost:
             self._lost(session_id)
@@ -255,13 +258,19 @@ class HistoryCache:
         return await arun(self.plan_read(session_id, window))
 
     def plan_add(self, session_id: str, messages: Sequence[Message]) -> Plan[list[Message]]:
-        """The plan of :meth:`add`."""
-        stored: list[Message] = yield call(self._memory, "add_messages", session_id, messages)
+        """The plan of :meth:`add`.
+
+        For messages the library built (the adapters'): they are not checked a second time
+        (see ``MemoryClient._add_built``).
+        """
+        memory = self._memory
+        step = Step(memory._add_built, memory._aadd_built, (session_id, list(messages)))
+        stored: list[Message] = yield step
         self.appended(session_id, stored)
         return stored
 
     def add(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
-        """Append messages in one backend call and record them."""
+        """Append messages the library built in one backend call, and record them."""
         return run(self.plan_add(session_id, messages))
 
     async def aadd(self, session_id: str, messages: Sequence[Message]) -> list[Message]:
@@ -281,7 +290,7 @@ class HistoryCache:
             if held is not None and at is not None:
                 held.messages[at] = updated  # the held copy must not keep the old metadata
                 for memo in held.decoded.values():
-                    memo.pop(updated.uuid, None)
+                    memo.pop(None if updated.uuid is None else updated.uuid.int, None)
         return updated
 
     def update_metadata(
@@ -338,15 +347,19 @@ class HistoryCache:
         """
         held = self._held(session_id)
         memo = None if held is None else held.decoded.setdefault(key, {})
-        if memo is None:
-            return [convert(m) for m in messages]
-        out: list[_T] = []
-        for message in messages:
-            value = memo.get(message.uuid)
-            if value is None:
-                value = memo[message.uuid] = convert(message)
-            out.append(value)
-        return out
+        with building_many:  # a whole history's worth of objects (see building_many)
+            if memo is None:
+                return [convert(m) for m in messages]
+            out: list[_T] = []
+            append, get = out.append, memo.get
+            for message in messages:
+                uid = message.uuid
+                key = None if uid is None else uid.int
+                value = get(key)
+                if value is None:
+                    value = memo[key] = convert(message)
+                append(value)
+            return out
 
 
 def _new_cache(client: ZepMemoryClient) -> HistoryCache:

@@ -151,7 +151,7 @@ def test_a_damaged_row_is_a_store_file_error(tmp_path):
 def test_sqlite_errors_are_told_apart_by_result_code_and_by_message_without_one(tmp_path):
     """By SQLite's result code (Python 3.11+), by SQLite's fixed messages where Python gives no
     code (3.10): a real error of each kind, and the same text without a code."""
-    from zep_memory_plugins.store._sqlite import _classify
+    from zep_memory_plugins.store._locks import classify as _classify
 
     not_a_db = tmp_path / "text.db"
     not_a_db.write_text("plain text " * 500)

@@ -15,16 +15,29 @@ from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     ChatMessage,
+    FunctionMessage,
     HumanMessage,
     SystemMessage,
+    ToolMessage,
     message_to_dict,
     messages_from_dict,
 )
 
 from .._errors import BackendError, InvalidInputError
-from .._models import ROLE_TYPES, Message, check_json_value, check_text, pack_json, unpack_json
+from .._models import (
+    ROLE_TYPES,
+    Message,
+    build_trusted,
+    check_json_value,
+    check_text,
+    loads_json,
+    new_message,
+    pack_json,
+    plain_model,
+    unpack_json,
+)
 
-__all__ = ["LANGCHAIN_MESSAGE_KEY", "from_zep_message", "to_zep_message"]
+__all__ = ["LANGCHAIN_MESSAGE_KEY", "from_zep_message", "rebuild_message", "to_zep_message"]
 
 #: Reserved key of a Zep message's metadata holding the full LangChain message, as produced by
 #: ``langchain_core.messages.message_to_dict`` (``{"type": ..., "data": {...}}``), packed as a
@@ -80,11 +93,13 @@ def to_zep_message(message: BaseMessage) -> Message:
         default_role = custom or "chat"
     else:
         role_type, default_role = _ROLES.get(message.type, ("norole", message.type))
-    return Message(
-        role=message.name or default_role,
-        role_type=role_type,
-        content=message.text,
-        metadata={LANGCHAIN_MESSAGE_KEY: pack_json(message_to_dict(message))},
+    text = message.text  # a str subclass in langchain-core 1.x; validation makes it a str
+    # Checked as Message(...) checks it, without a second walk over what is known plain.
+    return new_message(
+        message.name or default_role,
+        role_type,
+        text if type(text) is str else str.__str__(text),
+        {LANGCHAIN_MESSAGE_KEY: pack_json(message_to_dict(message))},
     )
 
 
@@ -96,12 +111,18 @@ def from_zep_message(message: Message) -> BaseMessage:
     ``SystemMessage``, anything else → ``ChatMessage`` with the Zep role; its ``id`` is the Zep
     message uuid. An unreadable :data:`LANGCHAIN_MESSAGE_KEY` entry raises
     :class:`~zep_memory_plugins.BackendError`.
+
+    What the library stored is a validated message's dump: it is built back without validating
+    it again where its shape is the plain one a validated message dumps (see
+    :func:`rebuild_message`); anything else goes through LangChain's validation.
     """
     metadata = message.metadata or {}
     if LANGCHAIN_MESSAGE_KEY in metadata:
+        entry = metadata[LANGCHAIN_MESSAGE_KEY]
         try:
-            stored: Any = unpack_json(metadata[LANGCHAIN_MESSAGE_KEY])
-            return messages_from_dict([stored])[0]
+            if type(entry) is str:  # decoded afresh: the rebuilt message may own it
+                return rebuild_message(loads_json(entry))
+            return messages_from_dict([unpack_json(entry)])[0]  # an earlier release's object
         except (TypeError, ValueError, KeyError) as exc:  # pydantic errors are ValueErrors
             raise BackendError(
                 f"stored message {message.uuid} has an unreadable {LANGCHAIN_MESSAGE_KEY!r} "
@@ -116,3 +137,81 @@ def from_zep_message(message: Message) -> BaseMessage:
     if message.role_type == "system":
         return SystemMessage(content=message.content, name=name, id=msg_id)
     return ChatMessage(content=message.content, role=message.role or message.role_type, id=msg_id)
+
+
+# The message classes rebuilt without validation, by type: (class, its fields in order).
+_PLAIN: dict[str, tuple[type[BaseMessage], tuple[str, ...]]] = {
+    cls.model_fields["type"].default: (cls, tuple(cls.model_fields))
+    for cls in (HumanMessage, AIMessage, SystemMessage, ToolMessage, FunctionMessage, ChatMessage)
+    if plain_model(cls) and cls.model_config.get("extra") == "allow"
+}
+_TOOL_CALL_KEYS = ("name", "args", "id", "type")
+
+
+def rebuild_message(stored: Any) -> BaseMessage:
+    """``messages_from_dict([stored])[0]``, without validating a validated message's dump again.
+
+    ``stored`` is what :func:`langchain_core.messages.message_to_dict` made of a message,
+    decoded afresh: the message built may keep its dicts and lists as its own. When
+    its data holds exactly the fields of its type, in order, with the plain values a validated
+    message has (text or a list of text and dicts as content, dicts of extra fields, string or
+    ``None`` name and id, tool calls in their final form, no invalid tool calls; a tool
+    message's call id a string and its status ``success`` or ``error``), the message is built
+    from them as they are: equal to what validation builds, and behaving the same (every field
+    set, assignments as usual). Anything else is validated by LangChain, as it always was.
+    """
+    if type(stored) is dict:
+        kind = stored.get("type")
+        plain = _PLAIN.get(kind) if type(kind) is str else None
+        data = stored.get("data")
+        if plain is not None and type(data) is dict:
+            cls, names = plain
+            if tuple(data) == names and data["type"] == kind and _plain_values(kind, data):
+                return build_trusted(cls, data, set(names), {})
+    return messages_from_dict([stored])[0]
+
+
+def _plain_values(kind: str, data: dict[str, Any]) -> bool:
+    content = data["content"]
+    if type(content) is not str and not (
+        type(content) is list and all(type(part) in (str, dict) for part in content)
+    ):
+        return False
+    name, msg_id = data["name"], data["id"]
+    if (
+        type(data["additional_kwargs"]) is not dict
+        or type(data["response_metadata"]) is not dict
+        or (name is not None and type(name) is not str)
+        or (msg_id is not None and type(msg_id) is not str)
+    ):
+        return False
+    if kind == "ai":
+        calls = data["tool_calls"]
+        usage = data["usage_metadata"]
+        return (
+            type(calls) is list
+            and data["invalid_tool_calls"] == []
+            and (usage is None or type(usage) is dict)
+            and all(_plain_tool_call(call) for call in calls)
+            # with no tool calls, validation would parse the provider's raw ones
+            and (bool(calls) or "tool_calls" not in data["additional_kwargs"])
+        )
+    if kind == "tool":
+        return type(data["tool_call_id"]) is str and data["status"] in ("success", "error")
+    if kind == "chat":
+        return type(data["role"]) is str
+    if kind == "function":
+        return type(name) is str
+    return True
+
+
+def _plain_tool_call(call: Any) -> bool:
+    """A tool call as validation leaves it: name, args, id and ``type: tool_call``."""
+    return (
+        type(call) is dict
+        and tuple(call) == _TOOL_CALL_KEYS
+        and call["type"] == "tool_call"
+        and type(call["name"]) is str
+        and type(call["args"]) is dict
+        and (call["id"] is None or type(call["id"]) is str)
+    )

@@ -24,7 +24,7 @@ from .._context import (
 )
 from .._duplex import Plan, arun, run
 from .._errors import InvalidInputError
-from .._models import Message, check_id, check_metadata
+from .._models import Message, building_many, check_id, check_metadata, shallow_copy
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 
@@ -253,18 +253,19 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
     def _decode(self, stored: list[Message]) -> list[BaseMessage]:
         # Conversions are reused across reads. LangGraph assigns missing message ids in place:
         # id-less messages go out as shallow copies, so the cache keeps what was stored.
-        conversation = split_summary(stored)[1]  # the summary is never part of the history
-        decoded = self._guard.cache.decode(
-            self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
-        )
-        decoded = cut_messages(
-            decoded,
-            window=self.window,
-            max_tokens=self.max_tokens,
-            token_counter=self.token_counter,
-            whole=self.window is None or len(stored) < self.window,
-        )
-        return [m if m.id is not None else m.model_copy() for m in decoded]
+        with building_many:  # a whole history's worth of objects (see building_many)
+            conversation = split_summary(stored)[1]  # the summary is never part of the history
+            decoded = self._guard.cache.decode(
+                self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
+            )
+            decoded = cut_messages(
+                decoded,
+                window=self.window,
+                max_tokens=self.max_tokens,
+                token_counter=self.token_counter,
+                whole=self.window is None or len(stored) < self.window,
+            )
+            return [m if m.id is not None else shallow_copy(m) for m in decoded]
 
     def refresh(self) -> None:
         """Forget the messages read so far: the next read asks the backend again."""

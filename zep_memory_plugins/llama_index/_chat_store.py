@@ -5,12 +5,12 @@ from __future__ import annotations
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store import BaseChatStore
 
-from .._context import is_summary
+from .._context import SUMMARY_KEY, is_summary
 from .._duplex import Plan, arun, run
 from .._errors import InvalidInputError
-from .._models import check_id
+from .._models import building_many, check_id
 from ._bound import UserBoundStore
-from ._convert import from_zep_message, to_zep_message
+from ._convert import LLAMA_INDEX_MESSAGE_KEY, from_zep_message, hand_out_all, to_zep_message
 
 __all__ = ["ZepChatStore"]
 
@@ -62,7 +62,18 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
 
     def _plan_get(self, key: str) -> Plan[list[ChatMessage]]:
         stored = yield from self._guard.plan_read(self.user_id, check_id(key, "key"))
-        return [from_zep_message(m) for m in stored if not is_summary(m)]
+        with building_many:  # a whole history's worth of objects (see building_many)
+            # Conversions are reused across reads (the history cache keeps them); the caller
+            # gets copies, so that what it changes stays its own.
+            conversation = [
+                m
+                for m in stored
+                if not ((metadata := m.metadata) and SUMMARY_KEY in metadata and is_summary(m))
+            ]
+            decoded = self._guard.cache.decode(
+                key, conversation, LLAMA_INDEX_MESSAGE_KEY, from_zep_message
+            )
+            return hand_out_all(decoded)
 
     def _plan_add(self, key: str, message: ChatMessage) -> Plan[None]:
         check_id(key, "key")

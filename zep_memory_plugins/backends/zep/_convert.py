@@ -12,10 +12,22 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from ..._models import CREATED_AT_KEY, ROLE_TYPES, Message, Session, User, build_unvalidated
+from ..._models import (
+    CREATED_AT_KEY,
+    ROLE_TYPES,
+    Message,
+    Session,
+    User,
+    build_unvalidated,
+    building_many,
+    message_slots,
+    uuid_from_text,
+    uuid_slots,
+)
 
 __all__ = [
     "DELETED_KEY",
+    "to_messages",
     "UnreadableAnswerError",
     "default_role_type",
     "fields_of",
@@ -112,6 +124,9 @@ def _metadata(d: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise UnreadableAnswerError("metadata is not an object")
     return value
+
+
+_ROLE_TYPE_SET = frozenset(ROLE_TYPES)
 
 
 def default_role_type(role: str) -> str:
@@ -216,3 +231,85 @@ def to_message(raw: Any, unpack: Callable[[Any], tuple[Any, str | None]]) -> Mes
             "created_at": given or _utc(d.get("created_at")),
         },
     )
+
+
+def to_messages(raws: list[Any], unpack: Callable[[Any], tuple[Any, str | None]]) -> list[Message]:
+    """``[to_message(m, unpack) for m in raws]``, for a whole page (or history) at once.
+
+    The same checks and the same messages, built with less work per message: a time the server
+    gave several messages (a batch) is parsed once, uuids in their canonical form are read
+    without ``uuid.UUID``'s parsing, messages are built through their slots with one fields set
+    shared by all (as the embedded store's reads are; see ``store/_rows.py``), and the
+    collector waits until they are all built.
+    """
+    new, set_dict, set_fields, set_extra, set_private, fields = message_slots()
+    uuid_type, set_int, set_safe, safe = uuid_slots()
+    role_types = _ROLE_TYPE_SET
+    fields_set = set(fields)
+    times: dict[Any, datetime | None] = {}
+    out: list[Message] = []
+    append = out.append
+    with building_many:
+        for raw in raws:
+            d = raw if type(raw) is dict else fields_of(raw)
+            role = d.get("role")
+            if type(role) is not str:
+                role = _text(d, "role") or ""
+            metadata = d.get("metadata")
+            if metadata is not None:
+                if type(metadata) is not dict:
+                    raise UnreadableAnswerError("metadata is not an object")
+                metadata, given = _given_time(metadata)
+                metadata, carried = unpack(metadata)
+            else:
+                given = carried = None
+            role_type = carried or d.get("role_type")
+            if type(role_type) is not str or role_type not in role_types:
+                role_type = role if role in role_types else "norole"
+            text = d.get("uuid_") or d.get("uuid")
+            if not text:
+                raise UnreadableAnswerError("a message has no uuid")
+            uid: _uuid.UUID | None
+            if type(text) is str:
+                try:
+                    if len(text) == 36 and uuid_type is not None:
+                        digits = text.replace("-", "")
+                        if len(digits) != 32:
+                            raise ValueError(text)
+                        uid = new(uuid_type)
+                        set_int(uid, int(digits, 16))
+                        set_safe(uid, safe)
+                    else:
+                        uid = uuid_from_text(text)
+                except ValueError:
+                    raise UnreadableAnswerError(f"not a uuid: {text[:40]!r}") from None
+            else:
+                uid = _uuid_of(text)
+            content = d.get("content")
+            if type(content) is not str:
+                content = _text(d, "content") or ""
+            if given is None:
+                stamp = d.get("created_at")
+                try:
+                    given = times[stamp]
+                except (KeyError, TypeError):
+                    given = _utc(stamp)
+                    if type(stamp) is str:
+                        times[stamp] = given
+            message = new(Message)
+            set_dict(
+                message,
+                {
+                    "role": role,
+                    "role_type": role_type,
+                    "content": content,
+                    "metadata": metadata,
+                    "uuid": uid,
+                    "created_at": given,
+                },
+            )
+            set_fields(message, fields_set)
+            set_extra(message, None)
+            set_private(message, None)
+            append(message)
+    return out

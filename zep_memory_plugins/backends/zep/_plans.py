@@ -35,7 +35,7 @@ from ..._models import (
     utcnow,
 )
 from ..._models import MessagePage as Page
-from ._convert import DELETED_KEY, to_message, to_session, to_user
+from ._convert import DELETED_KEY, to_message, to_messages, to_session, to_user
 from ._transport import Plan
 from ._wire import Call, Wire
 
@@ -351,7 +351,7 @@ class ZepPlans:
             raw = yield wire.last_messages(session_id, lastn)
         except NotFoundError:
             return []
-        return [to_message(m, wire.unpack_metadata) for m in raw]
+        return to_messages(raw, wire.unpack_metadata)
 
     def _plan_all_messages(self, session_id: str) -> Plan[list[Message]]:
         """Every message, page by page: ceil(n / MESSAGE_PAGE_SIZE) requests (1 if empty)."""
@@ -366,7 +366,7 @@ class ZepPlans:
                     raw.extend(more)
         except NotFoundError:
             return []
-        return [to_message(m, wire.unpack_metadata) for m in raw]
+        return to_messages(raw, wire.unpack_metadata)
 
     def _plan_messages_page(self, session_id: str, limit: int, page: int) -> Plan[Page]:
         wire = yield from self._wire()
@@ -374,7 +374,7 @@ class ZepPlans:
             raw, total = yield wire.messages_page(session_id, limit, page)
         except NotFoundError:
             raw, total = [], 0
-        messages = [to_message(m, wire.unpack_metadata) for m in raw]
+        messages = to_messages(raw, wire.unpack_metadata)
         return Page.model_construct(messages=messages, total_count=total, row_count=len(messages))
 
     def _plan_update_message(

@@ -47,15 +47,30 @@ class _ErrorStatusError(Exception):
 
 
 def _decode(response: httpx.Response) -> Any:
-    """A raw answer's body: JSON when it is JSON, else its text (``"OK"`` on ``/api/v1``)."""
-    if not response.content:
+    """A raw answer's body: JSON when it is JSON, else its text (``"OK"`` on ``/api/v1``).
+
+    Zep v0.27 and Community Edition send message lists as ``text/plain``: JSON is decoded from
+    the body's bytes (UTF-8, as JSON is), as ``response.json()`` does, without working out the
+    text's charset first (which costs more than decoding a page of messages); a body in another
+    charset is decoded as its headers say.
+    """
+    content = response.content
+    if not content:
         return None
     if "json" in response.headers.get("content-type", ""):
         return response.json()
+    if content[:1] in _JSON_STARTS or content.lstrip()[:1] in _JSON_STARTS:
+        try:
+            return json.loads(content)
+        except UnicodeDecodeError:
+            pass
     text = response.text
     if text.lstrip()[:1] in ("{", "["):  # v0.27 sends some JSON as text/plain
         return json.loads(text)
     return text
+
+
+_JSON_STARTS = (b"{", b"[")
 
 
 class Transport:

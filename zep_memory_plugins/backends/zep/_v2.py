@@ -7,6 +7,9 @@ routes the SDK lacks or cannot read are spoken raw: the ``id > cursor`` listings
 sessions (the SDK has only page numbers, and ``/sessions-ordered`` refuses ordering by id), and
 a user's sessions (zep-python 2.0.2 cannot parse that flat list).
 
+Message reads are raw too: what the SDK would build of each message (its own models) is not
+needed, and costs more than the rest of the read.
+
 The server's limits, measured on CE 1.0.2: at most 30 messages per add request (more are
 refused *and stored*), at most 2,500 characters of content per message, ``role_type`` required.
 """
@@ -143,27 +146,28 @@ class V2Wire(Wire):
         return _sdk("POST /sessions/{id}/memory", "memory.add", session_id, what=what, messages=sdk)
 
     def last_messages(self, session_id: str, lastn: int) -> Call:
-        """``GET /sessions/{id}/memory?lastn=``."""
-        what = f"session {session_id}"
-        return _sdk(
+        """``GET /sessions/{id}/memory?lastn=`` (raw: see :meth:`messages_page`)."""
+        return Call(
             "GET /sessions/{id}/memory",
-            "memory.get",
-            session_id,
-            what=what,
+            f"{_API}/sessions/{session_id}/memory",
+            params={"lastn": lastn},
             parse=_messages,
-            lastn=lastn,
+            what=f"session {session_id}",
         )
 
     def messages_page(self, session_id: str, limit: int, page: int) -> Call:
-        """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number)."""
-        return _sdk(
+        """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number).
+
+        Raw, as the SDK's ``memory.get_session_messages`` would send it: the SDK would build
+        its own models of every message (about 15 µs each) only for the library to turn them
+        into its own; read raw, a message costs what the JSON costs, plus the library's model.
+        """
+        return Call(
             "GET /sessions/{id}/messages",
-            "memory.get_session_messages",
-            session_id,
-            what=f"session {session_id}",
+            f"{_API}/sessions/{session_id}/messages",
+            params={"limit": limit, "cursor": page},
             parse=_page,
-            limit=limit,
-            cursor=page,
+            what=f"session {session_id}",
         )
 
     def update_message(
