@@ -26,7 +26,6 @@ from ..._errors import (
     InvalidInputError,
     NotFoundError,
     OutcomeUnknownError,
-    PartialWriteError,
     PendingDeletionError,
     ZepMemoryError,
 )
@@ -37,10 +36,10 @@ from ..._models import (
     UpdateUserRequest,
     User,
     deep_merge,
-    new_message_uuid,
     utcnow,
 )
 from ..._models import MessagePage as Page
+from ._batches import PartialWrites, prepare, write_in_batches
 from ._cloud import (
     INDEX_PREFIX,
     MAX_CLOUD_ID_LENGTH,
@@ -105,7 +104,7 @@ class CloudPlans:
         self._records: OrderedDict[str, Record] = OrderedDict()  # session id -> record
         self._server_uuids: OrderedDict[tuple[str, _uuid.UUID], str] = OrderedDict()
         self._walks: dict[str, _Walk] = {}
-        self._partial: dict[str, frozenset[_uuid.UUID]] = {}
+        self._partial = PartialWrites()
 
     def _wire(self) -> Plan[CloudWire]:
         wire = yield from self._find_wire()
@@ -558,8 +557,7 @@ class CloudPlans:
         record.thread = None
         record.deleted_at = utcnow().isoformat()
         yield from self._write_record(wire, record)
-        with self._lock:
-            self._partial.pop(session_id, None)
+        self._partial.forget(session_id)
 
     def _thread_gone(self, wire: CloudWire, thread: str) -> Plan[bool]:
         """Whether a thread no longer exists (one read of its newest message)."""
@@ -596,58 +594,31 @@ class CloudPlans:
         self, session_id: str, messages: Sequence[Message]
     ) -> Plan[list[Message]]:
         wire = yield from self._wire()
-        seen: set[_uuid.UUID] = set()
-        for index, message in enumerate(messages):
-            if message.uuid is None:
-                object.__setattr__(message, "uuid", new_message_uuid())
-            assert message.uuid is not None
-            if message.uuid in seen:
-                raise AlreadyExistsError(f"message uuid {message.uuid} appears twice in the batch")
-            seen.add(message.uuid)
-            where = f"messages[{index}]"
-            if len(message.content) > MAX_CONTENT:
-                raise InvalidInputError(
-                    f"{where}.content is {len(message.content)} characters long; Zep Cloud "
-                    f"refuses more than {MAX_CONTENT} per message. Nothing was sent.",
-                    field=f"{where}.content",
-                )
-            check_cloud_metadata(message.metadata, f"{where}.metadata")
+        uuids = prepare(
+            messages,
+            max_content=MAX_CONTENT,
+            server="Zep Cloud",
+            check=lambda m, where: check_cloud_metadata(m.metadata, f"{where}.metadata"),
+        )
         if not messages:
             return []
         record = yield from self._writable(wire, session_id)
         pending = list(messages)
-        if self._partial.get(session_id) == frozenset(seen):
+        if self._partial.repeats(session_id, uuids):
             # The same call again after a failure part of the way: skip what landed.
             landed = {m.uuid for m in (yield from self._read_all(wire, record))}
             pending = [m for m in pending if m.uuid not in landed]
-        pending_uuids = {m.uuid for m in pending}
-        stored = [m for m in messages if m.uuid not in pending_uuids]  # by an earlier call
-        sent = 0
-        for start in range(0, len(pending), MAX_MESSAGES):
-            batch = pending[start : start + MAX_MESSAGES]
-            try:
-                record = yield from self._add_batch(wire, record, batch)
-            except ZepMemoryError as error:
-                if not stored and not sent:
-                    raise
-                stored += pending[:sent]
-                with self._lock:
-                    self._partial[session_id] = frozenset(seen)
-                    while len(self._partial) > _REMEMBERED:
-                        del self._partial[next(iter(self._partial))]
-                raise PartialWriteError(
-                    f"{len(stored)} of {len(messages)} messages were stored in session "
-                    f"{session_id} before a request failed ({type(error).__name__}: "
-                    f"{error.message}). Call add_messages again with the same messages to "
-                    "store the rest; none will be stored twice.",
-                    stored=stored,
-                    pending=pending[sent:],
-                    status_code=error.status_code,
-                ) from error
-            sent += len(batch)
-        with self._lock:
-            self._partial.pop(session_id, None)
-        return list(messages)
+
+        def send(batch: list[Message]) -> Plan[None]:
+            nonlocal record
+            record = yield from self._add_batch(wire, record, batch)
+
+        batches = (pending[i : i + MAX_MESSAGES] for i in range(0, len(pending), MAX_MESSAGES))
+        return (
+            yield from write_in_batches(
+                session_id, messages, pending, batches, send, self._partial, uuids
+            )
+        )
 
     def _add_batch(self, wire: CloudWire, record: Record, batch: list[Message]) -> Plan[Record]:
         """One request (or, if the thread went away meanwhile, the session revived, then one)."""

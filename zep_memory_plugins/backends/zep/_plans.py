@@ -22,8 +22,6 @@ from ..._errors import (
     AlreadyExistsError,
     InvalidInputError,
     NotFoundError,
-    PartialWriteError,
-    ZepMemoryError,
 )
 from ..._models import (
     CreateUserRequest,
@@ -31,10 +29,10 @@ from ..._models import (
     Session,
     UpdateUserRequest,
     User,
-    new_message_uuid,
     utcnow,
 )
 from ..._models import MessagePage as Page
+from ._batches import PartialWrites, prepare, write_in_batches
 from ._convert import DELETED_KEY, to_message, to_messages, to_session, to_user
 from ._transport import Plan
 from ._wire import Call, Wire
@@ -109,7 +107,7 @@ class ZepPlans:
         self._find_wire = wire
         self._plans_lock = threading.Lock()
         self._deleted: OrderedDict[str, None] = OrderedDict()
-        self._partial: dict[str, frozenset[_uuid.UUID]] = {}
+        self._partial = PartialWrites()
 
     def _wire(self) -> Plan[Wire]:
         """The server's generation (the backend's probe, made once)."""
@@ -271,57 +269,25 @@ class ZepPlans:
         self, session_id: str, messages: Sequence[Message]
     ) -> Plan[list[Message]]:
         wire = yield from self._wire()
-        seen: set[_uuid.UUID] = set()
-        for index, message in enumerate(messages):
-            if message.uuid is None:
-                # Written back so that calling again with the same messages, after a failure
-                # part of the way, completes the write instead of storing them twice.
-                object.__setattr__(message, "uuid", new_message_uuid())
-            assert message.uuid is not None
-            if message.uuid in seen:
-                raise AlreadyExistsError(f"message uuid {message.uuid} appears twice in the batch")
-            seen.add(message.uuid)
-            if wire.max_content is not None and len(message.content) > wire.max_content:
-                raise InvalidInputError(
-                    f"messages[{index}].content is {len(message.content)} characters long; "
-                    f"{wire.server} refuses more than {wire.max_content} per message. Nothing "
-                    "was sent.",
-                    field=f"messages[{index}].content",
-                )
+        uuids = prepare(messages, max_content=wire.max_content, server=wire.server)
         pending = list(messages)
-        if self._partial.get(session_id) == frozenset(seen):
+        if self._partial.repeats(session_id, uuids):
             # The same call again after a failure part of the way: skip what landed.
             stored_uuids = {m.uuid for m in (yield from self._plan_all_messages(session_id))}
             pending = [m for m in pending if m.uuid not in stored_uuids]
         if not wire.revives_deleted_sessions:
             yield from self._revive_known(wire, session_id)
-        pending_uuids = {m.uuid for m in pending}
-        stored = [m for m in messages if m.uuid not in pending_uuids]  # by an earlier call
-        sent = 0
-        for batch in batches(pending, wire.max_batch):
-            try:
-                yield from self._add_batch(wire, session_id, batch)
-            except ZepMemoryError as error:
-                if not stored and not sent:
-                    raise
-                stored += pending[:sent]
-                with self._plans_lock:
-                    self._partial[session_id] = frozenset(seen)
-                    while len(self._partial) > _REMEMBERED:  # bounded: oldest forgotten first
-                        del self._partial[next(iter(self._partial))]
-                raise PartialWriteError(
-                    f"{len(stored)} of {len(messages)} messages were stored in session "
-                    f"{session_id} before a request failed ({type(error).__name__}: "
-                    f"{error.message}). Call add_messages again with the same messages to "
-                    "store the rest; none will be stored twice.",
-                    stored=stored,
-                    pending=pending[sent:],
-                    status_code=error.status_code,
-                ) from error
-            sent += len(batch)
-        with self._plans_lock:
-            self._partial.pop(session_id, None)
-        return list(messages)
+        return (
+            yield from write_in_batches(
+                session_id,
+                messages,
+                pending,
+                batches(pending, wire.max_batch),
+                lambda batch: self._add_batch(wire, session_id, batch),
+                self._partial,
+                uuids,
+            )
+        )
 
     def _add_batch(self, wire: Wire, session_id: str, batch: list[Message]) -> Plan[None]:
         call = wire.add_messages(session_id, batch)
