@@ -428,6 +428,18 @@ class SQLiteStore(StoreBase):
             row = cur.execute(
                 "SELECT id, deleted_at FROM sessions WHERE session_id = ?", (session_id,)
             ).fetchone()
+            if row is not None and row[1] is not None:  # soft-deleted
+                if (
+                    self._free_expired(cur)
+                    and cur.execute("SELECT 1 FROM sessions WHERE id = ?", (row[0],)).fetchone()
+                    is None
+                ):
+                    row = None  # past the retention: purged; a new session takes its id
+                else:
+                    cur.execute(
+                        "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
+                        (now, row[0]),
+                    )
             if row is None:
                 cur.execute(
                     "INSERT INTO sessions (session_id, uuid, created_at, updated_at)"
@@ -437,26 +449,6 @@ class SQLiteStore(StoreBase):
                 session_pk = cur.lastrowid
             else:
                 session_pk = row[0]
-                if row[1] is not None:
-                    if (
-                        self._free_expired(cur)
-                        and (
-                            cur.execute("SELECT 1 FROM sessions WHERE id = ?", (session_pk,))
-                        ).fetchone()
-                        is None
-                    ):
-                        # Soft-deleted past the retention: purged; a new session takes its id.
-                        cur.execute(
-                            "INSERT INTO sessions (session_id, uuid, created_at, updated_at)"
-                            " VALUES (?, ?, ?, ?)",
-                            (session_id, str(_uuid.uuid4()), now, now),
-                        )
-                        session_pk = cur.lastrowid
-                    else:
-                        cur.execute(
-                            "UPDATE sessions SET deleted_at = NULL, updated_at = ? WHERE id = ?",
-                            (now, session_pk),
-                        )
             params[::7] = [session_pk] * (len(params) // 7)
             # One statement per 100 messages: a third cheaper than a statement per message.
             step = 7 * _ROWS_PER_INSERT
