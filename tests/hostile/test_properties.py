@@ -21,6 +21,7 @@ import pytest
 from hostile_helpers import db_dump, seed
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from json_strategies import CHARS, JSON_SCALAR, JSON_VALUE, PACKED_TEXT, PACKED_VALUE, TEXT
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from llama_index.core.llms import ChatMessage, MessageRole
 
@@ -47,17 +48,11 @@ PROFILE = settings(
 
 # -- strategies --------------------------------------------------------------------------------
 
-#: Any character UTF-8 can carry (everything but the surrogate block) and every Zep server
-#: keeps (not NUL: the value rule).
-CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
-TEXT = st.text(CHARS, max_size=20)
 SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 #: A string holding at least one lone surrogate somewhere.
 SURROGATE_TEXT = st.builds(lambda a, s, b: a + s + b, TEXT, SURROGATES, TEXT)
 #: A string holding a NUL character somewhere.
 NUL_TEXT = st.builds(lambda a, b: a + "\x00" + b, TEXT, TEXT)
-#: What text may hold inside an adapter's packed copy of a message: NUL too.
-PACKED_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 
 GOOD_ID = st.text(
     st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="/?#%\\"),
@@ -92,35 +87,6 @@ BAD_ID = st.one_of(
     st.integers(MAX_ID_LENGTH + 1, MAX_ID_LENGTH + 50).map(lambda n: "i" * n),
 )
 
-#: Metadata scalars every backend gives back exactly (the value rule): integers a 64-bit float
-#: holds, floats that are not whole numbers, text without NUL.
-JSON_SCALAR = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-MAX_METADATA_INTEGER, MAX_METADATA_INTEGER),
-    st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()),
-    TEXT,
-)
-JSON_VALUE = st.recursive(
-    JSON_SCALAR,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-    max_leaves=8,
-)
-#: What an adapter's packed copy keeps exactly: any 64-bit integer, any finite float (whole
-#: ones included), text with NUL.
-PACKED_SCALAR = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-MAX_COUNT, MAX_COUNT),
-    st.sampled_from([2**53 + 1, 2**63 - 1, -(2**63 - 1), 1.0, -0.0, 0.0, 1e308]),
-    st.floats(allow_nan=False, allow_infinity=False),
-    PACKED_TEXT,
-)
-PACKED_VALUE = st.recursive(
-    PACKED_SCALAR,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PACKED_TEXT, inner, max_size=3),
-    max_leaves=8,
-)
 METADATA = st.dictionaries(TEXT, JSON_VALUE, max_size=4)
 SESSION_METADATA = st.dictionaries(TEXT.filter(lambda k: k != "system"), JSON_VALUE, max_size=4)
 

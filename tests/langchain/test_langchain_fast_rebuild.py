@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_strategies import PACKED_VALUE, TEXT
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -41,22 +42,14 @@ from zep_memory_plugins.langchain._convert import (
     to_zep_message,
 )
 
-_text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
-)
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63) + 1, 2**63 - 1) | _text,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
-    max_leaves=6,
-)
-_extra = st.dictionaries(_text, _json, max_size=3)
-_ids = st.none() | _text
-_content = _text | st.lists(
-    _text | st.fixed_dictionaries({"type": st.just("text"), "text": _text}), max_size=3
+_extra = st.dictionaries(TEXT, PACKED_VALUE, max_size=3)
+_ids = st.none() | TEXT
+_content = TEXT | st.lists(
+    TEXT | st.fixed_dictionaries({"type": st.just("text"), "text": TEXT}), max_size=3
 )
 _calls = st.lists(
     st.fixed_dictionaries(
-        {"name": _text, "args": st.dictionaries(_text, _json, max_size=2), "id": _ids}
+        {"name": TEXT, "args": st.dictionaries(TEXT, PACKED_VALUE, max_size=2), "id": _ids}
     ),
     max_size=2,
 )
@@ -80,12 +73,12 @@ _messages = st.one_of(
     st.builds(
         ToolMessage,
         content=_content,
-        tool_call_id=_text,
+        tool_call_id=TEXT,
         status=st.sampled_from(["success", "error"]),
-        artifact=_json,
+        artifact=PACKED_VALUE,
     ),
-    st.builds(FunctionMessage, content=_content, name=_text),
-    st.builds(ChatMessage, content=_content, role=_text),
+    st.builds(FunctionMessage, content=_content, name=TEXT),
+    st.builds(ChatMessage, content=_content, role=TEXT),
 )
 
 
@@ -198,7 +191,7 @@ def test_ids_assigned_in_place_never_reach_the_next_read(client: ZepMemoryClient
 
 
 _texts = st.one_of(
-    _text,
+    TEXT,
     st.text(max_size=10),  # NUL characters and lone surrogates included
     st.just("x" * 4097),
     st.integers(),

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_strategies import PACKED_VALUE, TEXT
 from llama_index.core.base.llms.types import ImageBlock, TextBlock, ThinkingBlock
 from llama_index.core.llms import ChatMessage, MessageRole
 
@@ -28,21 +29,13 @@ from zep_memory_plugins.llama_index._convert import (
     to_zep_message,
 )
 
-_text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
-)
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63) + 1, 2**63 - 1) | _text,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
-    max_leaves=6,
-)
 _messages = st.builds(
     lambda role, texts, extra: ChatMessage(
         role=role, blocks=[TextBlock(text=t) for t in texts], additional_kwargs=extra
     ),
     st.sampled_from(list(MessageRole)),
-    st.lists(_text, max_size=3),
-    st.dictionaries(_text.filter(lambda k: k != "images"), _json, max_size=3),
+    st.lists(TEXT, max_size=3),
+    st.dictionaries(TEXT.filter(lambda k: k != "images"), PACKED_VALUE, max_size=3),
 )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_strategies import JSON_VALUE, TEXT
 
 from zep_memory_plugins import (
     InvalidInputError,
@@ -34,28 +35,13 @@ from zep_memory_plugins._models import (
 )
 from zep_memory_plugins.store import SQLiteStore
 
-_text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40
-)
-_leaf = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**53) + 1, 2**53 - 1),
-    st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()),
-    _text,
-)
-_json = st.recursive(
-    _leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
-    max_leaves=8,
-)
 _messages = st.lists(
     st.builds(
         Message,
-        role=_text,
+        role=TEXT,
         role_type=st.sampled_from(["user", "assistant", "system", "tool", "function", "norole"]),
-        content=_text,
-        metadata=st.none() | st.dictionaries(_text, _json, max_size=3),
+        content=TEXT,
+        metadata=st.none() | st.dictionaries(TEXT, JSON_VALUE, max_size=3),
         created_at=st.none()
         | st.datetimes(
             min_value=datetime(1970, 1, 2),
