@@ -12,37 +12,24 @@ resent after a lost answer is stored once on both (v3: by its uuids, v4: by its 
 
 from __future__ import annotations
 
-import contextlib
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fault_kinds import FAULTS, TIMEOUT, call_under_fault, judge
 
 from zep_memory_plugins import (
     CreateUserRequest,
     Message,
     NotFoundError,
-    OutcomeUnknownError,
     Session,
     UpdateUserRequest,
     ZepMemoryClient,
 )
 from zep_memory_plugins.backends.zep import ZepBackend
 
-TIMEOUT = 0.4
-HELD = 1.0  # how long the "timeout" fault holds a request before carrying it out
-
-FAULTS: dict[str, dict[str, Any]] = {
-    "503-after-landing": {"status": 503, "after": True},
-    "dropped-after-landing": {"drop": True, "after": True, "status": None},
-    "timeout": {"status": None, "delay": HELD},
-    "429": {"status": 429, "retry_after": 0},
-    "500-burst": {"status": 500, "times": 2},
-}
-NO_ANSWER = {"dropped-after-landing", "timeout"}
 MSGS = [Message(role="user", content=f"fault {i}", uuid=uuid.uuid4()) for i in range(3)]
 
 
@@ -173,32 +160,17 @@ def test_cloud_fault_matrix(cloud: Any, name: str, fault: str) -> None:
     client.memory.add_messages("s1", [Message(role="user", content="first")])
     path = op.path(api, client)
     before = cloud.count(op.method, path)  # (making the session wrote to its owner too)
-    spec = dict(FAULTS[fault])
-    spec.setdefault("times", 1)
-    cloud.faults.add(op.method, path, **spec)
-
-    error: Exception | None = None
-    try:
-        op.call(client)
-    except Exception as exc:  # judged below: only the library's typed errors are allowed
-        error = exc
-    if fault == "timeout":
-        time.sleep(HELD + 0.3)  # the held copy is carried out meanwhile
-    cloud.faults.clear()
-
-    resent = op.post or (api == "v4" and op.keyed_on_v4)
+    error = call_under_fault(cloud, op.method, path, fault, lambda: op.call(client))
     # A thread delete that got no answer is looked up: found gone (it landed before the
     # connection dropped), the delete goes on; still there (held), it is OutcomeUnknownError.
     settled = op.looks and fault == "dropped-after-landing"
-    if fault in NO_ANSWER and not resent and not settled:
-        assert isinstance(error, OutcomeUnknownError), error
-        assert "may or may not" in str(error)
-        sent = cloud.count(op.method, path) - before
-        assert sent == 1, f"{name} was sent {sent} times after getting no answer"
-        if fault == "timeout":
-            with contextlib.suppress(NotFoundError):  # a repeated delete: the first did it
-                op.call(client)
-    else:
-        assert error is None, f"{name} under {fault} on {api}: {error!r}"
+    judge(
+        error,
+        fault,
+        resent=op.post or (api == "v4" and op.keyed_on_v4) or settled,
+        what=f"{name} on {api}",
+        sent=lambda: cloud.count(op.method, path) - before,
+        repeat=lambda: op.call(client),
+    )
     assert op.landed(client), f"{name} under {fault} on {api}: its effect is not there"
     client.close()

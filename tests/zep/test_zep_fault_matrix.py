@@ -1,12 +1,7 @@
 """Every write and delete of the Zep backend against every kind of fault, on both generations.
 
-The faults are injected by the test server on 127.0.0.1 (never by patching the transport):
-
-- ``503-after-landing``: the request is carried out, then answered 503;
-- ``dropped-after-landing``: the request is carried out, then the connection is dropped;
-- ``timeout``: the request is held past the client's timeout, then carried out;
-- ``429``: refused once with ``Retry-After: 0``;
-- ``500-burst``: refused twice with 500.
+The faults (``fault_kinds.py``) are injected by the test server on 127.0.0.1, never by patching
+the transport.
 
 What must hold whatever the fault: the call either succeeds with its effect made exactly once,
 or raises one of the library's typed errors, and the store then holds a state the caller can
@@ -16,38 +11,23 @@ not sent again and raises ``OutcomeUnknownError``; repeating it then reaches the
 
 from __future__ import annotations
 
-import contextlib
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fault_kinds import FAULTS, TIMEOUT, call_under_fault, judge
 
 from zep_memory_plugins import (
     CreateUserRequest,
     Message,
     NotFoundError,
-    OutcomeUnknownError,
     Session,
     UpdateUserRequest,
     ZepMemoryClient,
 )
 from zep_memory_plugins.backends.zep import ZepBackend
-
-TIMEOUT = 0.4
-HELD = 1.0  # how long the "timeout" fault holds a request before carrying it out
-
-FAULTS: dict[str, dict[str, Any]] = {
-    "503-after-landing": {"status": 503, "after": True},
-    "dropped-after-landing": {"drop": True, "after": True, "status": None},
-    "timeout": {"status": None, "delay": HELD},
-    "429": {"status": 429, "retry_after": 0},
-    "500-burst": {"status": 500, "times": 2},
-}
-#: Faults after which the request may have been carried out without an answer coming back.
-NO_ANSWER = {"dropped-after-landing", "timeout"}
 
 
 @dataclass
@@ -164,30 +144,15 @@ def test_fault_matrix(server, name, fault):
     client.memory.add_session(Session(session_id="s1", user_id="u1", metadata={"a": 1}))
     client.memory.add_messages("s1", [Message(role="user", content="first")])
     api = f"/api/{server.api}"
-    spec = dict(FAULTS[fault])
-    spec.setdefault("times", 1)
-    server.faults.add(op.method, op.path(api), **spec)
-
-    error: Exception | None = None
-    try:
-        op.call(client)
-    except Exception as exc:  # judged below: only the library's typed errors are allowed
-        error = exc
-    if fault == "timeout":
-        time.sleep(HELD + 0.3)  # the held copy is carried out meanwhile
-    server.faults.clear()
-
-    if fault in NO_ANSWER and not op.resent_when_unanswered:
-        assert isinstance(error, OutcomeUnknownError), error
-        assert "may or may not" in str(error)
-        sent = server.count(op.method, op.path(api))
-        assert sent == 1, f"{name} was sent {sent} times after getting no answer"
-        if fault == "timeout":
-            # The held copy may or may not be carried out (a server may drop a request whose
-            # client went away): the caller checks, and repeats the call to be sure.
-            with contextlib.suppress(NotFoundError):  # a repeated delete: the first did it
-                op.call(client)
-    else:
-        assert error is None, f"{name} under {fault}: {error!r}"
+    path = op.path(api)
+    error = call_under_fault(server, op.method, path, fault, lambda: op.call(client))
+    judge(
+        error,
+        fault,
+        resent=op.resent_when_unanswered,
+        what=name,
+        sent=lambda: server.count(op.method, path),
+        repeat=lambda: op.call(client),
+    )
     assert op.landed(client), f"{name} under {fault}: its effect is not there"
     client.close()
