@@ -326,6 +326,18 @@ def _rate_pair(pair: tuple[float, float]) -> str:
     return f"{ours:,.0f} / {peer:,.0f} (x{ours / peer:,.1f})"
 
 
+def _print_table(results: dict[int, Any], side: str, last20: str, append: str) -> None:
+    """One framework's table (``side``: ``lc`` or ``li``), a row per size."""
+    print(f"| messages | {last20} | whole history, first read | whole history, again | {append} |")
+    print("|---:|---:|---:|---:|---:|")
+    for size, both in results.items():
+        f = both[side]
+        print(
+            f"| {size:,} | {_times(f['last 20'])} | {_times(f['whole first'])} "
+            f"| {_times(f['whole again'])} | {_rate_pair(f['append'])} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -362,31 +374,13 @@ def main() -> None:
     print()
     print("ms per read (median), ours / peer (how many times faster ours is); append: msg/s.")
     print()
-    print(
-        "| messages | last 20 | whole history, first read | whole history, again "
-        "| append, batches of 100 (msg/s) |"
-    )
-    print("|---:|---:|---:|---:|---:|")
-    for size, both in results.items():
-        f = both["lc"]
-        print(
-            f"| {size:,} | {_times(f['last 20'])} | {_times(f['whole first'])} "
-            f"| {_times(f['whole again'])} | {_rate_pair(f['append'])} |"
-        )
+    _print_table(results, "lc", "last 20", "append, batches of 100 (msg/s)")
     print()
     print("#### LlamaIndex: ZepChatStore / SQLiteChatStore")
     print()
-    print(
-        "| messages | last 20 (get_messages()[-20:]) | whole history, first read "
-        "| whole history, again | append, one add_message each (msg/s) |"
+    _print_table(
+        results, "li", "last 20 (get_messages()[-20:])", "append, one add_message each (msg/s)"
     )
-    print("|---:|---:|---:|---:|---:|")
-    for size, both in results.items():
-        f = both["li"]
-        print(
-            f"| {size:,} | {_times(f['last 20'])} | {_times(f['whole first'])} "
-            f"| {_times(f['whole again'])} | {_rate_pair(f['append'])} |"
-        )
     print()
     print(f"#### Memory: reading {sizes[-1]:,} messages, each reader in a process of its own")
     print()

@@ -155,6 +155,24 @@ class Direct:
     def close(self) -> None:
         """Release connections."""
 
+    # bare httpx, on both generations
+    http: httpx.Client
+
+    def read_all_raw(self, session_id: str) -> list[Any]:
+        """Every message with bare httpx: ``GET /sessions/{id}/messages?limit=&cursor=``."""
+        path = f"/sessions/{session_id}/messages"
+        first = self._get(path, limit=PAGE, cursor=1)
+        out = list(first["messages"])
+        for page in range(2, math.ceil(first["total_count"] / PAGE) + 1):
+            out.extend(self._get(path, limit=PAGE, cursor=page)["messages"])
+        return out
+
+    def _get(self, path: str, **params: Any) -> Any:
+        self.requests += 1
+        response = self.http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
 
 class DirectV1(Direct):
     """``/api/v1`` with a plain ``httpx.Client``."""
@@ -167,12 +185,6 @@ class DirectV1(Direct):
         response = self.http.post(f"/sessions/{session_id}/memory", json={"messages": messages})
         response.raise_for_status()
 
-    def _get(self, path: str, **params: Any) -> Any:
-        self.requests += 1
-        response = self.http.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
     def add(self, session_id: str, n: int) -> None:
         """One request, whatever ``n``."""
         msgs = [{"uuid": str(uuid.uuid4()), "role": "user", "content": f"m{i}"} for i in range(n)]
@@ -184,12 +196,7 @@ class DirectV1(Direct):
 
     def read_all(self, session_id: str) -> list[Any]:
         """``GET /sessions/{id}/messages?limit=&cursor=`` (cursor: a page number)."""
-        path = f"/sessions/{session_id}/messages"
-        first = self._get(path, limit=PAGE, cursor=1)
-        out = list(first["messages"])
-        for page in range(2, math.ceil(first["total_count"] / PAGE) + 1):
-            out.extend(self._get(path, limit=PAGE, cursor=page)["messages"])
-        return out
+        return self.read_all_raw(session_id)
 
     def list_users(self, chunk: int) -> list[Any]:
         """``GET /user?limit=&cursor=``."""
@@ -263,21 +270,6 @@ class DirectV2(Direct):
             more = self.sdk.memory.get_session_messages(session_id, limit=PAGE, cursor=page)
             out.extend(more.messages or [])
         return out
-
-    def read_all_raw(self, session_id: str) -> list[Any]:
-        """:meth:`read_all` with bare httpx: ``GET /sessions/{id}/messages?limit=&cursor=``."""
-        path = f"/sessions/{session_id}/messages"
-        first = self._get(path, limit=PAGE, cursor=1)
-        out = list(first["messages"])
-        for page in range(2, math.ceil(first["total_count"] / PAGE) + 1):
-            out.extend(self._get(path, limit=PAGE, cursor=page)["messages"])
-        return out
-
-    def _get(self, path: str, **params: Any) -> Any:
-        self.requests += 1
-        response = self.http.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
 
     def list_users(self, chunk: int) -> list[Any]:
         """``GET /users?limit=&cursor=`` (raw httpx: not in zep-python 2.x)."""
