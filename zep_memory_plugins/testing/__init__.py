@@ -184,7 +184,8 @@ keys whose values are strings, numbers, booleans or arrays of those (else 400, n
   as ``created_at``); no ``norole``; user metadata merged on update with ``null`` removing a key;
   message metadata merged with ``null`` removing, at most 10 keys after the merge; deletes →
   202 ``{"task"}``, the task ``succeeded`` after ``task_delay`` seconds, a user's delete taking
-  their threads and messages; ``Idempotency-Key`` honoured on the eight write routes.
+  their threads and messages; ``Idempotency-Key`` honoured on the seven write routes served
+  (the eighth, ``PUT /users/{u}/summary-instructions``, is not served).
 
 Chosen, not measured (every line a guess about Cloud, flagged INF in the specification):
 
@@ -224,8 +225,9 @@ Chosen, not measured (every line a guess about Cloud, flagged INF in the specifi
   characters, scoped to the server. Requests without a key are simply handled.
 - Error texts and codes (§7.8): v3 messages are plain English; v4 codes besides the documented
   ``invalid_identifier``: ``invalid_request`` (400), ``invalid_cursor`` (400), ``unauthorized``
-  (401), ``not_found`` (404), ``already_exists``, ``idempotency_key_reused``,
-  ``idempotency_key_in_use`` (409), ``rate_limited`` (429), ``internal_error`` (500); a fresh
+  (401), ``forbidden`` (403), ``not_found`` (404), ``already_exists``, ``conflict``,
+  ``idempotency_key_reused``, ``idempotency_key_in_use`` (409), ``rate_limited`` (429),
+  ``internal_error`` (500), ``unavailable`` (503, an injected fault); a fresh
   ``request_id`` per error; no ``details``. Match on status codes only.
 - Rate limits (§7.9): fixed one-minute windows on the clock's minutes, one count per server,
   every request counted (401s too); ``rate_limit`` (default 100,000 a minute, not a Cloud plan's

@@ -1,12 +1,16 @@
 """What Zep Cloud's two generations share: the base class, the limits, message parsing.
 
 :class:`CloudGeneration` is the base of :mod:`._v3` (threads on ``/api/v2``) and :mod:`._v4`
-(``/api/v4``): ``Authorization: Api-Key <key>`` always required, JSON answers, the
-``X-RateLimit-*`` headers (:mod:`._ratelimit`), tasks that succeed after ``task_delay``
-seconds, data in memory (:mod:`._cloud_data`). The limits are those Zep's own integrations
-enforce for both generations: at most :data:`MAX_MESSAGES_PER_REQUEST` messages per add, at most
-:data:`MAX_CONTENT_CHARS` characters of content, message metadata of at most
+(``/api/v4``): ``Authorization: Api-Key <key>`` always required (spec §1.1), JSON answers, the
+``X-RateLimit-*`` headers (spec §1.2, :mod:`._ratelimit`), tasks that succeed after
+``task_delay`` seconds (chosen: the spec documents no task duration, §3.7 / §7.3), data in
+memory (:mod:`._cloud_data`). The limits are those Zep's own integrations enforce for both
+generations (spec §2.5 / §3.4): at most :data:`MAX_MESSAGES_PER_REQUEST` messages per add, at
+most :data:`MAX_CONTENT_CHARS` characters of content, message metadata of at most
 :data:`MAX_METADATA_KEYS` keys whose values are scalars or arrays of scalars.
+
+"Chosen" below marks what the spec (``shared/zep-cloud/spec.md``) does not state: a guess of
+ours about Cloud, also listed in the ``testing`` package docstring.
 """
 
 from __future__ import annotations
@@ -47,23 +51,31 @@ __all__ = [
     "parse_uuid_text",
 ]
 
-#: Most messages one add request may carry (more: 400, nothing stored).
+#: Most messages one add request may carry (more: 400; spec §2.5 / §3.4). Nothing stored
+#: then: chosen (spec §7.10 leaves it open).
 MAX_MESSAGES_PER_REQUEST = 30
-#: Most characters (code points) of one message's content (more: 400, nothing stored).
+#: Most characters of one message's content (more: 400, nothing stored; spec §2.5 / §3.4).
+#: Counted in code points: chosen, the spec does not say how characters are counted.
 MAX_CONTENT_CHARS = 4096
-#: Most keys of a message's metadata (on add, and after an update's merge).
+#: Most keys of a message's metadata (spec §2.5 / §3.4): on add, and after an update's merge
+#: (v4: spec §3.4; v3: chosen, spec §7.5).
 MAX_METADATA_KEYS = 10
-#: The text fields of a user besides its ids.
+#: The text fields of a user besides its ids (spec §2.2 / §3.2).
 USER_FIELDS = ("email", "first_name", "last_name", "time_zone")
-#: Longest developer id (v3 ``user_id`` and ``thread_id``, v4 ``user_id``).
+#: Longest developer id: v3 ``thread_id`` (spec §2.4), v4 ``user_id`` (spec §3.2). v3
+#: ``user_id`` too: chosen, the spec says "any string" (§2.4); the same bound as thread ids.
 MAX_ID_CHARS = 500
 
 _FRACTION = re.compile(r"\.(\d+)")
+# Chosen: only the canonical text form of a uuid is taken (the spec says nothing on forms).
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 class CloudError(HTTPError):
-    """A Cloud error: the status, a stable ``code`` (v4 only), the message, the ``param``."""
+    """A Cloud error: the status, a stable ``code`` (v4 only), the message, the ``param``.
+
+    v3 bodies carry only the message (spec §2.6), v4 bodies all four (spec §3.6).
+    """
 
     def __init__(
         self,
@@ -80,12 +92,15 @@ class CloudError(HTTPError):
 
 
 def invalid(message: str, param: str | None = None) -> CloudError:
-    """A 400 for a request the server refuses."""
+    """A 400 for a request the server refuses.
+
+    The code ``invalid_request`` is chosen: the spec knows only ``invalid_identifier`` (§3.6).
+    """
     return CloudError(400, "invalid_request", message, param)
 
 
 def not_found(what: str, param: str | None = None) -> CloudError:
-    """A 404 for an object the server does not have."""
+    """A 404 for an object the server does not have (code ``not_found``: chosen, spec §7.8)."""
     return CloudError(404, "not_found", f"{what} not found", param)
 
 
@@ -102,8 +117,9 @@ def check_message_metadata(
     """Message metadata as sent (``None`` if absent), or a 400 naming ``param``.
 
     A JSON object of at most :data:`MAX_METADATA_KEYS` keys whose values are strings, numbers,
-    booleans or arrays of those. ``update``: a value may be ``null`` (remove the key), and the
-    key count is checked after the merge instead (:func:`check_key_count`).
+    booleans or arrays of those (spec §2.5 / §3.4). ``update``: a value may be ``null`` (remove
+    the key; v4: spec §3.4, v3: chosen, §7.5), and the key count is checked after the merge
+    instead (:func:`check_key_count`). A ``null`` value on add is a 400: chosen, not in the spec.
     """
     if value is None:
         return None
@@ -139,7 +155,11 @@ def parse_uuid_text(value: object) -> _uuid.UUID | None:
 
 
 def merge_metadata(base: Mapping[str, Any], update: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``update``'s keys over ``base``'s (shallow), a key set to ``null`` removed; stored."""
+    """``update``'s keys over ``base``'s (shallow), a key set to ``null`` removed; stored.
+
+    Merge with ``null`` removing a key: spec §3.4 (v4 users and messages); shallow, and the
+    same on v3: chosen (spec §7.4 / §7.5 leave it open).
+    """
     merged = dict(base)
     for key, value in (update or {}).items():
         key = stored_json(key)
@@ -154,7 +174,8 @@ def parse_time(value: object, param: str) -> datetime | None:
     """An RFC 3339 time sent by the client, in UTC (``None``: absent, null or Go's zero time).
 
     Refused (400): what Go's ``time.Time`` refuses, what Python cannot read as ISO 8601, and
-    a time whose UTC form falls outside years 1 to 9999 (it could not be served back).
+    a time whose UTC form falls outside years 1 to 9999 (it could not be served back). Chosen:
+    the spec gives no time format; Cloud is taken to parse times as Go does, like CE.
     """
     if value is None or value == "0001-01-01T00:00:00Z":
         return None
@@ -173,7 +194,11 @@ def parse_time(value: object, param: str) -> datetime | None:
 
 
 def text_value(body: Mapping[str, Any], name: str, param: str) -> str | None:
-    """A string field (``None`` if absent or null) as stored (NUL dropped), else a 400."""
+    """A string field (``None`` if absent or null) as stored (NUL dropped), else a 400.
+
+    Chosen, not in the spec: the 400 for another type, and NUL dropped (as Go and PostgreSQL
+    store text on CE; Cloud is taken to be the same stack).
+    """
     value = body.get(name)
     if value is None:
         return None
@@ -183,7 +208,7 @@ def text_value(body: Mapping[str, Any], name: str, param: str) -> str | None:
 
 
 def bool_value(body: Mapping[str, Any], name: str) -> bool | None:
-    """A boolean field (``None`` if absent or null), else a 400."""
+    """A boolean field (``None`` if absent or null), else a 400 (chosen, not in the spec)."""
     value = body.get(name)
     if value is not None and not isinstance(value, bool):
         raise invalid(f"{name} must be a boolean", name)
@@ -191,7 +216,7 @@ def bool_value(body: Mapping[str, Any], name: str) -> bool | None:
 
 
 def object_value(body: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    """An object field (``None`` if absent or null), else a 400."""
+    """An object field (``None`` if absent or null), else a 400 (chosen, not in the spec)."""
     value = body.get(name)
     if value is not None and not isinstance(value, dict):
         raise invalid(f"{name} must be an object", name)
@@ -199,7 +224,11 @@ def object_value(body: Mapping[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def check_developer_id(value: object, param: str, *, required: bool) -> str | None:
-    """A developer id (``user_id``, ``thread_id``): a non-empty string of at most 500 chars."""
+    """A developer id (``user_id``, ``thread_id``): a non-empty string of at most 500 chars.
+
+    The length: :data:`MAX_ID_CHARS`. Refusing an empty or blank id (400): chosen, not in the
+    spec.
+    """
     if value is None and not required:
         return None
     if not isinstance(value, str) or not stored_text(value).strip():
@@ -214,8 +243,10 @@ def check_developer_id(value: object, param: str, *, required: bool) -> str | No
 def update_user(user: CloudUser, body: Mapping[str, Any]) -> None:
     """Apply an update body to a user (v3 and v4 alike).
 
-    A field absent is left as it is, ``null`` clears it; ``metadata`` is merged onto the
-    user's (top-level keys; a key set to ``null`` is removed).
+    A field absent is left as it is, ``null`` clears it (spec §2.5 says so for v3
+    ``time_zone``; the other fields: chosen); ``metadata`` is merged onto the user's (top-level
+    keys; a key set to ``null`` is removed: v4 spec §3.4; shallow, and v3: chosen, §7.4). User
+    metadata has no limits (none documented, §3.4). ``updated_at`` moving: chosen.
     """
     fields = {name: text_value(body, name, name) for name in USER_FIELDS}
     metadata = object_value(body, "metadata")
@@ -232,7 +263,10 @@ def update_user(user: CloudUser, body: Mapping[str, Any]) -> None:
 
 
 def user_matches(user: CloudUser, search: str) -> bool:
-    """Whether ``search`` (lower case) is in the user's id, e-mail or names (any case)."""
+    """Whether ``search`` (lower case) is in the user's id, e-mail or names (any case).
+
+    Chosen: the spec names the ``search`` parameter (§2.1 / §3.1) but not what it matches.
+    """
     if not search:
         return True
     fields = (user.user_id, user.email, user.first_name, user.last_name)
@@ -264,7 +298,11 @@ def parse_messages(
     """The ``messages`` of an add request, every one checked before anything is stored.
 
     ``roles``: the role types allowed; ``time_field``: the client's time (``created_at`` on
-    v3, ``reference_time`` on v4); ``client_uuids``: whether a message may carry its ``uuid``.
+    v3, spec §2.4; ``reference_time`` on v4, spec §3.2); ``client_uuids``: whether a message may
+    carry its ``uuid``. Chosen, not in the spec: an empty batch is a 400; a role outside
+    ``roles`` is a 400 (the SDKs' role types are open strings, §2.2); v4 requires ``content``
+    and ``role`` like v3 (§2.2; v4's model makes them optional); ``name`` has no limit (§2.5:
+    100 characters is only checked client-side by ``zep_ingest``).
     """
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
@@ -309,10 +347,14 @@ def parse_messages(
 
 
 def _message_uuid(value: object, param: str, allowed: bool) -> _uuid.UUID | None:
+    # v4: "must be left unset" (spec §3.2), refused with a 400: chosen (spec §3.3 INF). v3
+    # keeps a client's uuid: chosen (spec §7.1). The nil uuid counts as none: chosen (Go's zero).
     if value is None:
         return None
     if not allowed:
-        raise invalid(f"{param} must be left unset: message uuids are assigned by the server")
+        raise invalid(
+            f"{param} must be left unset: message uuids are assigned by the server", param
+        )
     parsed = parse_uuid_text(value)
     if parsed is None:
         raise invalid(f"{param} is not a UUID: {value!r}", param)
@@ -320,7 +362,7 @@ def _message_uuid(value: object, param: str, allowed: bool) -> _uuid.UUID | None
 
 
 def check_roles(value: object, roles: frozenset[str]) -> None:
-    """``ignore_roles``: absent, or an array of role types."""
+    """``ignore_roles``: absent, or an array of role types (else 400: chosen, not in the spec)."""
     if value is None:
         return
     if not isinstance(value, list) or any(r not in roles for r in value):
@@ -337,7 +379,7 @@ class CloudGeneration(Generation):
 
     default_window = 0  # no memory reads
     requires_key = True
-    auth_scheme = "Api-Key"
+    auth_scheme = "Api-Key"  # spec §1.1
     uses_store = False
     options: ClassVar[frozenset[str]] = frozenset({"task_delay", "rate_limit"})
     #: The role types a message may have.
@@ -373,11 +415,11 @@ class CloudGeneration(Generation):
         return Response(encode(data), status, media_type=JSON_TYPE)
 
     def unauthorized(self) -> Response:
-        """401 in the generation's error shape."""
+        """401 in the generation's error shape (v4: spec §3.6; v3: chosen, spec §2.6 INF)."""
         return self.error(401, "unauthorized: a valid API key is required")
 
     def not_found_route(self) -> Response:
-        """404 in the generation's error shape."""
+        """404 in the generation's error shape (for an unknown route: chosen, not in the spec)."""
         return self.error(404, "route not found")
 
     def cloud_error(self, exc: CloudError) -> Response:
@@ -399,7 +441,11 @@ class CloudGeneration(Generation):
     # -- shared pieces -----------------------------------------------------------------------
 
     def ingest(self, messages: list[CloudMessage], thread_uuid: _uuid.UUID) -> CloudTask:
-        """The task that "ingests" a batch of messages: they are ``processed`` when it is done."""
+        """The task that "ingests" a batch of messages: they are ``processed`` when it is done.
+
+        ``processed`` and the add's task: spec §3.2; the type ``thread.add_messages``: spec §3.1
+        (v4; the same word on v3: chosen).
+        """
         task = self.data.add_task(
             "thread.add_messages", self.task_delay, {"thread_uuid": str(thread_uuid)}
         )

@@ -5,11 +5,12 @@ uuids on v4, a message's ``name`` beside its ``role``, v4's ``reference_time``, 
 the Cloud generations (:mod:`._v3`, :mod:`._v4`) keep them here, in plain dicts behind one lock.
 Every object carries ``seq``, the order it was created in, which breaks ties in listings.
 
-Tasks are how Cloud reports work it does in the background (a v4 delete, a message ingestion):
-a task is ``pending`` until ``task_delay`` seconds have passed, then ``succeeded``; its work
-(a delete's removal) happens at that moment, run by :meth:`CloudData.run_due` before the next
-request is handled. Until then the object being deleted is still there, as it would be on a
-server that deletes in the background.
+Tasks are how Cloud reports work it does in the background (a v4 delete, a message ingestion;
+spec §3.7, §3.2): a task is ``pending`` until ``task_delay`` seconds have passed, then
+``succeeded``; its work (a delete's removal) happens at that moment, run by
+:meth:`CloudData.run_due` before the next request is handled. Until then the object being
+deleted is still there, as it would be on a server that deletes in the background. Chosen, not
+in the spec (§7.3 leaves both open): the delay, and that the object stays visible meanwhile.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ __all__ = ["CloudData", "CloudMessage", "CloudTask", "CloudThread", "CloudUser"]
 
 @dataclass
 class CloudUser:
-    """A user: ``uuid`` is the server's address, ``user_id`` the developer's (v4: optional)."""
+    """A user: ``uuid`` is the server's address, ``user_id`` the developer's (v4: optional).
+
+    Spec §2.4 / §3.3.
+    """
 
     uuid: _uuid.UUID
     seq: int
@@ -46,7 +50,7 @@ class CloudUser:
 
 @dataclass
 class CloudThread:
-    """A thread of one user: ``thread_id`` is the developer's id (v3 threads only)."""
+    """A thread of one user: ``thread_id`` is the developer's id (v3 threads only; spec §3.2)."""
 
     uuid: _uuid.UUID
     seq: int
@@ -60,8 +64,9 @@ class CloudThread:
 class CloudMessage:
     """A message of one thread.
 
-    ``created_at`` is when it arrived (v3: or the time the client gave); ``reference_time``
-    the time the client gave (v4). ``task_uuid`` is the ingestion task that processes it.
+    ``created_at`` is when it arrived (v3: or the time the client gave, spec §2.4; v4: spec
+    §3.2); ``reference_time`` the time the client gave (v4, spec §3.2). ``task_uuid`` is the
+    ingestion task that processes it.
     """
 
     uuid: _uuid.UUID
@@ -78,7 +83,10 @@ class CloudMessage:
 
 @dataclass
 class CloudTask:
-    """Work done in the background: ``pending`` until ``due_at``, then ``succeeded``."""
+    """Work done in the background: ``pending`` until ``due_at``, then ``succeeded``.
+
+    Chosen: never ``processing``, ``partial`` or ``failed``, which the spec also lists (§3.2).
+    """
 
     uuid: _uuid.UUID
     seq: int
@@ -138,12 +146,15 @@ class CloudData:
             return None if found is None else self.users[found]
 
     def user_threads(self, user_uuid: _uuid.UUID) -> list[CloudThread]:
-        """A user's threads, oldest first."""
+        """A user's threads, oldest first (the order: chosen, not in the spec)."""
         with self.lock:
             return [t for t in self.threads.values() if t.user_uuid == user_uuid]
 
     def delete_user(self, user_uuid: _uuid.UUID) -> None:
-        """Remove a user with their threads and messages (nothing if already gone)."""
+        """Remove a user with their threads and messages (nothing if already gone).
+
+        The cascade: spec §3.7 (v4); v3: chosen (spec §2.7 INF).
+        """
         with self.lock:
             user = self.users.pop(user_uuid, None)
             if user is None:
@@ -171,7 +182,10 @@ class CloudData:
             return None if found is None else self.threads[found]
 
     def delete_thread(self, thread_uuid: _uuid.UUID) -> None:
-        """Remove a thread and its messages (nothing if already gone)."""
+        """Remove a thread and its messages (nothing if already gone).
+
+        The messages going with it: chosen (spec §2.7 / §3.7 INF).
+        """
         with self.lock:
             thread = self.threads.pop(thread_uuid, None)
             if thread is None:
@@ -184,7 +198,10 @@ class CloudData:
     # -- messages --------------------------------------------------------------------------------
 
     def add_messages(self, thread: CloudThread, messages: list[CloudMessage]) -> None:
-        """Append messages to a thread (their uuids must be new: the caller checks)."""
+        """Append messages to a thread (their uuids must be new: the caller checks).
+
+        The thread's ``updated_at`` moves to the last one's ``created_at``: chosen, not in the spec.
+        """
         with self.lock:
             stored = self.thread_messages[thread.uuid]
             for message in messages:

@@ -5,6 +5,12 @@ absent on the last page. The cursor is opaque to clients; here it holds the orde
 for and the sort key of the last item served, and the next page starts after that key (so an
 item created or deleted between two pages shifts nothing). Items with equal sort values keep
 their creation order; a null value sorts as the largest.
+
+Documented for Cloud (spec §3.1-3.2; not observed, no Cloud server was reachable): ``page_size`` 1
+to 200, default 50; ``next_cursor`` absent on the last page. chosen: everything else here -- the
+cursor's contents and encoding, continuing after the last key (not an offset), ties by creation
+order, nulls last, ``order`` ``asc`` by default, and the 400 bodies (``invalid_cursor`` and the
+texts) for a bad ``page_size``, ``order_by``, ``order`` or cursor.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ def _plain(value: Any) -> Any:
 
 
 def _key(value: Any, seq: int) -> list[Any]:
+    # chosen: a null sorts after every value; ties keep the creation order (seq).
     return [1, "", seq] if value is None else [0, _plain(value), seq]
 
 
@@ -66,6 +73,7 @@ def _decode(cursor: str) -> list[Any]:
 
 
 def _encode(order_by: str, order: str, key: list[Any]) -> str:
+    # chosen: base64url of [order_by, order, last key]; Cloud's cursor format is not known.
     raw = json.dumps([order_by, order, key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
@@ -98,6 +106,7 @@ def page(
     order_by = request.query_params.get("order_by") or next(iter(orders))
     if order_by not in orders:
         raise invalid(f"order_by must be one of {', '.join(orders)}", "order_by")
+    # chosen: asc when no order is given (Cloud's default is not documented, spec §3.1).
     order = request.query_params.get("order") or "asc"
     if order not in _ORDERS:
         raise invalid("order must be asc or desc", "order")

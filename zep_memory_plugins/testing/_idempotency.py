@@ -1,7 +1,8 @@
 """``Idempotency-Key`` on Zep Cloud v4's write routes, as the test server answers it.
 
-zep-cloud 4.x sends a key on every write and reuses it on its own retries. What Cloud does with
-it is not documented; this server's choice (listed as such in the ``testing`` docstring):
+zep-cloud 4.x sends a key on every write and reuses it on its own retries (spec §3.5). What
+Cloud does with it is not documented (spec §3.5, §7.7); every point below is chosen, not in the
+spec (listed as such in the ``testing`` docstring):
 
 - the first request with a key is handled, and its answer kept for :data:`IDEMPOTENCY_WINDOW_S`
   (a 5xx or a 429 is not kept: the request may be tried again);
@@ -9,7 +10,8 @@ it is not documented; this server's choice (listed as such in the ``testing`` do
   ``Idempotent-Replayed: true``), and nothing is done a second time;
 - the same key with another method, path or body: 409 ``idempotency_key_reused``;
 - the same key while the first request is still being handled: 409 ``idempotency_key_in_use``
-  (which the SDK retries).
+  (which the SDK retries; the status is the spec's own guess, §3.5 INF);
+- keys are scoped to one server (the spec: "presumably scoped per project", §3.5).
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ from ._cloud import CloudError
 
 __all__ = ["IDEMPOTENCY_WINDOW_S", "MAX_KEY_CHARS", "IdempotencyCache", "fingerprint"]
 
-#: How long an answer is kept for replay: 24 hours from the first request.
+#: How long an answer is kept for replay: 24 hours from the first request (chosen).
 IDEMPOTENCY_WINDOW_S = 24 * 3600.0
-#: Longest key accepted (a longer one is a 400).
+#: Longest key accepted (a longer one is a 400; chosen: the SDK sends a uuid4, 36 characters).
 MAX_KEY_CHARS = 255
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
-    """What makes two requests "the same": method, path and body (JSON compared as values)."""
+    """What makes two requests "the same": method, path and body (JSON compared as values).
+
+    Chosen, not in the spec.
+    """
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True).encode() if body else b""
     except ValueError:

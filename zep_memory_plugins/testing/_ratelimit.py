@@ -2,9 +2,11 @@
 
 Cloud documents a limit of requests per minute per account, reported on every response as
 ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (unix seconds) and
-``X-RateLimit-Increment`` (always 1), with ``Retry-After`` (seconds) on a 429. :class:`RateMeter`
-counts the requests of fixed one-minute windows (aligned on the clock's minutes) and writes those
-headers; the outer application (:mod:`._app`) answers 429 to a request past the limit.
+``X-RateLimit-Increment`` (always 1), with ``Retry-After`` (seconds) on a 429 (spec §1.2).
+:class:`RateMeter` counts the requests of fixed one-minute windows (aligned on the clock's
+minutes) and writes those headers; the outer application (:mod:`._app`) answers 429 to a
+request past the limit. Chosen, not in the spec (§7.9): the fixed windows, one count per server
+(one "account"), and the 429 body in the generation's error shape (§1.2 INF).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ __all__ = ["DEFAULT_RATE_LIMIT", "RATE_WINDOW_S", "RateMeter"]
 
 #: Requests a minute a Cloud test server allows unless told otherwise: far above what a test
 #: run sends, so only a test that asks for a lower limit meets a 429 it did not inject.
+#: Chosen: not a Cloud plan's figure (the spec has none; only a Free account over quota
+#: dropping to 5 a minute, §1.2).
 DEFAULT_RATE_LIMIT = 100_000
-#: The length of one rate-limit window, in seconds ("requests per minute").
+#: The length of one rate-limit window, in seconds ("requests per minute", spec §1.2).
 RATE_WINDOW_S = 60
 
 ASGIMessage = MutableMapping[str, Any]
@@ -63,7 +67,8 @@ class RateMeter:
 
         A 429 says nothing remains; one that carries its own ``Retry-After`` (an injected
         fault) resets when that says, others at the end of the window, and gain a
-        ``Retry-After`` if they have none.
+        ``Retry-After`` if they have none. The header names, unix-second reset, increment 1 and
+        ``Retry-After`` only on a 429: spec §1.2; the values on a 429: chosen (§7.9).
         """
         with self._lock:
             now = self._clock()

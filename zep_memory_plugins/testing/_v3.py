@@ -1,10 +1,13 @@
 """``v3``: Zep Cloud's threads on ``/api/v2``, as zep-cloud 3.x calls them.
 
 Users and threads have ids the client chooses (``user_id``, ``thread_id``, at most 500
-characters; thread ids are global, not per user); the server assigns uuids. Messages carry a
-``role`` (a role type, ``norole`` included) and a ``name``; a client's ``created_at`` and
-``uuid`` are kept. Deletes are synchronous (200) and cascade. Errors are JSON
-``{"message": ...}``. Routes, query names, bodies and models: the spec's §2.1 / §2.2.
+characters; thread ids are global, not per user; spec §2.4, the bound on ``user_id`` chosen:
+:data:`._cloud.MAX_ID_CHARS`); the server assigns uuids (§2.4). Messages carry a ``role`` (a
+role type, ``norole`` included) and a ``name`` (§2.2); a client's ``created_at`` is kept
+(§2.4), and its ``uuid`` too (chosen, §7.1). Deletes are synchronous (200, §2.7) and cascade
+(chosen, §2.7 INF). Errors are JSON ``{"message": ...}`` (§2.6; for 401/409/429 chosen, §2.6
+INF). Routes, query names, bodies and models: the spec's §2.1 / §2.2. "Chosen" marks what the
+spec does not state (see :mod:`._cloud`).
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ from ._http import JSON_TYPE, encode, json_body, query_int
 __all__ = ["V3"]
 
 _T = TypeVar("_T")
-_USER_ORDERS = ("created_at", "user_id", "email")
-_THREAD_ORDERS = ("created_at", "updated_at", "user_id", "thread_id")
+_USER_ORDERS = ("created_at", "user_id", "email")  # spec §2.1
+_THREAD_ORDERS = ("created_at", "updated_at", "user_id", "thread_id")  # spec §2.1
+# ``asc`` as Go's strconv.ParseBool reads it: chosen (the spec shows only true/false, §2.1).
 _BOOLS = {
     **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
     **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
@@ -57,10 +61,11 @@ class V3(CloudGeneration):
     version = "v3"
     server = "Zep Cloud, threads on /api/v2 (zep-cloud 3.x)"
     api_path = "/api/v2"
-    roles = frozenset({"norole", "system", "assistant", "user", "function", "tool"})
+    roles = frozenset({"norole", "system", "assistant", "user", "function", "tool"})  # §2.2
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: The ``project_uuid`` of users and threads (§2.2): one random uuid per server (chosen).
         self.project_uuid = _uuid.uuid4()
 
     def routes(self) -> list[Route]:
@@ -84,13 +89,16 @@ class V3(CloudGeneration):
         ]
 
     def error_body(self, texts: Sequence[str]) -> tuple[str, str]:
-        """``{"message": ...}`` (the first text), ``application/json``."""
+        """``{"message": ...}`` (the first text), ``application/json`` (spec §2.6)."""
         return encode({"message": texts[0]}), JSON_TYPE
 
     # -- JSON shapes -------------------------------------------------------------------------
 
     def user_json(self, user: CloudUser) -> dict[str, Any]:
-        """``User``: unset optional fields left out."""
+        """``User`` (spec §2.2): unset optional fields left out (chosen, Go's ``omitempty``).
+
+        ``id`` is the creation order: chosen (the spec: a server-assigned int, §2.4).
+        """
         out: dict[str, Any] = {
             "uuid": str(user.uuid),
             "id": user.seq,
@@ -110,7 +118,7 @@ class V3(CloudGeneration):
         return out
 
     def thread_json(self, thread: CloudThread) -> dict[str, Any]:
-        """``Thread``: no metadata, no ``updated_at``."""
+        """``Thread``: no metadata, no ``updated_at`` (spec §2.2)."""
         user = self.data.users[thread.user_uuid]
         return {
             "uuid": str(thread.uuid),
@@ -123,7 +131,7 @@ class V3(CloudGeneration):
         }
 
     def message_json(self, message: CloudMessage) -> dict[str, Any]:
-        """``Message``: ``role`` is the role type, ``name`` the sender's name."""
+        """``Message``: ``role`` is the role type, ``name`` the sender's name (spec §2.2)."""
         out: dict[str, Any] = {
             "uuid": str(message.uuid),
             "created_at": self.time(message.created_at),
@@ -138,7 +146,11 @@ class V3(CloudGeneration):
         return out
 
     def task_json(self, task: CloudTask) -> dict[str, Any]:
-        """``GetTaskResponse``."""
+        """``GetTaskResponse`` (spec §2.2).
+
+        Chosen: the status words are v4's (§3.2; v3's ``status`` is a bare string), and the
+        ``params`` of an ingestion task are ``{"thread_uuid"}``.
+        """
         out: dict[str, Any] = {
             "task_id": str(task.uuid),
             "type": task.type,
@@ -154,14 +166,14 @@ class V3(CloudGeneration):
     # -- lookups -----------------------------------------------------------------------------
 
     def user(self, user_id: str) -> CloudUser:
-        """The user with this id, else a 404."""
+        """The user with this id, else a 404 (spec §2.1)."""
         user = self.data.user_by_id(stored_text(user_id))
         if user is None:
             raise not_found("user")
         return user
 
     def thread(self, request: Request) -> CloudThread:
-        """The thread named in the path, else a 404."""
+        """The thread named in the path, else a 404 (spec §2.1)."""
         thread = self.data.thread_by_id(stored_text(request.path_params["thread_id"]))
         if thread is None:
             raise not_found("thread")
@@ -170,7 +182,10 @@ class V3(CloudGeneration):
     # -- users -------------------------------------------------------------------------------
 
     async def add_user(self, request: Request) -> Response:
-        """``POST /users``: 201 and the user; a taken ``user_id`` is a 400."""
+        """``POST /users``: 201 and the user (spec §2.1); a taken ``user_id`` is a 400.
+
+        The 400 "already exists": spec §2.4 (Zep's own code expects 400 or 409; 400 chosen).
+        """
         body = await json_body(request)
         user_id = check_developer_id(body.get("user_id"), "user_id", required=True)
         assert user_id is not None
@@ -202,7 +217,7 @@ class V3(CloudGeneration):
     async def update_user(self, request: Request) -> Response:
         """``PATCH /users/{user_id}``: the fields sent (null clears one); metadata merged.
 
-        The SDK sends no body at all when no field is given: nothing changes.
+        The SDK sends no body at all when no field is given (spec §2.1): nothing changes.
         """
         user = self.user(request.path_params["user_id"])
         body = await json_body(request) if await request.body() else {}
@@ -210,19 +225,28 @@ class V3(CloudGeneration):
         return self.json(self.user_json(user))
 
     async def delete_user(self, request: Request) -> Response:
-        """``DELETE /users/{user_id}``: 200; the user's threads and messages go with it."""
+        """``DELETE /users/{user_id}``: 200 ``{"message"}`` (spec §2.1, §2.7).
+
+        The user's threads and messages go with it: chosen (spec §2.7 INF).
+        """
         user = self.user(request.path_params["user_id"])
         self.data.delete_user(user.uuid)
         return self.json({"message": f"User with ID {user.user_id} has been successfully deleted."})
 
     async def user_threads(self, request: Request) -> Response:
-        """``GET /users/{user_id}/threads``: a flat array, oldest first (unknown user: ``[]``)."""
+        """``GET /users/{user_id}/threads``: a flat array (spec §2.1).
+
+        Chosen: oldest first; an unknown user gives ``[]`` (as CE; the SDK maps only 500 here).
+        """
         user = self.data.user_by_id(stored_text(request.path_params["user_id"]))
         threads = self.data.user_threads(user.uuid) if user is not None else []
         return self.json([self.thread_json(t) for t in threads])
 
     async def list_users(self, request: Request) -> Response:
-        """``GET /users-ordered?pageNumber=&pageSize=&search=&order_by=&asc=``."""
+        """``GET /users-ordered?pageNumber=&pageSize=&search=&order_by=&asc=`` (spec §2.1, §2.2).
+
+        What ``total_count`` and ``row_count`` count: chosen (the spec names them only).
+        """
         page, size = _page(request, "pageNumber", "pageSize")
         order_by, asc = _order(request, _USER_ORDERS)
         search = request.query_params.get("search", "").lower()
@@ -240,7 +264,11 @@ class V3(CloudGeneration):
     # -- threads -----------------------------------------------------------------------------
 
     async def create_thread(self, request: Request) -> Response:
-        """``POST /threads {"thread_id", "user_id"}``: 201; a taken id or unknown user: 400."""
+        """``POST /threads {"thread_id", "user_id"}``: 201; a taken id or unknown user: 400.
+
+        201: spec §2.1; a taken id: 400 "already exists" (spec §2.4; Zep's own code expects 400
+        or 409, 400 chosen); an unknown user: 400 chosen (spec §7.2).
+        """
         body = await json_body(request)
         thread_id = check_developer_id(body.get("thread_id"), "thread_id", required=True)
         user_id = check_developer_id(body.get("user_id"), "user_id", required=True)
@@ -264,7 +292,10 @@ class V3(CloudGeneration):
         return self.json(self.thread_json(thread), 201)
 
     async def list_threads(self, request: Request) -> Response:
-        """``GET /threads?page_number=&page_size=&order_by=&asc=``."""
+        """``GET /threads?page_number=&page_size=&order_by=&asc=`` (spec §2.1, §2.2).
+
+        What ``total_count`` and ``response_count`` count: chosen (the spec names them only).
+        """
         page, size = _page(request, "page_number", "page_size")
         order_by, asc = _order(request, _THREAD_ORDERS)
         users = self.data.users
@@ -285,12 +316,15 @@ class V3(CloudGeneration):
         )
 
     async def delete_thread(self, request: Request) -> Response:
-        """``DELETE /threads/{thread_id}``: 200, the messages with it; the id is free again."""
+        """``DELETE /threads/{thread_id}``: 200 ``{"message"}`` (spec §2.7).
+
+        Chosen (spec §2.7 / §7.3 INF): the messages go with it; the id is free again at once.
+        """
         self.data.delete_thread(self.thread(request).uuid)
         return self.json({"message": "Thread successfully deleted."})
 
     async def get_context(self, request: Request) -> Response:
-        """``GET /threads/{thread_id}/context``: an empty context block (no graph here)."""
+        """``GET /threads/{thread_id}/context``: an empty context block (no graph here; spec §4)."""
         self.thread(request)
         return self.json({"context": ""})
 
@@ -299,8 +333,10 @@ class V3(CloudGeneration):
     async def get_messages(self, request: Request) -> Response:
         """``GET /threads/{thread_id}/messages?limit=&cursor=&lastn=``, oldest first.
 
-        ``lastn``: the last n (overrides the others); ``limit``: page ``cursor`` (1-based,
-        default 1) of that size; neither: every message.
+        ``lastn``: the last n (overrides the others; spec §2.1); ``limit``: page ``cursor``
+        (1-based, default 1: chosen, spec §2.1 INF) of that size; neither: every message, and
+        negative values a 400 (chosen, spec §7.6). The answer's fields: spec §2.2 (what
+        ``row_count`` and ``total_count`` count: chosen, the spec names them only).
         """
         thread = self.thread(request)
         lastn = query_int(request, "lastn", trim=True)
@@ -330,7 +366,9 @@ class V3(CloudGeneration):
     async def add_messages(self, request: Request) -> Response:
         """``POST /threads/{thread_id}/messages``: 200 ``{message_uuids, task_id[, context]}``.
 
-        All or nothing: one bad message (or a uuid already taken) refuses the whole batch.
+        The fields: spec §2.2; 200 and ``message_uuids`` in request order: chosen (§2.1, §2.4
+        INF). All or nothing: one bad message (or a uuid already taken) refuses the whole batch
+        (chosen, spec §7.1 / §7.10).
         """
         thread = self.thread(request)
         body = await json_body(request)
@@ -367,7 +405,10 @@ class V3(CloudGeneration):
         return self.json(out)
 
     async def update_message(self, request: Request) -> Response:
-        """``PATCH /messages/{message_uuid} {"metadata"}``: merged, null removes a key."""
+        """``PATCH /messages/{message_uuid} {"metadata"}`` (spec §2.1): merged, null removes a key.
+
+        Chosen (spec §2.5 / §7.5 INF): the merge; no ``metadata`` or a non-UUID path: 400.
+        """
         wanted = parse_uuid_text(request.path_params["message_uuid"])
         if wanted is None:
             raise invalid("message_uuid is not a UUID", "message_uuid")
@@ -384,7 +425,7 @@ class V3(CloudGeneration):
         return self.json(self.message_json(message))
 
     async def get_task(self, request: Request) -> Response:
-        """``GET /tasks/{task_id}``."""
+        """``GET /tasks/{task_id}`` (spec §2.1); a non-UUID id: 404 (chosen)."""
         wanted = parse_uuid_text(request.path_params["task_id"])
         task = self.data.tasks.get(wanted) if wanted is not None else None
         if task is None:
@@ -396,7 +437,10 @@ class V3(CloudGeneration):
 
 
 def _page(request: Request, number: str, size: str) -> tuple[int, int]:
-    """A page number (from 1; absent: 1) and size (absent or 0: everything on one page)."""
+    """A page number (from 1; absent: 1) and size (absent or 0: everything on one page).
+
+    From 1: spec §2.1; the defaults and refusing negatives (400): chosen (spec §2.5, §7.6).
+    """
     page = query_int(request, number, trim=True) or 1
     per_page = query_int(request, size, trim=True)
     if page < 1 or per_page < 0:
@@ -409,7 +453,10 @@ def _slice(items: list[_T], page: int, size: int) -> list[_T]:
 
 
 def _order(request: Request, allowed: tuple[str, ...]) -> tuple[str, bool]:
-    """``order_by`` (default ``created_at``) and ``asc`` (default false: newest first)."""
+    """``order_by`` (default ``created_at``) and ``asc`` (default false: newest first).
+
+    The names: spec §2.1; the defaults and a 400 for others: chosen (spec §7.6).
+    """
     order_by = request.query_params.get("order_by", "").strip() or "created_at"
     if order_by not in allowed:
         raise invalid(f"order_by must be one of {', '.join(allowed)}", "order_by")
@@ -422,7 +469,7 @@ def _order(request: Request, allowed: tuple[str, ...]) -> tuple[str, bool]:
 def _sorted(
     items: list[_T], order_by: str, asc: bool, value: Callable[[_T], Any] | None = None
 ) -> list[_T]:
-    """``ORDER BY <order_by> ASC|DESC``, ties by creation; nulls sort as the largest."""
+    """``ORDER BY <order_by> ASC|DESC``, ties by creation; nulls sort as the largest (chosen)."""
 
     def key(item: _T) -> tuple[Any, ...]:
         got = value(item) if value is not None else getattr(item, order_by)

@@ -1,14 +1,17 @@
 """``v4``: Zep Cloud on ``/api/v4``, as zep-cloud 4.x calls it.
 
-The server assigns every address (user, thread, message and task uuids); a user may carry an
-optional, unique ``user_id`` (at most 500 characters) found again with ``POST /users/lookup``.
-A non-UUID where a UUID is wanted is a 400 ``invalid_identifier``. Threads have no metadata;
-messages carry ``role`` (no ``norole``), ``name``, ``metadata`` and ``reference_time``
-(``created_at`` is when the server received them); a client's message ``uuid`` is refused.
-Deletes answer 202 with a task, which succeeds (and removes the data) after ``task_delay``
-seconds. Lists are cursor pages (:mod:`._cursor`). Writes honour ``Idempotency-Key``
-(:mod:`._idempotency`). Errors are ``{"error": {"code", "message", "param", "request_id"}}``.
-Routes, bodies and models: the spec's §3.1 / §3.2.
+The server assigns every address (user, thread, message and task uuids; spec §3.3); a user
+may carry an optional, unique ``user_id`` (at most 500 characters) found again with
+``POST /users/lookup`` (§3.2 / §3.3). A non-UUID where a UUID is wanted is a 400
+``invalid_identifier`` (§3.3). Threads have no metadata; messages carry ``role`` (no
+``norole``), ``name``, ``metadata`` and ``reference_time`` (``created_at`` is when the server
+received them) (§3.2); a client's message ``uuid`` is refused (400: chosen, §3.3 INF). Deletes
+answer 202 with a task (§3.7), which succeeds (and removes the data) after ``task_delay``
+seconds (chosen, §7.3). Lists are cursor pages (§3.1, :mod:`._cursor`). Writes honour
+``Idempotency-Key`` (what the server does with it: chosen, §3.5; :mod:`._idempotency`). Errors
+are ``{"error": {"code", "message", "param", "request_id"}}`` (§3.6; never ``details``:
+chosen). Routes, bodies and models: the spec's §3.1 / §3.2. "Chosen" marks what the spec does
+not state (see :mod:`._cloud`).
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ from ._idempotency import MAX_KEY_CHARS, IdempotencyCache, fingerprint
 
 __all__ = ["V4"]
 
-#: The ``error.code`` of an error raised without one, by status.
+#: The ``error.code`` of an error raised without one, by status. Chosen: the spec knows no code
+#: but ``invalid_identifier`` (§3.6, §7.8).
 _CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -60,11 +64,14 @@ _CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
-_TASK_STATUSES = ("pending", "processing", "succeeded", "partial", "failed")
+_TASK_STATUSES = ("pending", "processing", "succeeded", "partial", "failed")  # spec §3.2
 
 
 def identifier(value: object, param: str) -> _uuid.UUID:
-    """A UUID the client gave (path, body or query), else 400 ``invalid_identifier``."""
+    """A UUID the client gave (path, body or query), else 400 ``invalid_identifier``.
+
+    The 400 and its code: spec §3.3. Only the canonical form is a UUID here: chosen.
+    """
     parsed = parse_uuid_text(value)
     if parsed is None:
         raise CloudError(400, "invalid_identifier", f"{param} must be a UUID, not {value!r}", param)
@@ -77,7 +84,7 @@ class V4(CloudGeneration):
     version = "v4"
     server = "Zep Cloud /api/v4 (zep-cloud 4.x)"
     api_path = "/api/v4"
-    roles = frozenset({"system", "assistant", "user", "function", "tool"})
+    roles = frozenset({"system", "assistant", "user", "function", "tool"})  # spec §3.2
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,7 +156,12 @@ class V4(CloudGeneration):
     # -- Idempotency-Key -------------------------------------------------------------------
 
     def keyed(self, handler: Handler) -> Handler:
-        """``handler`` with ``Idempotency-Key`` replay (:mod:`._idempotency`)."""
+        """``handler`` with ``Idempotency-Key`` replay (:mod:`._idempotency`).
+
+        The keyed routes are those the SDK sends a caller's key on (spec §3.5; ``PUT
+        /users/{u}/summary-instructions`` is not served here). Chosen: a key on the read-only
+        POSTs is ignored; an empty key or one over :data:`MAX_KEY_CHARS` is a 400.
+        """
 
         async def run(request: Request) -> Response:
             key = request.headers.get("idempotency-key")
@@ -181,7 +193,7 @@ class V4(CloudGeneration):
     # -- JSON shapes -------------------------------------------------------------------------
 
     def user_json(self, user: CloudUser) -> dict[str, Any]:
-        """``User``: unset optional fields left out."""
+        """``User`` (spec §3.2): unset optional fields left out (chosen, Go's ``omitempty``)."""
         out: dict[str, Any] = {"uuid": str(user.uuid)}
         if user.user_id is not None:
             out["user_id"] = user.user_id
@@ -197,7 +209,10 @@ class V4(CloudGeneration):
         return out
 
     def thread_json(self, thread: CloudThread) -> dict[str, Any]:
-        """``Thread``: no metadata; no ``thread_id`` (threads made on v4 have none)."""
+        """``Thread``: no metadata; no ``thread_id`` (threads made on v4 have none; spec §3.2).
+
+        ``updated_at`` moves with every add: chosen (:meth:`._cloud_data.CloudData.add_messages`).
+        """
         return {
             "uuid": str(thread.uuid),
             "user_uuid": str(thread.user_uuid),
@@ -207,7 +222,11 @@ class V4(CloudGeneration):
         }
 
     def message_json(self, message: CloudMessage) -> dict[str, Any]:
-        """``Message``: ``created_at`` when received, ``reference_time`` as given."""
+        """``Message``: ``created_at`` when received, ``reference_time`` as given (spec §3.2).
+
+        Without one, ``reference_time`` is the ingestion time ("Defaults to the ingestion time",
+        spec §3.2), i.e. ``created_at``.
+        """
         out: dict[str, Any] = {
             "uuid": str(message.uuid),
             "thread_uuid": str(message.thread_uuid),
@@ -224,7 +243,7 @@ class V4(CloudGeneration):
         return out
 
     def task_json(self, task: CloudTask) -> dict[str, Any]:
-        """``Task``."""
+        """``Task`` (spec §3.2; no ``progress``, ``result`` or ``error`` here: chosen)."""
         out: dict[str, Any] = {
             "uuid": str(task.uuid),
             "type": task.type,
@@ -239,14 +258,14 @@ class V4(CloudGeneration):
     # -- lookups -----------------------------------------------------------------------------
 
     def user(self, request: Request) -> CloudUser:
-        """The user of the path's ``user_uuid``, else 400 or 404."""
+        """The user of the path's ``user_uuid``, else 400 or 404 (spec §3.1, §3.3)."""
         user = self.data.users.get(identifier(request.path_params["user_uuid"], "user_uuid"))
         if user is None:
             raise not_found("user", "user_uuid")
         return user
 
     def thread(self, request: Request) -> CloudThread:
-        """The thread of the path's ``thread_uuid``, else 400 or 404."""
+        """The thread of the path's ``thread_uuid``, else 400 or 404 (spec §3.1, §3.3)."""
         wanted = identifier(request.path_params["thread_uuid"], "thread_uuid")
         thread = self.data.threads.get(wanted)
         if thread is None:
@@ -254,7 +273,10 @@ class V4(CloudGeneration):
         return thread
 
     def message(self, request: Request) -> CloudMessage:
-        """The message of the path's thread and ``message_uuid``, else 400 or 404."""
+        """The message of the path's thread and ``message_uuid``, else 400 or 404.
+
+        A message of another thread: 404 (chosen, not in the spec).
+        """
         thread = self.thread(request)
         wanted = identifier(request.path_params["message_uuid"], "message_uuid")
         message = self.data.messages.get(wanted)
@@ -265,7 +287,10 @@ class V4(CloudGeneration):
     # -- users -------------------------------------------------------------------------------
 
     async def create_user(self, request: Request) -> Response:
-        """``POST /users``: 201 and the user; a ``user_id`` already taken is a 409."""
+        """``POST /users``: 201 and the user (spec §3.1); a ``user_id`` already taken is a 409.
+
+        409 and its code ``already_exists``: chosen (spec §3.3 INF: 409).
+        """
         body = await json_body(request)
         user_id = check_developer_id(body.get("user_id"), "user_id", required=False)
         metadata = object_value(body, "metadata")
@@ -297,7 +322,11 @@ class V4(CloudGeneration):
         return self.json(self.user_json(self.user(request)))
 
     async def update_user(self, request: Request) -> Response:
-        """``PATCH /users/{user_uuid}``: fields (null clears), metadata merged (null removes)."""
+        """``PATCH /users/{user_uuid}``: fields (null clears), metadata merged (null removes).
+
+        The merge: spec §3.4; ``user_id`` "cannot be changed after creation" (spec §3.2), a
+        body that tries is a 400: chosen.
+        """
         user = self.user(request)
         body = await json_body(request) if await request.body() else {}
         if "user_id" in body:
@@ -306,12 +335,18 @@ class V4(CloudGeneration):
         return self.json(self.user_json(user))
 
     async def delete_user(self, request: Request) -> Response:
-        """``DELETE /users/{user_uuid}``: 202 and the task removing the user, threads, messages."""
+        """``DELETE /users/{user_uuid}``: 202 and the task removing the user, threads, messages.
+
+        Spec §3.7 (the cascade: "the user's threads, messages, and graph are removed as well").
+        """
         user = self.user(request)
         return self.delete(user.uuid, "user.delete", lambda: self.data.delete_user(user.uuid))
 
     def delete(self, target: _uuid.UUID, type_: str, work: Any) -> Response:
-        """202 ``{"task"}``: a new delete task, or the one already pending for ``target``."""
+        """202 ``{"task"}``: a new delete task, or the one already pending for ``target``.
+
+        202 with a task: spec §3.7; the same task for a second DELETE meanwhile: chosen (§7.3).
+        """
         task = self.deleting.get(target)
         if task is None or task.done:
 
@@ -324,7 +359,7 @@ class V4(CloudGeneration):
         return self.json({"task": self.task_json(task)}, 202)
 
     async def list_users(self, request: Request) -> Response:
-        """``POST /users/list?page_size=&cursor=&order_by=&order=`` with ``{"search"}``."""
+        """``POST /users/list?page_size=&cursor=&order_by=&order=`` with ``{"search"}`` (§3.1)."""
         body = await json_body(request) if await request.body() else {}
         search = (text_value(body, "search", "search") or "").lower()
         users = [u for u in self.data.users.values() if user_matches(u, search)]
@@ -337,7 +372,11 @@ class V4(CloudGeneration):
         return self.json(page(request, users, orders, self.user_json))
 
     async def lookup_user(self, request: Request) -> Response:
-        """``POST /users/lookup {"user_id"}`` (or ``thread_id`` / ``graph_id``): the user."""
+        """``POST /users/lookup {"user_id"}`` (or ``thread_id`` / ``graph_id``): the user.
+
+        Exactly one of the three: spec §3.1 ("mutually exclusive"); 404 when none: chosen (spec
+        §3.3 INF). ``thread_id`` and ``graph_id`` never find one here (no v3 threads, no graphs).
+        """
         body = await json_body(request)
         given = [name for name in ("user_id", "thread_id", "graph_id") if body.get(name)]
         if len(given) != 1:
@@ -353,7 +392,10 @@ class V4(CloudGeneration):
     # -- threads -----------------------------------------------------------------------------
 
     async def create_thread(self, request: Request) -> Response:
-        """``POST /threads {"user_uuid"}``: 201 and the thread (an unknown user: 404)."""
+        """``POST /threads {"user_uuid"}``: 201 and the thread (spec §3.1).
+
+        Chosen: an unknown user is a 404 and a missing ``user_uuid`` a 400 (not in the spec).
+        """
         body = await json_body(request)
         if body.get("user_uuid") is None:
             raise invalid("user_uuid is required", "user_uuid")
@@ -373,7 +415,10 @@ class V4(CloudGeneration):
         return self.json(self.thread_json(thread), 201)
 
     async def list_threads(self, request: Request) -> Response:
-        """``GET /threads?page_size=&cursor=&order_by=&order=&user_uuid=``."""
+        """``GET /threads?page_size=&cursor=&order_by=&order=&user_uuid=`` (spec §3.1).
+
+        An unknown ``user_uuid`` gives an empty page: chosen.
+        """
         threads = list(self.data.threads.values())
         owner = request.query_params.get("user_uuid")
         if owner is not None:
@@ -387,32 +432,38 @@ class V4(CloudGeneration):
         return self.json(page(request, threads, orders, self.thread_json))
 
     async def lookup_thread(self, request: Request) -> Response:
-        """``POST /threads/lookup``: threads made here have no developer id, so always 404."""
+        """``POST /threads/lookup``: threads made here have no developer id, so always 404.
+
+        No developer id on v4 threads: spec §3.3; the 404: chosen (spec §3.3 INF).
+        """
         body = await json_body(request)
         if not isinstance(body.get("thread_id"), str) or not body["thread_id"]:
             raise invalid("thread_id is required", "thread_id")
         raise not_found("thread", "thread_id")
 
     async def get_thread(self, request: Request) -> Response:
-        """``GET /threads/{thread_uuid}``."""
+        """``GET /threads/{thread_uuid}`` (spec §3.1)."""
         return self.json(self.thread_json(self.thread(request)))
 
     async def delete_thread(self, request: Request) -> Response:
-        """``DELETE /threads/{thread_uuid}``: 202 and the task that removes it, messages too."""
+        """``DELETE /threads/{thread_uuid}``: 202 and the task that removes it, messages too.
+
+        202 and the task: spec §3.7; the messages going with it: chosen (spec §3.7 INF).
+        """
         thread = self.thread(request)
         return self.delete(
             thread.uuid, "thread.delete", lambda: self.data.delete_thread(thread.uuid)
         )
 
     async def get_context(self, request: Request) -> Response:
-        """``GET /threads/{thread_uuid}/context``: an empty context block (no graph here)."""
+        """``GET /threads/{thread_uuid}/context``: an empty context block (no graph; spec §4)."""
         self.thread(request)
         return self.json({"context": ""})
 
     # -- messages ----------------------------------------------------------------------------
 
     async def list_messages(self, request: Request) -> Response:
-        """``GET /threads/{thread_uuid}/messages?page_size=&cursor=&order_by=&order=``."""
+        """``GET /threads/{thread_uuid}/messages?page_size=&cursor=&order_by=&order=`` (§3.1)."""
         thread = self.thread(request)
         orders = {"created_at": lambda m: m.created_at}
         messages = self.data.thread_messages[thread.uuid]
@@ -421,7 +472,8 @@ class V4(CloudGeneration):
     async def add_messages(self, request: Request) -> Response:
         """``POST /threads/{thread_uuid}/messages``: 202 ``{messages, task[, context]}``.
 
-        All or nothing: one bad message refuses the whole batch.
+        202 and the fields: spec §3.1 / §3.2. All or nothing: one bad message refuses the whole
+        batch (chosen, spec §7.10).
         """
         thread = self.thread(request)
         body = await json_body(request)
@@ -455,11 +507,14 @@ class V4(CloudGeneration):
         return self.json(out, 202)
 
     async def get_message(self, request: Request) -> Response:
-        """``GET /threads/{thread_uuid}/messages/{message_uuid}``."""
+        """``GET /threads/{thread_uuid}/messages/{message_uuid}`` (spec §3.1)."""
         return self.json(self.message_json(self.message(request)))
 
     async def update_message(self, request: Request) -> Response:
-        """``PATCH .../messages/{message_uuid} {"metadata"}``: merged, null removes; <= 10 keys."""
+        """``PATCH .../messages/{message_uuid} {"metadata"}``: merged, null removes; <= 10 keys.
+
+        Spec §3.4. No ``metadata``: nothing changes (chosen).
+        """
         message = self.message(request)
         body = await json_body(request) if await request.body() else {}
         update = check_message_metadata(body.get("metadata"), "metadata", update=True)
@@ -471,14 +526,14 @@ class V4(CloudGeneration):
     # -- tasks and batch lookup --------------------------------------------------------------
 
     async def get_task(self, request: Request) -> Response:
-        """``GET /tasks/{task_uuid}``."""
+        """``GET /tasks/{task_uuid}`` (spec §3.1)."""
         task = self.data.tasks.get(identifier(request.path_params["task_uuid"], "task_uuid"))
         if task is None:
             raise not_found("task", "task_uuid")
         return self.json(self.task_json(task))
 
     async def list_tasks(self, request: Request) -> Response:
-        """``GET /tasks?page_size=&cursor=&status=&type=``, oldest first."""
+        """``GET /tasks?page_size=&cursor=&status=&type=`` (spec §3.1), oldest first (chosen)."""
         status = request.query_params.get("status")
         if status is not None and status not in _TASK_STATUSES:
             raise invalid(f"status must be one of {', '.join(_TASK_STATUSES)}", "status")
@@ -492,7 +547,10 @@ class V4(CloudGeneration):
         return self.json(page(request, tasks, orders, self.task_json))
 
     async def lookup_batch(self, request: Request) -> Response:
-        """``POST /lookup {"users", "threads", "graphs"}``: each developer id, found or not."""
+        """``POST /lookup {"users", "threads", "graphs"}``: each developer id, found or not.
+
+        The items: spec §3.2 (``LookupItem``), ``found: false`` for a miss: spec §3.3.
+        """
         body = await json_body(request)
         items = []
         for kind, name in (("user", "users"), ("thread", "threads"), ("graph", "graphs")):
