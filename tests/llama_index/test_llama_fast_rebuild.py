@@ -149,14 +149,24 @@ def test_each_read_hands_out_messages_of_its_own(client: ZepMemoryClient) -> Non
     sent = [
         ChatMessage(role="user", content="hi", additional_kwargs={"k": [1]}),
         ChatMessage(role="assistant", blocks=[TextBlock(text="a"), TextBlock(text="b")]),
+        # not plain (an image block): validated by LlamaIndex on the way in, copied its way
+        ChatMessage(
+            role="user",
+            blocks=[TextBlock(text="look"), ImageBlock(url="https://example.com/a.png")],
+            additional_kwargs={"tags": {"a": [1]}},
+        ),
     ]
     for message in sent:
         store.add_message("s", message)
     first = store.get_messages("s")
     first[0].content = "edited"
     first[0].additional_kwargs["new"] = True
+    first[0].additional_kwargs["k"].append(2)  # nested, in place
     first[1].blocks[0].text = "edited too"
     first[1].blocks.append(TextBlock(text="appended"))
+    first[2].additional_kwargs["new"] = True
+    first[2].additional_kwargs["tags"]["a"].append(2)
+    first[2].blocks.append(TextBlock(text="appended"))
     again = store.get_messages("s")
     assert again == sent
     assert store.get_messages("s") == sent

@@ -10,6 +10,7 @@ what went in.
 
 from __future__ import annotations
 
+import copy as _copy
 from typing import Any
 
 from llama_index.core.base.llms.types import TextBlock
@@ -197,18 +198,31 @@ def _plain_text_block(block: Any) -> bool:
 def hand_out(message: ChatMessage) -> ChatMessage:
     """A copy of a decoded message to give a caller, so that what it changes stays its own.
 
-    The message, its extra fields and its list of blocks are copied, and so are its text
+    The message, its extra fields (deeply) and its list of blocks are copied, and so are its text
     blocks (other blocks are shared, as in ``model_copy``): a caller may edit what it gets
     without changing what the history cache holds for the next read. LlamaIndex's agents do:
     they write their state into the last message's text block in place.
     """
     if message.__pydantic_fields_set__ is not _MESSAGE_SET:
-        return message.model_copy(update={"blocks": [_copy_block(b) for b in message.blocks]})
+        return message.model_copy(
+            update={
+                "blocks": [_copy_block(b) for b in message.blocks],
+                "additional_kwargs": _own_extra(message.additional_kwargs),
+            }
+        )
     values = message.__dict__
     blocks = [_copy_block(b) for b in values["blocks"]]
-    extra = values["additional_kwargs"]
-    copied = {"role": values["role"], "additional_kwargs": extra.copy(), "blocks": blocks}
+    extra = _own_extra(values["additional_kwargs"])
+    copied = {"role": values["role"], "additional_kwargs": extra, "blocks": blocks}
     return build_trusted(ChatMessage, copied, _MESSAGE_SET, None)
+
+
+def _own_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a message's extra fields sharing nothing a caller could edit in place.
+
+    Deep: extra fields hold JSON (nested dicts and lists); most messages have none.
+    """
+    return _copy.deepcopy(extra) if extra else {}
 
 
 def _copy_block(block: Any) -> Any:
@@ -225,6 +239,7 @@ def hand_out_all(messages: list[ChatMessage]) -> list[ChatMessage]:
     """
     new, set_dict, set_fields, set_extra, set_private = model_slots()
     message_type, message_set, text_type, text_set = ChatMessage, _MESSAGE_SET, TextBlock, _TEXT_SET
+    own_extra = _own_extra
     out: list[ChatMessage] = []
     append = out.append
     for message in messages:
@@ -248,7 +263,7 @@ def hand_out_all(messages: list[ChatMessage]) -> list[ChatMessage]:
             copy,
             {
                 "role": values["role"],
-                "additional_kwargs": values["additional_kwargs"].copy(),
+                "additional_kwargs": own_extra(values["additional_kwargs"]),
                 "blocks": blocks,
             },
         )
