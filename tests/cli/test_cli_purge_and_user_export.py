@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from store_helpers import backdate
 
 from zep_memory_plugins import (
     CreateUserRequest,
@@ -236,7 +236,9 @@ def run_quietly(*argv: str) -> tuple[int, str, str]:
 
 
 @CLI_PROFILE
-@given(user_id=st.text(max_size=30))
+@given(user_id=st.just("jane") | st.text(max_size=30))
+@example(user_id="jane")
+@example(user_id="-jane")
 def test_any_user_id_exports_that_user_or_fails_with_one_line(tmp_path: Path, user_id: str):
     path = tmp_path / "users.sqlite3"
     if not path.exists():
@@ -253,16 +255,6 @@ def test_any_user_id_exports_that_user_or_fails_with_one_line(tmp_path: Path, us
 
 
 # -- purge -------------------------------------------------------------------------------------
-
-
-def backdate(path: str, session_id: str, by: timedelta) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    (deleted,) = conn.execute(
-        "SELECT deleted_at FROM sessions WHERE session_id = ?", (session_id,)
-    ).fetchone()
-    earlier = (datetime.fromisoformat(deleted) - by).isoformat()
-    conn.execute("UPDATE sessions SET deleted_at = ? WHERE session_id = ?", (earlier, session_id))
-    conn.close()
 
 
 def test_purge_on_the_embedded_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -327,7 +319,9 @@ def test_a_bad_duration_is_a_usage_error(
 
 
 @CLI_PROFILE
-@given(duration=st.text(max_size=20))
+@given(duration=st.sampled_from(["0", "30d", "1h30m", "2w", "1.5s"]) | st.text(max_size=20))
+@example(duration="12h")
+@example(duration="12")
 def test_any_duration_purges_or_is_a_usage_error(tmp_path: Path, duration: str) -> None:
     path = tmp_path / "durations.sqlite3"
     code, out, err = run_quietly("purge", "--path", str(path), f"--older-than={duration}")

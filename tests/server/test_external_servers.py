@@ -21,14 +21,8 @@ pytest_plugins = ["pytester"]
 SECRET = "external-key-6f1d-not-real"
 
 
-@pytest.fixture(autouse=True)
-def _no_servers_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests set the variables themselves (a run may be pointed at real servers)."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(SERVER_ENV):
-            monkeypatch.delenv(name)
+#: The tests set the variables themselves.
+pytestmark = pytest.mark.usefixtures("no_external_servers")
 
 
 def test_from_env_reads_the_url_key_and_reset_command() -> None:

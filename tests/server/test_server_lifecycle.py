@@ -473,14 +473,6 @@ def test_missing_extra_raises_missing_dependency_error() -> None:
     assert proc.stdout.strip() == "server starlette and uvicorn"
 
 
-@pytest.fixture
-def no_external_servers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plugin's own tests run its test servers, whatever this run is pointed at."""
-    for name in list(os.environ):
-        if name.startswith("ZEP_MEMORY_TEST_SERVER"):
-            monkeypatch.delenv(name)
-
-
 @pytest.mark.usefixtures("no_external_servers")
 def test_pytest_plugin_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")

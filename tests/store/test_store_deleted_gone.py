@@ -159,6 +159,7 @@ def test_session_clear_leaves_no_message_behind(tmp_path: Path, holder, big: boo
         )
         stored = client.memory.add_messages("trip", secret_messages(big=big))
         client.memory.add_messages("other", plain_messages())
+    assert sum(traces(path).values()) > 0  # the marker is there to be found
     other = holder(path)
     client = ZepMemoryClient(path=path)
     client.memory.delete_memory("trip")
@@ -190,6 +191,7 @@ def test_purge_leaves_nothing_of_the_session(tmp_path: Path, holder) -> None:
     other = holder(path)
     # Only the session metadata (kept for a revival) is left until the purge.
     assert_gone(path, f"{MARKER}-value")
+    assert sum(traces(path, f"{MARKER}-meta").values()) > 0  # there to be found
     report = client.memory.purge_deleted(older_than=0)
     assert sorted(report.session_ids) == ["jane-1", "jane-2"]
     assert_gone(path, f"{MARKER}-meta")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from store_helpers import backdate
 
 from zep_memory_plugins import (
     DEFAULT_RETENTION,
@@ -29,24 +30,6 @@ from zep_memory_plugins import (
     ZepMemoryClient,
 )
 from zep_memory_plugins.store import SQLiteStore
-
-
-def backdate(path: Path, session_id: str, by: timedelta) -> None:
-    """Move the session's soft delete (and its messages') ``by`` into the past."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        (sid, deleted) = conn.execute(
-            "SELECT id, deleted_at FROM sessions WHERE session_id = ?", (session_id,)
-        ).fetchone()
-        earlier = (datetime.fromisoformat(deleted) - by).isoformat()
-        conn.execute("UPDATE sessions SET deleted_at = ? WHERE id = ?", (earlier, sid))
-        conn.execute(
-            "UPDATE messages SET deleted_at = ?, created_at = ? WHERE session = ? AND"
-            " deleted_at = ?",
-            (earlier, earlier, sid, deleted),
-        )
-    finally:
-        conn.close()
 
 
 def rows(path: Path) -> tuple[int, int]:
