@@ -114,6 +114,8 @@ def bench_deletes(client: ZepMemoryClient, repeats: int) -> dict[str, float]:
         t0 = time.perf_counter()
         client.memory.delete_memory(f"clear-{r}")
         clear.append(time.perf_counter() - t0)
+        if hasattr(client.memory, "purge_deleted"):  # untimed: the purge row purges 10 only
+            client.memory.purge_deleted(older_than=0)
 
         uid = f"user-{r}"
         client.user.add(CreateUserRequest(user_id=uid, email=f"{uid}@example.com"))
@@ -129,8 +131,9 @@ def bench_deletes(client: ZepMemoryClient, repeats: int) -> dict[str, float]:
                 client.memory.add_messages(f"purge-{r}-{k}", _hundred("purge"))
                 client.memory.delete_memory(f"purge-{r}-{k}")
             t0 = time.perf_counter()
-            client.memory.purge_deleted(older_than=0)
+            report = client.memory.purge_deleted(older_than=0)
             purge.append(time.perf_counter() - t0)
+            assert len(report.session_ids) == 10, report.session_ids
     figures = {
         "clear a session of 100 messages": statistics.median(clear),
         "delete a user with 10 sessions of 100 messages": statistics.median(user),
@@ -177,7 +180,8 @@ def main() -> None:
     print(f"| last-20 read time, {sizes[-1]:,} vs {sizes[0]:,} messages | {ratio:.2f}x | <= 1.5x |")
     print(
         f"| read a whole session of {total:,} messages (median; best) "
-        f"| {whole[0] * 1e3:,.0f} ms; {whole[1] * 1e3:,.0f} ms | <= 250 ms |"
+        f"| {whole[0] * 1e3:,.0f} ms; {whole[1] * 1e3:,.0f} ms "
+        f"| {'<= 250 ms' if total == 100_000 else '(set for 100,000)'} |"
     )
     for name, seconds in deletes.items():
         print(f"| {name} | {seconds * 1e3:,.2f} ms | |")
