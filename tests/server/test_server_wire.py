@@ -953,6 +953,51 @@ def test_a_created_at_go_cannot_read_is_400(api: Api, created_at: Any, error: st
     assert api.http.get("/sessions/s2").status_code == 404  # refused before anything
 
 
+@pytest.mark.parametrize(
+    ("sent", "error"),
+    [
+        (r"2020-01-01T00:00:00\u005A", r'cannot parse "\\u005A" as "Z07:00"'),
+        (r"\u0032020-01-01T00:00:00Z", r'cannot parse "\\u0032020-01-01T00:00:00Z" as "2006"'),
+    ],
+)
+def test_a_created_at_sent_with_escapes_is_parsed_as_sent(api: Api, sent: str, error: str) -> None:
+    """Go parses a time from its JSON string's raw bytes (seen on both real servers): a time
+    written with escapes is refused, however valid the text it decodes to."""
+    head = json.dumps(msg("t"))[:-1]  # the message object, left open
+    body = '{"messages": [' + head + ', "created_at": "' + sent + '"}]}'
+    r = post_raw(api, "/sessions/s1/memory", body)
+    assert r.status_code == 400
+    assert api.error(r).startswith("parsing time ") and api.error(r).endswith(error)
+    # Escapes anywhere else are read as JSON reads them, the times beside them as usual.
+    fine = '{"messages": [{"role": "u", "role_type": "user", "content": "caf\\u00e9\\n",'
+    fine += ' "metadata": {"k": "\\u0041"}, "created_at": "2020-01-01T00:00:00Z"}]}'
+    r = post_raw(api, "/sessions/s1/memory", fine)
+    assert r.status_code in (200, 201), r.text
+    (stored,) = api.memory("s1")
+    assert (stored["content"], stored["metadata"]) == ("café\n", {"k": "A"})
+
+
+def test_a_body_that_is_no_object_names_the_go_type_of_the_route(api: Api) -> None:
+    """Seen on both real servers: Go's error names the request type the handler decodes into;
+    CE's message PATCH handler writes its decoding errors as plain text."""
+    api.add_messages("s1", msg("a"))
+    (stored,) = api.memory("s1")
+    v1 = api.gen == "v1"
+    cases = [
+        ("POST", "/sessions", "models.CreateSessionRequest"),
+        ("PATCH", "/sessions/s1", "models.UpdateSessionRequest"),
+        ("POST", "/sessions/s1/memory", "models.Memory" if v1 else "apidata.AddMemoryRequest"),
+    ]
+    for method, path, go_type in cases:
+        r = api.http.request(method, path, content=b"[1]")
+        assert r.status_code == 400
+        assert api.error(r) == f"json: cannot unmarshal array into Go value of type {go_type}"
+    r = api.http.patch(f"/sessions/s1/messages/{stored['uuid']}", content=b"[1]")
+    go_type = "models.Message" if v1 else "models.MessageMetadataUpdate"
+    assert (r.status_code, r.headers["content-type"]) == (400, "text/plain; charset=utf-8")
+    assert r.text == f"json: cannot unmarshal array into Go value of type {go_type}\n"
+
+
 # -- properties --------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from ._generation import Generation
 from ._go import echo_metadata, parse_uuid, stored_json
 from ._http import (
     GO_ZERO_TIME,
+    TEXT_TYPE,
     HTTPError,
     MessageIn,
     bad_request,
@@ -233,7 +234,7 @@ class SessionApi(Generation):
 
     async def add_session(self, request: Request) -> Response:
         """``POST /sessions``: 201 and the session."""
-        body = await json_body(request)
+        body = await json_body(request, "models.CreateSessionRequest")
         session_id = text_field(body, "session_id") or ""
         user_id = str_field(body, "user_id")
         if user_id is not None:
@@ -265,7 +266,7 @@ class SessionApi(Generation):
         Without metadata, or with ``{}``, each generation does its own thing.
         """
         session_id = path_id(request, "session_id")
-        metadata = metadata_field(await json_body(request))
+        metadata = metadata_field(await json_body(request, "models.UpdateSessionRequest"))
         if metadata is None:
             return self.json(self.session_json(self.update_without_metadata(session_id)))
         if metadata == {}:
@@ -399,12 +400,21 @@ class SessionApi(Generation):
     #: What a GET / a PATCH handler writes after a bad message uuid (it carries on).
     bad_uuid_get: ClassVar[tuple[str, ...]] = ()
     bad_uuid_patch: ClassVar[tuple[str, ...]] = ()
+    #: The Go type of a message PATCH body.
+    message_update_struct: ClassVar[str] = "models.Message"
+    #: Whether a message PATCH body Go cannot decode is answered in plain text (CE's handler
+    #: writes it with ``http.Error``) rather than in the generation's error format.
+    plain_message_update_errors: ClassVar[bool] = False
 
     async def update_message(self, request: Request) -> Response:
         """``PATCH /sessions/{id}/messages/{uuid}``: deep-merge a message's metadata."""
         session_id = path_id(request, "session_id")
         wanted = self.message_uuid(request, *self.bad_uuid_patch)
-        body = await json_body(request)
-        metadata = metadata_field(body) or {}
+        try:
+            metadata = metadata_field(await json_body(request, self.message_update_struct)) or {}
+        except HTTPError as exc:
+            if not self.plain_message_update_errors:
+                raise
+            return Response(f"{exc.text}\n", exc.status, media_type=TEXT_TYPE)
         message = self.store.update_message_metadata(session_id, wanted, stored_json(metadata))
         return self.json(self.message_json(message))

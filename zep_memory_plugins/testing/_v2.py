@@ -137,6 +137,8 @@ class V2(SessionApi):
     bad_uuid_get = ("no message found for UUID",)
     bad_uuid_patch = ("bad request: messageUUID is required",)
     memory_struct = "AddMemoryRequest"
+    message_update_struct = "models.MessageMetadataUpdate"
+    plain_message_update_errors = True
 
     def user_metadata_after(self, metadata: dict[str, Any] | None) -> str | Keep | None:
         """``"metadata": {}`` replaces the user's metadata with ``{}``."""
