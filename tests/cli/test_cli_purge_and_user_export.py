@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from store_helpers import backdate
@@ -62,12 +63,6 @@ def target(
     target = Target(["--url", url], lambda: ZepMemoryClient(base_url=url, api_key=server.api_key))
     target.server = server  # type: ignore[attr-defined]
     return target
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fill(client: ZepMemoryClient) -> None:

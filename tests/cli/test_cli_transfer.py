@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import cli
 
 from zep_memory_plugins import (
     CreateUserRequest,
@@ -20,7 +21,6 @@ from zep_memory_plugins import (
     SessionOwnershipError,
     ZepMemoryClient,
 )
-from zep_memory_plugins.cli import main
 from zep_memory_plugins.transfer import (
     FORMAT,
     TransferStats,
@@ -100,12 +100,6 @@ def snapshot(client: ZepMemoryClient) -> dict[str, Any]:
         if sid is not None
     }
     return {"users": users, "sessions": sessions, "messages": messages}
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # -- the bar -----------------------------------------------------------------------------------

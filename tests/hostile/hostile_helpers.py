@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -97,3 +98,8 @@ class Api:
         self.client = client
         self.user = _Mode(client.user, mode)
         self.memory = _Mode(client.memory, mode)
+
+
+def strict(value: Any) -> str:
+    """``value`` as JSON text, keys sorted: equal only if equal in type (``1.0`` is not ``1``)."""
+    return json.dumps(value, sort_keys=True)

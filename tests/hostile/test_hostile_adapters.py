@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 from typing import Any
 
 import pytest
-from hostile_helpers import SURROGATE, api_snapshot, seed
+from hostile_helpers import SURROGATE, api_snapshot, seed, strict
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from llama_index.core.llms import ChatMessage
 
@@ -158,11 +157,6 @@ EXACT_KWARGS = {
     "flags": {"yes": True, "no": False, "none": None},
     "nested": [[[]], {}],
 }
-
-
-def strict(value: Any) -> str:
-    """``value`` as JSON text: equal only if equal in type too (``1.0`` is not ``1``)."""
-    return json.dumps(value, sort_keys=True)
 
 
 def test_llama_index_keeps_json_values_exactly(client: ZepMemoryClient) -> None:

@@ -13,12 +13,11 @@ the library let through changed would fail here; pointed at the real servers (se
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 import pytest
-from hostile_helpers import api_snapshot
+from hostile_helpers import api_snapshot, strict
 
 from zep_memory_plugins import InvalidInputError, Message, ZepMemoryClient
 
@@ -56,11 +55,6 @@ PROBES: list[tuple[str, str, Any, bool]] = [
     ("empty-key", "metadata-key", "", True),
     ("bools-and-null", "metadata", [True, False, None], True),
 ]
-
-
-def strict(value: Any) -> str:
-    """JSON text, keys sorted: equal only if equal in type too (``1.0`` is not ``1``)."""
-    return json.dumps(value, sort_keys=True)
 
 
 def _calls(where: str, value: Any) -> list[tuple[str, Any, Any]]:
