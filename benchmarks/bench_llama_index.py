@@ -16,6 +16,10 @@ median time of the same turn on ``ChatMemoryBuffer`` + ``SimpleChatStore`` (the 
 LlamaIndex has), in milliseconds. Embedded store on a temporary file; the Zep backend through
 the Zep-compatible test server when zep-python, starlette and uvicorn are installed.
 
+Then ``ZepMemory`` alone on long histories (1,000, 10,000 and 100,000 messages, embedded store):
+the first ``get()`` of a new client, a turn (``put_messages`` of two messages, then ``get()``
+with the default token limit) and ``get_all()``.
+
 Run: ``python benchmarks/bench_llama_index.py [--quick]``.
 """
 
@@ -177,6 +181,46 @@ def measure(memory: BaseMemory, counter: Counter, turns: int) -> tuple[float, fl
     return statistics.median(times), (r1 - r0) / turns, (w1 - w0) / turns, (h1 - h0) / turns
 
 
+def long_histories(tmp: Path, sizes: tuple[int, ...], turns: int) -> list[str]:
+    """``ZepMemory`` on long histories (embedded store), as markdown table lines.
+
+    For each size: the first ``get()`` of a new client (a new process: everything decoded and
+    counted), then the median of ``turns`` turns (``put_messages`` of a question and its answer,
+    then ``get()`` with the default token limit), and of ``get_all()``.
+    """
+    lines = [
+        "| history | first get(), new client (ms) | turn: put_messages + get() (ms) "
+        "| get_all() (ms) | messages get() returned |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n in sizes:
+        path = tmp / f"long-{n}.sqlite3"
+        with ZepMemoryClient(path=path) as client:
+            ZepMemory.from_defaults(client, USER, SESSION, chat_history=history_of(n))
+        with ZepMemoryClient(path=path) as client:
+            memory = ZepMemory(client, USER, SESSION)
+            t0 = time.perf_counter()
+            memory.get()
+            first = time.perf_counter() - t0
+            times, alls, got = [], [], 0
+            for i in range(turns):
+                question = ChatMessage(role="user", content=f"new question {i}")
+                answer = ChatMessage(role="assistant", content=f"new answer {i}")
+                t0 = time.perf_counter()
+                memory.put_messages([question, answer])
+                got = len(memory.get())
+                times.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                everything = memory.get_all()
+                alls.append(time.perf_counter() - t0)
+                assert len(everything) == n + 2 * (i + 1)
+        lines.append(
+            f"| {n:,} | {first * 1e3:,.0f} | {statistics.median(times) * 1e3:,.1f} "
+            f"| {statistics.median(alls) * 1e3:,.0f} | {got} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer turns")
@@ -214,6 +258,10 @@ def main() -> None:
         "\nSimpleChatStore's count is of chat store calls (in-process); the default Memory's is of "
         "SQL statements (SELECT = read)."
     )
+    long_sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
+    print(f"\n## ZepMemory on long histories (embedded store, {turns // 3} turns, median)\n")
+    with tempfile.TemporaryDirectory() as d:
+        print("\n".join(long_histories(Path(d), long_sizes, max(turns // 3, 3))))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -53,6 +54,7 @@ __all__ = [
     "safe_starts",
     "plan_fold",
     "plan_summarise",
+    "position_of",
     "split_summary",
     "summary_book",
     "summary_message",
@@ -265,12 +267,24 @@ def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Mes
     summary = Summary(newest.content, str(marker.get("through", "")))
     skip = set(marks)
     conversation = [m for i, m in enumerate(messages) if i not in skip]
-    lo = 0
-    for index, message in enumerate(conversation):
-        if str(message.uuid) == summary.through:
-            lo = index + 1
-            break
-    return summary, conversation, lo
+    at = position_of(conversation, summary.through)
+    return summary, conversation, 0 if at is None else at + 1
+
+
+def position_of(messages: Sequence[Message], message_uuid: str) -> int | None:
+    """The index of the first message whose uuid is ``message_uuid`` (a uuid's text), if any.
+
+    Compared as numbers: the text of every uuid of a long history would cost more than the rest
+    of a turn.
+    """
+    try:
+        wanted = uuid.UUID(message_uuid).int
+    except ValueError:
+        return None
+    return next(
+        (i for i, m in enumerate(messages) if (uid := m.uuid) is not None and uid.int == wanted),
+        None,
+    )
 
 
 #: Instruction of a summarising request (system message).

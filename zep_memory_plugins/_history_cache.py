@@ -339,11 +339,13 @@ class HistoryCache:
         messages: Sequence[Message],
         key: Hashable,
         convert: Callable[[Message], _T],
+        stale: Callable[[_T], bool] | None = None,
     ) -> list[_T]:
         """``[convert(m) for m in messages]``, reusing conversions made for earlier reads.
 
         ``key`` names the conversion (one per framework); results are remembered per message
-        uuid while the session is held.
+        uuid while the session is held. A remembered result for which ``stale`` is true (made
+        with other settings, say) is converted again and replaces it.
         """
         held = self._held(session_id)
         memo = None if held is None else held.decoded.setdefault(key, {})
@@ -356,7 +358,7 @@ class HistoryCache:
                 uid = message.uuid
                 key = None if uid is None else uid.int
                 value = get(key)
-                if value is None:
+                if value is None or (stale is not None and stale(value)):
                     value = memo[key] = convert(message)
                 append(value)
             return out

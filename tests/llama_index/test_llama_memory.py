@@ -326,3 +326,59 @@ def test_other_writers_are_seen_by_a_memory_that_already_read(
     assert memory.get_all() == []
     other.put(ChatMessage(content="fresh start"))
     assert [m.content for m in memory.get_all()] == ["fresh start"]
+
+
+def test_get_counts_each_stored_message_once_and_hands_out_copies(
+    client: ZepMemoryClient,
+) -> None:
+    # A long history is read every turn: its messages are decoded and counted once while the
+    # client's history cache holds the session, and what get/get_all return is the caller's.
+    counted: list[str] = []
+
+    def words(text: str) -> list[str]:
+        counted.append(text)
+        return text.split()
+
+    history = []
+    for i in range(5):
+        history += [
+            ChatMessage(role="user", content=f"question {i}"),
+            ChatMessage(role="assistant", content=f"answer {i}", additional_kwargs={"n": [i]}),
+        ]
+    memory = ZepMemory(client, "jane", "counted", token_limit=100_000, tokenizer_fn=words)
+    memory.put_messages(history)
+    assert memory.get() == history
+    assert sorted(counted) == sorted(m.content for m in history)
+    counted.clear()
+    got = memory.get()
+    assert got == history and counted == []  # nothing counted again
+    got[-1].blocks[0].text = "edited"  # type: ignore[attr-defined]
+    got[-1].additional_kwargs["n"].append("edited")
+    everything = memory.get_all()
+    assert everything == history
+    everything[0].blocks[0].text = "edited too"  # type: ignore[attr-defined]
+    assert memory.get() == history and memory.get_all() == history
+    # a turn later, only its two new messages are counted
+    turn = [
+        ChatMessage(role="user", content="one more"),
+        ChatMessage(content="ok", role="assistant"),
+    ]
+    memory.put_messages(turn)
+    assert memory.get() == [*history, *turn]
+    assert sorted(counted) == ["ok", "one more"]
+
+
+def test_a_memory_with_another_tokenizer_counts_afresh(client: ZepMemoryClient) -> None:
+    history = []
+    for i in range(4):
+        history += [
+            ChatMessage(role="user", content=f"question {i}"),
+            ChatMessage(role="assistant", content=f"answer {i}"),
+        ]
+    small = ZepMemory(client, "jane", "s", token_limit=1_000, tokenizer_fn=str.split)
+    small.put_messages(history)
+    assert small.get() == history  # two tokens a message: everything fits
+    # the same session and client, counted by another tokenizer: 400 tokens a message
+    big = ZepMemory(client, "jane", "s", token_limit=1_000, tokenizer_fn=lambda t: [t] * 400)
+    assert big.get() == history[-2:]
+    assert small.get() == history  # and counted again its own way

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from llama_index.core.base.llms.types import ToolCallBlock
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -22,6 +22,7 @@ from .._context import (
     fit_start,
     fold_point,
     plan_fold,
+    position_of,
     safe_starts,
     split_summary,
     summary_book,
@@ -30,9 +31,9 @@ from .._context import (
 )
 from .._duplex import Plan, arun, call, run
 from .._errors import InvalidInputError
-from .._models import Message, check_id, check_metadata
+from .._models import Message, building_many, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
-from ._convert import from_zep_message, to_zep_message
+from ._convert import LLAMA_INDEX_MESSAGE_KEY, from_zep_message, hand_out_all, to_zep_message
 
 __all__ = ["DEFAULT_TOKEN_LIMIT", "SUMMARY_HEADER", "ZepMemory", "chat_shape", "chat_text"]
 
@@ -91,6 +92,24 @@ def chat_text(message: ChatMessage) -> str:
 def summary_chat_message(text: str) -> ChatMessage:
     """The summary as shown to the model: a system message at the front."""
     return ChatMessage(role=MessageRole.SYSTEM, content=f"{SUMMARY_HEADER}\n{text}")
+
+
+class _Sized(NamedTuple):
+    """What ``get`` needs of a stored message, remembered while the session is held."""
+
+    tokenizer: Callable[[str], list[Any]]  # the one that counted it
+    shape: Shape
+    cost: int
+
+
+#: Conversion key of :class:`_Sized` in the history cache.
+_SIZES = "zep_memory_plugins.llama_index.ZepMemory.sizes"
+
+
+def _handed_out(messages: list[ChatMessage], start: int, stored: int) -> list[ChatMessage]:
+    """``messages[start:]``, the first ``stored`` of which (the decoded ones) copied."""
+    with building_many:
+        return [*hand_out_all(messages[start:stored]), *messages[max(start, stored) :]]
 
 
 def _chat_messages(messages: object) -> list[ChatMessage]:
@@ -252,21 +271,33 @@ class ZepMemory(BaseMemory):
     ) -> tuple[list[ChatMessage], Fold | None]:
         """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
         summary, kept, whole = self._book.split(self.session_id, raw, lastn)
-        messages = [*(from_zep_message(m) for m in kept), *self._pending]
-        shapes = [chat_shape(m) for m in messages]
+        # Each stored message is decoded, shaped and counted once while the history cache
+        # holds the session (a long history is read every turn); what is returned is copied.
+        cache, tokenizer = self._guard.cache, self.tokenizer_fn
+        decoded = cache.decode(self.session_id, kept, LLAMA_INDEX_MESSAGE_KEY, from_zep_message)
+        sized = cache.decode(
+            self.session_id,
+            kept,
+            _SIZES,
+            lambda m: _Sized(tokenizer, *self._size(from_zep_message(m))),
+            stale=lambda seen: seen.tokenizer is not tokenizer,
+        )
+        pending = [self._size(m) for m in self._pending]
+        messages = [*decoded, *self._pending]
+        shapes = [*(s.shape for s in sized), *(shape for shape, _ in pending)]
         start = window_start(shapes, self.last_n, whole=whole)
         text = summary.text if summary is not None else None
         known = self._latest
-        if known is not None and any(str(m.uuid) == known.through for m in kept):
-            index = next(i for i, m in enumerate(kept) if str(m.uuid) == known.through)
+        index = None if known is None else position_of(kept, known.through)
+        if known is not None and index is not None:
             text, start = known.text, max(start, index + 1)
         head = [summary_chat_message(text)] if text else []
         budget = self.token_limit
-        costs = [len(self.tokenizer_fn(chat_text(m))) for m in messages]
+        costs = [*(s.cost for s in sized), *(cost for _, cost in pending)]
         fixed = initial + self._tokens(head)
         hi = len(kept) if self._pending else len(messages)
         if fixed + sum(costs[start:]) <= budget:
-            return [*head, *messages[start:]], None
+            return [*head, *_handed_out(messages, start, len(kept))], None
         ok = safe_starts(shapes, whole=whole)
         if may_fold and self.llm is not None and start < len(kept):
             cap = self._summary_cap()
@@ -286,7 +317,11 @@ class ZepMemory(BaseMemory):
                     field="token_limit",
                 )
             return [], None
-        return [*head, *messages[found:]], None
+        return [*head, *_handed_out(messages, found, len(kept))], None
+
+    def _size(self, message: ChatMessage) -> tuple[Shape, int]:
+        """A message's shape and its token count."""
+        return chat_shape(message), len(self.tokenizer_fn(chat_text(message)))
 
     def _summary_cap(self) -> int:
         return self.summary_max_tokens or max(self.token_limit // 4, 1)
@@ -338,7 +373,12 @@ class ZepMemory(BaseMemory):
 
     def _plan_get_all(self) -> Plan[list[ChatMessage]]:
         raw = yield from self._guard.plan_read(self.user_id, self.session_id)
-        return [*(from_zep_message(m) for m in split_summary(raw)[1]), *self._pending]
+        kept = split_summary(raw)[1]
+        decoded = self._guard.cache.decode(
+            self.session_id, kept, LLAMA_INDEX_MESSAGE_KEY, from_zep_message
+        )
+        with building_many:  # a whole history's worth of objects (see building_many)
+            return [*hand_out_all(decoded), *self._pending]
 
     def _plan_put_messages(self, messages: list[ChatMessage]) -> Plan[None]:
         held = len(self._pending)
