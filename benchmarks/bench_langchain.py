@@ -19,6 +19,10 @@ window (``window=20``) of the largest session; its baseline still holds the whol
 On each Zep generation measured (Community Edition ``v2`` and Zep Cloud's ``v3`` and ``v4``
 by default) the HTTP requests of a session's first turn are printed too.
 
+Then, on the embedded store, a turn of ``ZepChatMessageHistory`` (add a question and its
+answer, then read) on sessions of 1,000, 10,000 and 100,000 messages, with ``max_tokens=2000``,
+``window=20`` and the whole history.
+
 Run: ``python benchmarks/bench_langchain.py [--quick] [--api v4 ...]``.
 """
 
@@ -48,6 +52,7 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 from zep_memory_plugins import ZepMemoryClient
 from zep_memory_plugins.langchain import (
     HISTORY_FACTORY_CONFIG,
+    ZepChatMessageHistory,
     ZepHistoryFactory,
     ZepMemoryContext,
     ZepMemoryMiddleware,
@@ -263,6 +268,51 @@ def table(backend: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def long_histories(tmp: Path, sizes: tuple[int, ...], turns: int) -> list[str]:
+    """``ZepChatMessageHistory`` on long histories (embedded store), as markdown table lines.
+
+    A turn: ``add_messages`` of a question and its answer, then ``messages`` (a write makes the
+    next read cut again), median of ``turns``; with ``max_tokens=2000``, ``window=20`` and the
+    whole history.
+    """
+    kinds: dict[str, dict[str, Any]] = {
+        "max_tokens=2000": {"max_tokens": 2000},
+        "window=20": {"window": 20},
+        "whole history": {},
+    }
+    lines = [
+        "| history | " + " | ".join(f"turn, {k} (ms)" for k in kinds) + " |",
+        "|---:|" + "---:|" * len(kinds),
+    ]
+    for n in sizes:
+        with ZepMemoryClient(path=tmp / f"long-{n}.sqlite3") as client:
+            filler = ZepChatMessageHistory(session_id="long", user_id="u", client=client)
+            for start in range(0, n, 1000):
+                filler.add_messages(
+                    [
+                        HumanMessage(f"question {i} " * 5)
+                        if i % 2 == 0
+                        else AIMessage(f"answer {i}")
+                        for i in range(start, min(start + 1000, n))
+                    ]
+                )
+            cells = []
+            for kwargs in kinds.values():
+                history = ZepChatMessageHistory(
+                    session_id="long", user_id="u", client=client, **kwargs
+                )
+                _ = history.messages  # held by the client's history cache from now on
+                times = []
+                for i in range(turns):
+                    t0 = time.perf_counter()
+                    history.add_messages([HumanMessage(f"new {i}"), AIMessage(f"reply {i}")])
+                    assert history.messages
+                    times.append(time.perf_counter() - t0)
+                cells.append(f"{statistics.median(times) * 1e3:,.1f}")
+        lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer turns")
@@ -280,6 +330,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         client = stack.enter_context(ZepMemoryClient(path=Path(tmp) / "bench.db"))
         print(table("embedded store (SQLite file)", runs(client, turns)))
+        print()
+        long_sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000)
+        print("### Long histories (embedded store, a turn = add 2 messages, then read; median)\n")
+        print("\n".join(long_histories(Path(tmp), long_sizes, 5 if args.quick else 10)))
         print()
         try:
             from zep_memory_plugins.backends.zep import ZepBackend  # noqa: F401

@@ -77,6 +77,42 @@ def test_history_window_and_budget_on_a_longer_session(client: ZepMemoryClient) 
     assert factory("u", "s").messages == turns[-2:]
 
 
+def test_a_budget_counts_each_stored_message_once_per_counter(client: ZepMemoryClient) -> None:
+    # A long history is cut every turn: its messages are counted once while the client's
+    # history cache holds the session; a history with another counter counts afresh.
+    singles: list[str] = []
+
+    def counting(messages: Sequence[BaseMessage]) -> int:
+        if len(messages) == 1:
+            singles.append(messages[0].text)
+        return count_tokens_approximately(messages)
+
+    turns = [m for i in range(6) for m in (HumanMessage(f"q{i}"), AIMessage(f"a{i}"))]
+    history = ZepChatMessageHistory(
+        session_id="long", user_id="u", client=client, max_tokens=10_000, token_counter=counting
+    )
+    history.add_messages(turns)
+    assert history.messages == turns
+    assert sorted(singles) == sorted(m.text for m in turns)
+    singles.clear()
+    more = [HumanMessage("more"), AIMessage("ok")]
+    history.add_messages(more)  # a write: the next read cuts again
+    assert history.messages == [*turns, *more]
+    assert sorted(singles) == ["more", "ok"]  # only the new ones
+
+    def by_messages(messages: Sequence[BaseMessage]) -> int:
+        return 100 * len(messages)
+
+    other = ZepChatMessageHistory(
+        session_id="long", user_id="u", client=client, max_tokens=250, token_counter=by_messages
+    )
+    assert other.messages == more  # counted its own way, not with what `counting` found
+    history.refresh()
+    singles.clear()
+    assert history.messages == [*turns, *more]
+    assert len(singles) == len(turns) + len(more)  # and back: counted again
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

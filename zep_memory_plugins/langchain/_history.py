@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 # BaseChatMessageHistory is deprecated since langchain-core 1.6.4, but only direct instances
 # warn: subclasses such as ours do not.
@@ -28,7 +28,14 @@ from .._models import Message, building_many, check_id, check_metadata, shallow_
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
 
-__all__ = ["Shapes", "TokenCounter", "ZepChatMessageHistory", "cut_messages", "shape_of"]
+__all__ = [
+    "Shapes",
+    "TokenCounter",
+    "ZepChatMessageHistory",
+    "cut_messages",
+    "shape_of",
+    "size_of",
+]
 
 #: Counts the tokens of a list of messages (LangChain's ``count_tokens_approximately`` by
 #: default; ``chat_model.get_num_tokens_from_messages`` or any function of that shape works).
@@ -76,6 +83,23 @@ def shape_of(message: BaseMessage) -> Shape:
         answers = getattr(message, "tool_call_id", None)
         return Shape("tool", answers=str(answers) if answers else None)
     return Shape(kind)
+
+
+def size_of(message: BaseMessage, token_counter: TokenCounter) -> tuple[Shape, int]:
+    """A message's shape and its cost, as :func:`cut_messages` works them out."""
+    return shape_of(message), token_counter([message])
+
+
+class _Sized(NamedTuple):
+    """What a cut needs of a stored message, remembered while the session is held."""
+
+    counter: TokenCounter  # the one that counted it
+    shape: Shape
+    cost: int
+
+
+#: Conversion key of :class:`_Sized` in the history cache.
+_SIZES = "zep_memory_plugins.langchain.ZepChatMessageHistory.sizes"
 
 
 class Shapes(Sequence[Shape]):
@@ -128,6 +152,7 @@ def cut_messages(
     max_tokens: int | None = None,
     token_counter: TokenCounter = count_tokens_approximately,
     whole: bool = True,
+    sized: Sequence[tuple[Shape, int]] | None = None,
 ) -> list[BaseMessage]:
     """The newest whole turns of ``messages`` within ``window`` and ``max_tokens``.
 
@@ -137,15 +162,16 @@ def cut_messages(
     Never starts on an assistant message or a tool result and never separates a tool call from
     its results, so a provider accepts what is returned; it is shorter than asked only to stay
     whole (possibly empty). ``whole=False``: ``messages`` are only the newest of the
-    conversation (a window read), so their first message may itself be a cut.
+    conversation (a window read), so their first message may itself be a cut. ``sized``: each
+    message's shape and ``token_counter([message])``, worked out before (see :func:`size_of`).
     """
-    shapes = Shapes(messages)
+    shapes: Sequence[Shape] = Shapes(messages) if sized is None else [s[0] for s in sized]
     start = window_start(shapes, window, whole=whole)
     if max_tokens is None:
         return list(messages[start:])
     ok = safe_starts(shapes, whole=whole)
     ok[start] = True
-    costs = [token_counter([m]) for m in messages]
+    costs = [token_counter([m]) for m in messages] if sized is None else [s[1] for s in sized]
     found = fit_start(
         ok,
         costs,
@@ -255,15 +281,30 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         # id-less messages go out as shallow copies, so the cache keeps what was stored.
         with building_many:  # a whole history's worth of objects (see building_many)
             conversation = split_summary(stored)[1]  # the summary is never part of the history
-            decoded = self._guard.cache.decode(
+            cache, counter = self._guard.cache, self.token_counter
+            decoded = cache.decode(
                 self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
+            )
+            # A token budget looks at every message: each is shaped and counted once while the
+            # history cache holds the session (a long history is read every turn).
+            sized = (
+                None
+                if self.max_tokens is None
+                else cache.decode(
+                    self.session_id,
+                    conversation,
+                    _SIZES,
+                    lambda m: _Sized(counter, *size_of(from_zep_message(m), counter)),
+                    stale=lambda seen: seen.counter is not counter,
+                )
             )
             decoded = cut_messages(
                 decoded,
                 window=self.window,
                 max_tokens=self.max_tokens,
-                token_counter=self.token_counter,
+                token_counter=counter,
                 whole=self.window is None or len(stored) < self.window,
+                sized=None if sized is None else [(s.shape, s.cost) for s in sized],
             )
             return [m if m.id is not None else shallow_copy(m) for m in decoded]
 
