@@ -114,6 +114,35 @@ def test_decoded_forms_are_reused_for_messages_already_held(client, cache):
     assert calls == ["a", "b", "c"]
 
 
+def test_stale_and_updated_conversions_are_made_again(client, cache):
+    client.memory.add_messages("s", msgs("a", "b"))
+    calls: list[str] = []
+
+    def convert(m: Message) -> tuple[int, str]:
+        calls.append(m.content)
+        return len(calls), m.content
+
+    held = cache.get("s")
+    first = cache.decode("s", held, "k", convert)
+    # a remembered conversion found stale (made with other settings) is made again, and kept
+    again = cache.decode("s", held, "k", convert, stale=lambda seen: seen[1] == "a")
+    assert calls == ["a", "b", "a"]
+    assert again == [(3, "a"), first[1]]
+    assert cache.decode("s", held, "k", convert) == again
+    # a message whose metadata is updated through the cache is converted again
+    cache.update_metadata("s", held[1].uuid, {"x": 1})
+    assert cache.decode("s", cache.get("s"), "k", convert) == [(3, "a"), (4, "b")]
+    assert calls == ["a", "b", "a", "b"]
+
+
+def test_messages_without_a_uuid_are_converted_each_on_its_own(client, cache):
+    client.memory.add_messages("s", msgs("stored"))
+    cache.get("s")  # held: conversions are remembered by uuid
+    unsaved = msgs("x", "y")  # no uuid yet: nothing to remember them by
+    assert cache.decode("s", unsaved, "upper", lambda m: m.content.upper()) == ["X", "Y"]
+    assert cache.decode("s", unsaved[::-1], "upper", lambda m: m.content.upper()) == ["Y", "X"]
+
+
 def test_least_recently_used_sessions_are_dropped(client):
     cache = HistoryCache(client, tail_size=TAIL, max_sessions=2)
     for sid in ("s1", "s2", "s3"):

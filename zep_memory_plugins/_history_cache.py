@@ -69,7 +69,7 @@ class _Entry:
         self.verified = len(messages)
         #: per conversion key, conversions by message uuid (as an int: ``uuid.UUID`` hashes in
         #: Python, a tenth of a whole history's lookups)
-        self.decoded: dict[Hashable, dict[int | None, Any]] = {}
+        self.decoded: dict[Hashable, dict[int, Any]] = {}
 
     def tracked(self) -> list[uuid.UUID | None]:
         """Uuids whose absence from a later read proves the session was deleted meanwhile."""
@@ -289,8 +289,9 @@ class HistoryCache:
             at = None if held is None else held.index.get(updated.uuid)
             if held is not None and at is not None:
                 held.messages[at] = updated  # the held copy must not keep the old metadata
-                for memo in held.decoded.values():
-                    memo.pop(None if updated.uuid is None else updated.uuid.int, None)
+                if updated.uuid is not None:
+                    for memo in held.decoded.values():
+                        memo.pop(updated.uuid.int, None)
         return updated
 
     def update_metadata(
@@ -356,7 +357,10 @@ class HistoryCache:
             append, get = out.append, memo.get
             for message in messages:
                 uid = message.uuid
-                key = None if uid is None else uid.int
+                if uid is None:  # nothing to remember it by (the store gives every one a uuid)
+                    append(convert(message))
+                    continue
+                key = uid.int
                 value = get(key)
                 if value is None or (stale is not None and stale(value)):
                     value = memo[key] = convert(message)

@@ -282,9 +282,19 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         with building_many:  # a whole history's worth of objects (see building_many)
             conversation = split_summary(stored)[1]  # the summary is never part of the history
             cache, counter = self._guard.cache, self.token_counter
-            decoded = cache.decode(
-                self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
-            )
+            fresh: dict[int, BaseMessage] = {}  # decoded by this read: not twice
+
+            def decode(message: Message) -> BaseMessage:
+                converted = fresh[id(message)] = from_zep_message(message)
+                return converted
+
+            def size(message: Message) -> _Sized:
+                converted = fresh.get(id(message))
+                if converted is None:
+                    converted = from_zep_message(message)
+                return _Sized(counter, *size_of(converted, counter))
+
+            decoded = cache.decode(self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, decode)
             # A token budget looks at every message: each is shaped and counted once while the
             # history cache holds the session (a long history is read every turn).
             sized = (
@@ -294,7 +304,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
                     self.session_id,
                     conversation,
                     _SIZES,
-                    lambda m: _Sized(counter, *size_of(from_zep_message(m), counter)),
+                    size,
                     stale=lambda seen: seen.counter is not counter,
                 )
             )

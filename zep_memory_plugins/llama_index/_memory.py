@@ -274,12 +274,24 @@ class ZepMemory(BaseMemory):
         # Each stored message is decoded, shaped and counted once while the history cache
         # holds the session (a long history is read every turn); what is returned is copied.
         cache, tokenizer = self._guard.cache, self.tokenizer_fn
-        decoded = cache.decode(self.session_id, kept, LLAMA_INDEX_MESSAGE_KEY, from_zep_message)
+        fresh: dict[int, ChatMessage] = {}  # decoded by this read: not decoded twice
+
+        def decode(message: Message) -> ChatMessage:
+            chat = fresh[id(message)] = from_zep_message(message)
+            return chat
+
+        def size(message: Message) -> _Sized:
+            chat = fresh.get(id(message))
+            if chat is None:
+                chat = from_zep_message(message)
+            return _Sized(tokenizer, *self._size(chat))
+
+        decoded = cache.decode(self.session_id, kept, LLAMA_INDEX_MESSAGE_KEY, decode)
         sized = cache.decode(
             self.session_id,
             kept,
             _SIZES,
-            lambda m: _Sized(tokenizer, *self._size(from_zep_message(m))),
+            size,
             stale=lambda seen: seen.tokenizer is not tokenizer,
         )
         pending = [self._size(m) for m in self._pending]
