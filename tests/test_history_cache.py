@@ -143,6 +143,31 @@ def test_messages_without_a_uuid_are_converted_each_on_its_own(client, cache):
     assert cache.decode("s", unsaved[::-1], "upper", lambda m: m.content.upper()) == ["Y", "X"]
 
 
+def test_decode_and_measure_converts_a_new_message_once(client, cache):
+    client.memory.add_messages("s", msgs("a", "bb"))
+    converted: list[str] = []
+
+    def convert(m: Message) -> str:
+        converted.append(m.content)
+        return m.content.upper()
+
+    held = cache.get("s")
+    assert cache.decode_and_measure("s", held, "up", convert, "len", len) == (["A", "BB"], [1, 2])
+    assert converted == ["a", "bb"]  # once each, for both memos
+    client.memory.add_messages("s", msgs("ccc"))
+    held = cache.get("s")
+    assert cache.decode_and_measure("s", held, "up", convert, "len", len) == (
+        ["A", "BB", "CCC"],
+        [1, 2, 3],
+    )
+    assert converted == ["a", "bb", "ccc"]
+    # measures found stale are measured again, from the remembered conversion
+    assert cache.decode_and_measure(
+        "s", held, "up", convert, "len", lambda v: -len(v), stale=lambda n: n > 0
+    ) == (["A", "BB", "CCC"], [-1, -2, -3])
+    assert converted == ["a", "bb", "ccc"]
+
+
 def test_least_recently_used_sessions_are_dropped(client):
     cache = HistoryCache(client, tail_size=TAIL, max_sessions=2)
     for sid in ("s1", "s2", "s3"):

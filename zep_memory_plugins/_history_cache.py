@@ -56,6 +56,7 @@ MAX_CACHED_SESSIONS = 256
 _SEEN_PER_SESSION = 16
 
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 
 
 class _Entry:
@@ -366,6 +367,40 @@ class HistoryCache:
                     value = memo[key] = convert(message)
                 append(value)
             return out
+
+    def decode_and_measure(
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        key: Hashable,
+        convert: Callable[[Message], _T],
+        measures: Hashable,
+        measure: Callable[[_T], _S],
+        stale: Callable[[_S], bool] | None = None,
+    ) -> tuple[list[_T], list[_S]]:
+        """:meth:`decode` under ``key``, and ``measure`` of each converted form under ``measures``.
+
+        Every message is converted at most once (a new one, missing from both memos, included);
+        a measure is always taken of the converted form handed out. ``stale`` applies to the
+        measures (see :meth:`decode`).
+        """
+        fresh: dict[int, _T] = {}  # converted by this call, by message object
+        remembered: dict[int, _T] = {}  # all of them, filled on the first need
+
+        def converted(message: Message) -> _T:
+            value = fresh[id(message)] = convert(message)
+            return value
+
+        def measured(message: Message) -> _S:
+            value = fresh.get(id(message))
+            if value is None:  # remembered, but its measure is not (or is stale)
+                if not remembered:
+                    remembered.update(zip(map(id, messages), decoded, strict=True))
+                value = remembered[id(message)]
+            return measure(value)
+
+        decoded = self.decode(session_id, messages, key, converted)
+        return decoded, self.decode(session_id, messages, measures, measured, stale)
 
 
 def _new_cache(client: ZepMemoryClient) -> HistoryCache:

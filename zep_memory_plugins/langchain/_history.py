@@ -282,32 +282,23 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         with building_many:  # a whole history's worth of objects (see building_many)
             conversation = split_summary(stored)[1]  # the summary is never part of the history
             cache, counter = self._guard.cache, self.token_counter
-            fresh: dict[int, BaseMessage] = {}  # decoded by this read: not twice
-
-            def decode(message: Message) -> BaseMessage:
-                converted = fresh[id(message)] = from_zep_message(message)
-                return converted
-
-            def size(message: Message) -> _Sized:
-                converted = fresh.get(id(message))
-                if converted is None:
-                    converted = from_zep_message(message)
-                return _Sized(counter, *size_of(converted, counter))
-
-            decoded = cache.decode(self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, decode)
-            # A token budget looks at every message: each is shaped and counted once while the
-            # history cache holds the session (a long history is read every turn).
-            sized = (
-                None
-                if self.max_tokens is None
-                else cache.decode(
+            sized: list[_Sized] | None = None
+            if self.max_tokens is None:
+                decoded = cache.decode(
+                    self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
+                )
+            else:
+                # A token budget looks at every message: each is shaped and counted once while
+                # the history cache holds the session (a long history is read every turn).
+                decoded, sized = cache.decode_and_measure(
                     self.session_id,
                     conversation,
+                    LANGCHAIN_MESSAGE_KEY,
+                    from_zep_message,
                     _SIZES,
-                    size,
+                    lambda message: _Sized(counter, *size_of(message, counter)),
                     stale=lambda seen: seen.counter is not counter,
                 )
-            )
             decoded = cut_messages(
                 decoded,
                 window=self.window,

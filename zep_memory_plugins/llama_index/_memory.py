@@ -273,25 +273,14 @@ class ZepMemory(BaseMemory):
         summary, kept, whole = self._book.split(self.session_id, raw, lastn)
         # Each stored message is decoded, shaped and counted once while the history cache
         # holds the session (a long history is read every turn); what is returned is copied.
-        cache, tokenizer = self._guard.cache, self.tokenizer_fn
-        fresh: dict[int, ChatMessage] = {}  # decoded by this read: not decoded twice
-
-        def decode(message: Message) -> ChatMessage:
-            chat = fresh[id(message)] = from_zep_message(message)
-            return chat
-
-        def size(message: Message) -> _Sized:
-            chat = fresh.get(id(message))
-            if chat is None:
-                chat = from_zep_message(message)
-            return _Sized(tokenizer, *self._size(chat))
-
-        decoded = cache.decode(self.session_id, kept, LLAMA_INDEX_MESSAGE_KEY, decode)
-        sized = cache.decode(
+        tokenizer = self.tokenizer_fn
+        decoded, sized = self._guard.cache.decode_and_measure(
             self.session_id,
             kept,
+            LLAMA_INDEX_MESSAGE_KEY,
+            from_zep_message,
             _SIZES,
-            size,
+            lambda chat: _Sized(tokenizer, *self._size(chat)),
             stale=lambda seen: seen.tokenizer is not tokenizer,
         )
         pending = [self._size(m) for m in self._pending]
