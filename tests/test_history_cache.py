@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -100,14 +101,20 @@ def test_interleaved_writers_keep_the_stored_order(client, cache):
     assert contents(cache.get("s")) == ["a", "mine-1", "theirs", "mine-2"]
 
 
-def test_decoded_forms_are_reused_for_messages_already_held(client, cache):
-    client.memory.add_messages("s", msgs("a", "b"))
+def upper_recorded() -> tuple[Callable[[Message], str], list[str]]:
+    """A conversion (the content in upper case) and the contents it was called with."""
     calls: list[str] = []
 
     def convert(m: Message) -> str:
         calls.append(m.content)
         return m.content.upper()
 
+    return convert, calls
+
+
+def test_decoded_forms_are_reused_for_messages_already_held(client, cache):
+    client.memory.add_messages("s", msgs("a", "b"))
+    convert, calls = upper_recorded()
     assert cache.decode("s", cache.get("s"), "upper", convert) == ["A", "B"]
     client.memory.add_messages("s", msgs("c"))
     assert cache.decode("s", cache.get("s"), "upper", convert) == ["A", "B", "C"]
@@ -145,12 +152,7 @@ def test_messages_without_a_uuid_are_converted_each_on_its_own(client, cache):
 
 def test_decode_and_measure_converts_a_new_message_once(client, cache):
     client.memory.add_messages("s", msgs("a", "bb"))
-    converted: list[str] = []
-
-    def convert(m: Message) -> str:
-        converted.append(m.content)
-        return m.content.upper()
-
+    convert, converted = upper_recorded()
     held = cache.get("s")
     assert cache.decode_and_measure("s", held, "up", convert, "len", len) == (["A", "BB"], [1, 2])
     assert converted == ["a", "bb"]  # once each, for both memos

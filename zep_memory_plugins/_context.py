@@ -29,7 +29,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ._duplex import Plan
 from ._errors import InvalidInputError
@@ -43,6 +43,7 @@ __all__ = [
     "SUMMARY_ROLE",
     "Kind",
     "Shape",
+    "Sized",
     "Ask",
     "Fold",
     "Summary",
@@ -92,6 +93,18 @@ class Shape:
     kind: Kind
     calls: tuple[str, ...] = ()
     answers: str | None = None
+
+
+class Sized(NamedTuple):
+    """A stored message's shape and cost, and the counter that counted it.
+
+    The adapters remember one per message while the history cache holds its session, so that
+    a long history is counted once; one counted by another counter is stale.
+    """
+
+    shape: Shape
+    cost: int
+    counter: object
 
 
 def safe_starts(shapes: Sequence[Shape], *, whole: bool = True) -> list[bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, overload
+from typing import Any, overload
 
 # BaseChatMessageHistory is deprecated since langchain-core 1.6.4, but only direct instances
 # warn: subclasses such as ours do not.
@@ -15,6 +15,7 @@ from .._client import ZepMemoryClient
 from .._context import (
     Kind,
     Shape,
+    Sized,
     check_budget,
     fit_start,
     safe_starts,
@@ -90,15 +91,8 @@ def size_of(message: BaseMessage, token_counter: TokenCounter) -> tuple[Shape, i
     return shape_of(message), token_counter([message])
 
 
-class _Sized(NamedTuple):
-    """What a cut needs of a stored message, remembered while the session is held."""
-
-    counter: TokenCounter  # the one that counted it
-    shape: Shape
-    cost: int
-
-
-#: Conversion key of :class:`_Sized` in the history cache.
+#: Conversion key of the remembered :class:`~zep_memory_plugins._context.Sized` in the history
+#: cache.
 _SIZES = "zep_memory_plugins.langchain.ZepChatMessageHistory.sizes"
 
 
@@ -282,7 +276,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         with building_many:  # a whole history's worth of objects (see building_many)
             conversation = split_summary(stored)[1]  # the summary is never part of the history
             cache, counter = self._guard.cache, self.token_counter
-            sized: list[_Sized] | None = None
+            sized: list[Sized] | None = None
             if self.max_tokens is None:
                 decoded = cache.decode(
                     self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
@@ -296,7 +290,7 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
                     LANGCHAIN_MESSAGE_KEY,
                     from_zep_message,
                     _SIZES,
-                    lambda message: _Sized(counter, *size_of(message, counter)),
+                    lambda message: Sized(*size_of(message, counter), counter),
                     stale=lambda seen: seen.counter is not counter,
                 )
             decoded = cut_messages(

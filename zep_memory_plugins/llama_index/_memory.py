@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from llama_index.core.base.llms.types import ToolCallBlock
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -17,6 +17,7 @@ from .._context import (
     Fold,
     Kind,
     Shape,
+    Sized,
     Summary,
     SummaryBook,
     fit_start,
@@ -94,15 +95,8 @@ def summary_chat_message(text: str) -> ChatMessage:
     return ChatMessage(role=MessageRole.SYSTEM, content=f"{SUMMARY_HEADER}\n{text}")
 
 
-class _Sized(NamedTuple):
-    """What ``get`` needs of a stored message, remembered while the session is held."""
-
-    tokenizer: Callable[[str], list[Any]]  # the one that counted it
-    shape: Shape
-    cost: int
-
-
-#: Conversion key of :class:`_Sized` in the history cache.
+#: Conversion key of the remembered :class:`~zep_memory_plugins._context.Sized` in the history
+#: cache.
 _SIZES = "zep_memory_plugins.llama_index.ZepMemory.sizes"
 
 
@@ -280,8 +274,8 @@ class ZepMemory(BaseMemory):
             LLAMA_INDEX_MESSAGE_KEY,
             from_zep_message,
             _SIZES,
-            lambda chat: _Sized(tokenizer, *self._size(chat)),
-            stale=lambda seen: seen.tokenizer is not tokenizer,
+            lambda chat: Sized(*self._size(chat), tokenizer),
+            stale=lambda seen: seen.counter is not tokenizer,
         )
         pending = [self._size(m) for m in self._pending]
         messages = [*decoded, *self._pending]
