@@ -18,7 +18,9 @@ the Zep-compatible test server when zep-python, starlette and uvicorn are instal
 
 Then ``ZepMemory`` alone on long histories (1,000, 10,000 and 100,000 messages, embedded store):
 the first ``get()`` of a new client, a turn (``put_messages`` of two messages, then ``get()``
-with the default token limit) and ``get_all()``.
+with the default token limit) and ``get_all()``. Last, ``get()`` of LlamaIndex's
+``ChatMemoryBuffer`` (on ``SimpleChatStore`` and on ``ZepChatStore``) beside ``ZepMemory`` on
+250, 500 and 1,000 messages, with the messages counted per call.
 
 Run: ``python benchmarks/bench_llama_index.py [--quick]``.
 """
@@ -41,6 +43,7 @@ from llama_index.core.llms import ChatMessage, MockLLM
 from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.storage.chat_store import SimpleChatStore
+from llama_index.core.utils import get_tokenizer
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -221,6 +224,79 @@ def long_histories(tmp: Path, sizes: tuple[int, ...], turns: int) -> list[str]:
     return lines
 
 
+def buffer_on_long_histories(tmp: Path, sizes: tuple[int, ...], repeats: int) -> list[str]:
+    """``get()`` with the default token limit (3,000) on long histories, as markdown table lines.
+
+    LlamaIndex's ``ChatMemoryBuffer`` (on its ``SimpleChatStore`` and on ``ZepChatStore``) and
+    ``ZepMemory``, on the same history, each with a tokenizer counting its calls (LlamaIndex's
+    default tokenizer underneath): median time of ``repeats`` calls, after one call that fills
+    the history cache and the tokenizer's own caches, and the messages counted per call.
+    """
+    lines = [
+        "| history | memory | `get()` (ms) | messages counted per `get()` | messages returned |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for n in sizes:
+        with ZepMemoryClient(path=tmp / f"buffer-{n}.sqlite3") as client:
+            for name, make in _buffer_memories(client, n):
+                ms, counted, got = _timed_gets(make, repeats)
+                lines.append(f"| {n:,} | {name} | {ms:,.1f} | {counted:,.0f} | {got} |")
+    return lines
+
+
+MakeMemory = Callable[[Callable[[str], list[int]]], BaseMemory]
+
+
+def _buffer_memories(client: ZepMemoryClient, n: int) -> list[tuple[str, MakeMemory]]:
+    """The three memories of :func:`buffer_on_long_histories`, on a history of ``n`` messages."""
+    history = history_of(n)
+    ZepChatStore(client, USER).set_messages("buffer", history)
+    ZepMemory.from_defaults(client, USER, "memory", chat_history=history)
+    simple = SimpleChatStore()
+    simple.set_messages("s", history)
+
+    def on_simple(tokenizer: Callable[[str], list[int]]) -> BaseMemory:
+        return ChatMemoryBuffer.from_defaults(
+            chat_store=simple, chat_store_key="s", tokenizer_fn=tokenizer
+        )
+
+    def on_zep(tokenizer: Callable[[str], list[int]]) -> BaseMemory:
+        return ChatMemoryBuffer.from_defaults(
+            chat_store=ZepChatStore(client, USER), chat_store_key="buffer", tokenizer_fn=tokenizer
+        )
+
+    def zep_memory(tokenizer: Callable[[str], list[int]]) -> BaseMemory:
+        return ZepMemory(client, USER, "memory", tokenizer_fn=tokenizer)
+
+    return [
+        ("ChatMemoryBuffer + SimpleChatStore", on_simple),
+        ("ChatMemoryBuffer + ZepChatStore", on_zep),
+        ("ZepMemory", zep_memory),
+    ]
+
+
+def _timed_gets(make: MakeMemory, repeats: int) -> tuple[float, float, int]:
+    """(median ms, median messages counted, messages returned) of ``get()`` calls."""
+    tokenize = get_tokenizer()
+    calls = 0
+
+    def counting(text: str) -> list[int]:
+        nonlocal calls
+        calls += 1
+        return list(tokenize(text))
+
+    memory = make(counting)
+    memory.get()  # fills the caches
+    times, counted, got = [], [], 0
+    for _ in range(repeats):
+        calls = 0
+        t0 = time.perf_counter()
+        got = len(memory.get())
+        times.append(time.perf_counter() - t0)
+        counted.append(calls)
+    return statistics.median(times) * 1e3, statistics.median(counted), got
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer turns")
@@ -262,6 +338,10 @@ def main() -> None:
     print(f"\n## ZepMemory on long histories (embedded store, {turns // 3} turns, median)\n")
     with tempfile.TemporaryDirectory() as d:
         print("\n".join(long_histories(Path(d), long_sizes, max(turns // 3, 3))))
+    buffer_sizes = (250, 500) if args.quick else (250, 500, 1_000)
+    print("\n## get() on long histories: LlamaIndex's ChatMemoryBuffer and ZepMemory\n")
+    with tempfile.TemporaryDirectory() as d:
+        print("\n".join(buffer_on_long_histories(Path(d), buffer_sizes, 3)))
 
 
 if __name__ == "__main__":

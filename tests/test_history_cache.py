@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +18,9 @@ from zep_memory_plugins import (
     Session,
     ZepMemoryClient,
 )
+from zep_memory_plugins._context import SUMMARY_KEY, History, may_be_summary, split_summary
 from zep_memory_plugins._history_cache import HistoryCache, history_cache
+from zep_memory_plugins._models import pack_json
 
 TAIL = 5
 
@@ -256,15 +259,24 @@ OPS = st.lists(
         st.tuples(st.just("delete user"), st.just(0)),
         st.tuples(st.just("read"), st.just(0)),
         st.tuples(st.just("window"), st.integers(1, 2 * TAIL)),
+        st.tuples(st.just("mark"), st.integers(0, 4 * TAIL)),
     ),
     max_size=16,
 )
 
 
+def check_summaries(held: list[Message]) -> None:
+    """What the cache says may be summaries is what a look at every message finds."""
+    assert isinstance(held, History)
+    assert held.summaries == tuple(i for i, m in enumerate(held) if may_be_summary(m))
+    assert split_summary(held) == split_summary(list(held))
+
+
 @settings(max_examples=150, deadline=None)
 @given(ops=OPS)
 def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> None:
-    """Two clients on one embedded store (in memory, for many examples)."""
+    """Two clients on one embedded store (in memory, for many examples); some messages are
+    marked as summaries, when written or later (a metadata update through the cache)."""
     with ZepMemoryClient(path=":memory:") as mine:
         theirs = ZepMemoryClient(backend=mine.backend)
         cache = HistoryCache(mine, tail_size=TAIL)
@@ -281,7 +293,10 @@ def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> No
         def batch(n: int) -> list[Message]:
             nonlocal counter
             counter += n
-            return msgs(*[str(i) for i in range(counter - n, counter)])
+            return [
+                Message(role="user", content=str(i), metadata=_marked(str(i)) if i % 3 else None)
+                for i in range(counter - n, counter)
+            ]
 
         for op, n in ops:
             if op == "mine":
@@ -296,6 +311,19 @@ def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> No
                 owned_by_ann()
             elif op == "window":
                 assert contents(cache.read("s", n)) == contents(mine.memory.get_messages("s", n))
+            elif op == "mark":
+                held = cache.get("s")
+                if held:
+                    cache.update_metadata("s", held[n % len(held)].uuid, _marked("later"))
             else:
-                assert contents(cache.get("s")) == contents(mine.memory.get_messages("s"))
-        assert contents(cache.get("s")) == contents(mine.memory.get_messages("s"))
+                held = cache.get("s")
+                assert contents(held) == contents(mine.memory.get_messages("s"))
+                check_summaries(held)
+        held = cache.get("s")
+        assert contents(held) == contents(mine.memory.get_messages("s"))
+        check_summaries(held)
+
+
+def _marked(text: str) -> dict[str, str]:
+    """Metadata of a summary: half of them through a message that is not there."""
+    return {SUMMARY_KEY: pack_json({"through": str(uuid.uuid4()) if len(text) % 2 else ""})}

@@ -44,14 +44,17 @@ __all__ = [
     "Kind",
     "Shape",
     "Sized",
+    "Tail",
     "Ask",
     "Fold",
+    "History",
     "Summary",
     "SummaryBook",
     "check_budget",
     "fit_start",
     "fold_point",
     "is_summary",
+    "may_be_summary",
     "safe_starts",
     "plan_fold",
     "plan_summarise",
@@ -198,6 +201,128 @@ def fit_start(
     return best
 
 
+class Tail:
+    """A conversation's shapes and costs, measured from the newest message back, as far as asked.
+
+    ``measure(a, b)`` gives the ``(shape, cost)`` of messages ``a`` to ``b - 1`` (oldest first);
+    the tail asks for each message at most once, in runs growing towards the oldest, and only
+    as far back as a question needs: where the newest messages fitting a budget start, say,
+    looks at those messages and one more. Every answer is the one :func:`safe_starts`,
+    :func:`window_start`, :func:`fit_start` and :func:`fold_point` give over the whole
+    conversation, so a turn on a long history costs what its cut costs, not what the history
+    holds. ``whole``: as in :func:`safe_starts`.
+
+    Why a suffix suffices: whether a cut may start at ``i`` depends on message ``i`` and on the
+    tool results at or after ``i`` whose call was made before ``i``; seen from a suffix that
+    starts at ``b <= i``, a call made before ``b`` is simply not there, which blocks the same
+    starts ``b..j`` that it blocks in the whole conversation.
+    """
+
+    #: Messages measured by the first run (each later run doubles).
+    FIRST_RUN = 32
+
+    def __init__(
+        self,
+        n: int,
+        measure: Callable[[int, int], Sequence[tuple[Shape, int]]],
+        *,
+        whole: bool = True,
+    ) -> None:
+        self.n = n
+        self.whole = whole
+        self._measure = measure
+        #: the oldest measured index: ``shapes``/``costs`` hold messages ``base`` to ``n - 1``
+        self.base = n
+        self.shapes: list[Shape] = []
+        self.costs: list[int] = []
+        self._run = self.FIRST_RUN
+
+    def reach(self, index: int) -> None:
+        """Measure back to message ``index`` (0: the whole conversation)."""
+        index = max(index, 0)
+        if index < self.base:
+            sized = self._measure(index, self.base)
+            if len(sized) != self.base - index:
+                raise ValueError(f"measured {len(sized)} messages, not {self.base - index}")
+            self.shapes[:0] = [shape for shape, _ in sized]
+            self.costs[:0] = [cost for _, cost in sized]
+            self.base = index
+
+    def starts_from(self, index: int) -> list[bool]:
+        """``ok[index:]`` of :func:`safe_starts` over the whole conversation."""
+        self.reach(index)
+        return safe_starts(self.shapes[index - self.base :], whole=self.whole and index == 0)
+
+    def window_start(self, window: int | None) -> int:
+        """:func:`window_start` over the whole conversation."""
+        n = self.n
+        if (window is None or window >= n) and self.whole:
+            return 0
+        first = max(n - (n if window is None else window), 0)
+        ok = self.starts_from(first)
+        start = first
+        while not ok[start - first]:
+            start += 1
+        return start
+
+    def fitting_from(self, room: int, lo: int = 0) -> int | None:
+        """The earliest index ``>= lo`` whose suffix costs at most ``room``.
+
+        ``None`` when not even the empty suffix does (``room < 0``).
+        """
+        if room < 0:
+            return None
+        suffix, i = 0, self.n
+        while i > lo:
+            if i <= self.base:
+                self.reach(max(lo, i - self._run))
+                self._run *= 2
+            costs, base, stop = self.costs, self.base, max(self.base, lo)
+            while i > stop:
+                cost = costs[i - 1 - base]
+                if suffix + cost > room:
+                    return i
+                suffix += cost
+                i -= 1
+        return lo
+
+    def fit(
+        self,
+        room: int,
+        *,
+        lo: int = 0,
+        hi: int | None = None,
+        total: Callable[[int], int] | None = None,
+        budget: int | None = None,
+    ) -> int | None:
+        """:func:`fit_start` with :func:`safe_starts` over the whole conversation."""
+        hi = self.n if hi is None else hi
+        fits = None if lo > hi else self.fitting_from(room, lo)
+        if fits is None:
+            return None
+        best: int | None = lo
+        if fits > lo:
+            ok = self.starts_from(fits)
+            best = next((i for i in range(fits, hi + 1) if ok[i - fits]), None)
+        if best is None or total is None or budget is None:
+            return best
+        allowed: list[bool] | None = None
+        for i in range(best, hi + 1):
+            if i != lo:
+                if allowed is None:
+                    allowed = self.starts_from(best)
+                if not allowed[i - best]:
+                    continue
+            if total(i) <= budget:
+                return i
+        return None
+
+    def fold_point(self, keep: int, *, lo: int, hi: int) -> int:
+        """:func:`fold_point` over the whole conversation (measures back to ``lo``)."""
+        ok = self.starts_from(lo)
+        return lo + fold_point(ok, self.costs[lo - self.base :], keep, lo=0, hi=hi - lo)
+
+
 def fold_point(ok: Sequence[bool], costs: Sequence[int], keep: int, *, lo: int, hi: int) -> int:
     """Where a summary should end, so that what is left costs at most ``keep``.
 
@@ -262,6 +387,28 @@ def summary_message(summary: Summary) -> Message:
     )
 
 
+def may_be_summary(message: Message) -> bool:
+    """Whether a stored message carries :data:`SUMMARY_KEY` (:func:`is_summary` checks it)."""
+    metadata = message.metadata
+    return metadata is not None and SUMMARY_KEY in metadata
+
+
+class History(list[Message]):
+    """A session's stored messages, with the positions of those that may be summaries.
+
+    The history cache hands its histories out as these, keeping ``summaries`` up to date as
+    messages arrive, so that :func:`split_summary` does not look at every message of a long
+    history each turn. ``summaries``: the indices ``i`` for which ``may_be_summary(self[i])``,
+    ascending.
+    """
+
+    __slots__ = ("summaries",)
+
+    def __init__(self, messages: Sequence[Message], summaries: Sequence[int]) -> None:
+        super().__init__(messages)
+        self.summaries = tuple(summaries)
+
+
 def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Message], int]:
     """Separate a stored history into its summary, its conversation and the summary boundary.
 
@@ -269,35 +416,42 @@ def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Mes
     every other message in order, and the index in ``conversation`` of the first message the
     summary does not cover (0 without a summary, or if the message it ends at is gone).
     """
-    marks = [
-        i for i, m in enumerate(messages) if (metadata := m.metadata) and SUMMARY_KEY in metadata
-    ]
-    marks = [i for i in marks if is_summary(messages[i])]
-    if not marks:  # the usual case: one pass, no copies but the list itself
+    if isinstance(messages, History):
+        candidates: Sequence[int] = messages.summaries
+    else:
+        candidates = [i for i, m in enumerate(messages) if may_be_summary(m)]
+    marks = [i for i in candidates if is_summary(messages[i])]
+    if not marks:  # the usual case: no copies but the list itself
         return None, list(messages), 0
     newest = messages[marks[-1]]
     marker = _marker(newest) or {}
     summary = Summary(newest.content, str(marker.get("through", "")))
-    skip = set(marks)
-    conversation = [m for i, m in enumerate(messages) if i not in skip]
+    conversation: list[Message] = []
+    after = 0
+    for i in marks:
+        conversation += messages[after:i]
+        after = i + 1
+    conversation += messages[after:]
     at = position_of(conversation, summary.through)
     return summary, conversation, 0 if at is None else at + 1
 
 
 def position_of(messages: Sequence[Message], message_uuid: str) -> int | None:
-    """The index of the first message whose uuid is ``message_uuid`` (a uuid's text), if any.
+    """The index of the message whose uuid is ``message_uuid`` (a uuid's text), if any.
 
-    Compared as numbers: the text of every uuid of a long history would cost more than the rest
-    of a turn.
+    A history holds each uuid once; it is looked for from the newest message back (what a
+    summary ends at is recent), and compared as a number: the text of every uuid of a long
+    history would cost more than the rest of a turn.
     """
     try:
         wanted = uuid.UUID(message_uuid).int
     except ValueError:
         return None
-    return next(
-        (i for i, m in enumerate(messages) if (uid := m.uuid) is not None and uid.int == wanted),
-        None,
-    )
+    for i in range(len(messages) - 1, -1, -1):
+        uid = messages[i].uuid
+        if uid is not None and uid.int == wanted:
+            return i
+    return None
 
 
 #: Instruction of a summarising request (system message).

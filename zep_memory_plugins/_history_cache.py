@@ -31,12 +31,14 @@ before the next write.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._context import History, may_be_summary
 from ._duplex import Plan, Step, arun, call, run
 from ._models import Message, building_many
 from ._per_client import PerClient
@@ -60,17 +62,47 @@ _S = TypeVar("_S")
 
 
 class _Entry:
-    __slots__ = ("decoded", "index", "messages", "verified")
+    __slots__ = ("decoded", "index", "messages", "summaries", "verified")
 
     def __init__(self, messages: list[Message]) -> None:
         #: the whole history at the last read, then this process's own writes since
         self.messages = messages
         self.index: dict[uuid.UUID | None, int] = {m.uuid: i for i, m in enumerate(messages)}
+        #: the indices of the messages that may be summaries, ascending (see ``History``)
+        self.summaries = [i for i, m in enumerate(messages) if may_be_summary(m)]
         #: how many of ``messages`` the last read vouched for (the rest: own writes since)
         self.verified = len(messages)
         #: per conversion key, conversions by message uuid (as an int: ``uuid.UUID`` hashes in
         #: Python, a tenth of a whole history's lookups)
         self.decoded: dict[Hashable, dict[int, Any]] = {}
+
+    def append(self, message: Message) -> None:
+        """Hold one more message, at the end."""
+        if may_be_summary(message):
+            self.summaries.append(len(self.messages))
+        self.index[message.uuid] = len(self.messages)
+        self.messages.append(message)
+
+    def truncate(self, length: int) -> None:
+        """Hold only the first ``length`` messages."""
+        for message in self.messages[length:]:
+            self.index.pop(message.uuid, None)
+        del self.messages[length:]
+        self.summaries[bisect.bisect_left(self.summaries, length) :] = []
+
+    def replace(self, at: int, message: Message) -> None:
+        """Hold ``message`` at index ``at`` instead of the one there."""
+        self.messages[at] = message
+        where = bisect.bisect_left(self.summaries, at)
+        held = where < len(self.summaries) and self.summaries[where] == at
+        if may_be_summary(message) and not held:
+            self.summaries.insert(where, at)
+        elif held and not may_be_summary(message):
+            del self.summaries[where]
+
+    def history(self) -> History:
+        """A copy of what is held."""
+        return History(self.messages, self.summaries)
 
     def tracked(self) -> list[uuid.UUID | None]:
         """Uuids whose absence from a later read proves the session was deleted meanwhile."""
@@ -178,14 +210,11 @@ class HistoryCache:
         present = {m.uuid for m in new}
         own = held.messages[held.verified :]  # this process's writes: the tail has them
         lost = any(m.uuid not in present for m in own)
-        for message in own:
-            held.index.pop(message.uuid, None)
-        del held.messages[held.verified :]
+        held.truncate(held.verified)
         for message in new:
-            held.index[message.uuid] = len(held.messages)
-            held.messages.append(message)
+            held.append(message)
         held.verified = len(held.messages)
-        return list(held.messages), lost
+        return held.history(), lost
 
     def _replace(
         self, session_id: str, messages: list[Message], old: _Entry | None
@@ -205,7 +234,7 @@ class HistoryCache:
         self._entries.move_to_end(session_id)
         while len(self._entries) > self.max_sessions:
             self._entries.popitem(last=False)
-        return list(messages), lost
+        return entry.history(), lost
 
     def _keep(self, session_id: str, messages: list[Message], old: _Entry | None) -> list[Message]:
         with building_many, self._lock:  # an index of a whole history (see building_many)
@@ -289,7 +318,7 @@ class HistoryCache:
             held = self._entries.get(session_id)
             at = None if held is None else held.index.get(updated.uuid)
             if held is not None and at is not None:
-                held.messages[at] = updated  # the held copy must not keep the old metadata
+                held.replace(at, updated)  # the held copy must not keep the old metadata
                 if updated.uuid is not None:
                     for memo in held.decoded.values():
                         memo.pop(updated.uuid.int, None)
@@ -321,8 +350,7 @@ class HistoryCache:
                 return
             for message in stored:
                 if message.uuid not in held.index:
-                    held.index[message.uuid] = len(held.messages)
-                    held.messages.append(message)
+                    held.append(message)
 
     def _deleted(self, kind: str, ident: str) -> None:
         """Told by the client about a delete made through it."""

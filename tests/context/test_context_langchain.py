@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.messages.utils import count_tokens_approximately
 
 from zep_memory_plugins import InvalidInputError, ZepMemoryClient
+from zep_memory_plugins._context import Tail
 from zep_memory_plugins.langchain import (
     ZepChatMessageHistory,
     ZepHistoryFactory,
@@ -111,6 +112,35 @@ def test_a_budget_counts_each_stored_message_once_per_counter(client: ZepMemoryC
     singles.clear()
     assert history.messages == [*turns, *more]
     assert len(singles) == len(turns) + len(more)  # and back: counted again
+
+
+def test_a_budget_looks_only_at_the_newest_messages(client: ZepMemoryClient) -> None:
+    # A long history under max_tokens: only as many of the newest messages as the budget needs
+    # are decoded and counted (one run of Tail.FIRST_RUN here), never the whole history.
+    turns = [m for i in range(150) for m in (HumanMessage(f"q{i}"), AIMessage(f"a{i}"))]
+    ZepChatMessageHistory(session_id="long", user_id="u", client=client).add_messages(turns)
+    singles: list[str] = []
+
+    def two_each(messages: Sequence[BaseMessage]) -> int:
+        if len(messages) == 1:
+            singles.append(messages[0].text)
+        return 2 * len(messages)
+
+    history = ZepChatMessageHistory(
+        session_id="long", user_id="u", client=client, max_tokens=20, token_counter=two_each
+    )
+    assert history.messages == turns[-10:]
+    assert len(singles) == Tail.FIRST_RUN and singles[-1] == "a149"
+    # a window and a budget together: the window is read, and cut as the budget needs
+    windowed = ZepChatMessageHistory(
+        session_id="long",
+        user_id="u",
+        client=client,
+        window=7,
+        max_tokens=10,
+        token_counter=two_each,
+    )
+    assert windowed.messages == turns[-4:]  # 6 would be whole, but cost 12
 
 
 @pytest.mark.parametrize(

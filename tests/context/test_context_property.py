@@ -33,7 +33,7 @@ from llama_index.core.llms import ChatMessage as LIMessage
 from llama_index.core.llms import MessageRole
 
 from zep_memory_plugins import ZepMemoryClient
-from zep_memory_plugins._context import Shape, safe_starts, window_start
+from zep_memory_plugins._context import Shape, fit_start, safe_starts, window_start
 from zep_memory_plugins.langchain import ZepChatMessageHistory
 from zep_memory_plugins.langchain._history import cut_messages, shape_of
 from zep_memory_plugins.llama_index import ZepMemory, to_zep_message
@@ -179,6 +179,25 @@ def check_cut(full: list[Shape], kept: int, window: int | None) -> None:
 _PLANNER = ZepMemoryClient(path=":memory:")  # never written to: ZepMemory needs a client
 
 
+def reference_cut(
+    shapes: list[Shape], costs: list[int], window: int | None, budget: int, *, whole: bool = True
+) -> int | None:
+    """Where the newest whole turns within ``window`` and ``budget`` start, worked out over every
+    message with the reference functions (the adapters look only at the newest messages)."""
+    start = window_start(shapes, window, whole=whole)
+    if sum(costs[start:]) <= budget:
+        return start
+    return fit_start(safe_starts(shapes, whole=whole), costs, budget, lo=start)
+
+
+def reference_llama(memory: ZepMemory, messages: list[LIMessage]) -> list[LIMessage]:
+    """What ``ZepMemory.get`` must return for ``messages``, from :func:`reference_cut`."""
+    shapes = [chat_shape(m) for m in messages]
+    costs = [memory._tokens([m]) for m in messages]
+    found = reference_cut(shapes, costs, memory.last_n, memory.token_limit)
+    return [] if found is None else messages[found:]
+
+
 @settings(max_examples=3000, deadline=None)
 @given(conversations(), st.integers(1, 40), st.integers(1, 600))
 def test_core_cuts_are_valid_for_every_window_and_budget(
@@ -203,6 +222,7 @@ def test_core_cuts_are_valid_for_every_window_and_budget(
         raw = [to_zep_message(m) for m in li]
         mine, job = memory._plan(raw, None, 0, may_fold=False)
         assert job is None and mine == li[len(li) - len(mine) :]
+        assert mine == reference_llama(memory, li)
         check_cut(shapes, len(mine), w)
         assert memory._tokens(mine) <= budget
     # a window read (the newest messages only) is cut as safely as the whole conversation
@@ -261,9 +281,11 @@ def test_adapters_hand_out_valid_cuts(
         if b is not None:
             assert count_tokens_approximately(got) <= b
         assert asyncio.run(history.aget_messages()) == got
+        assert got == cut_messages(lc, window=w, max_tokens=b)  # over every message
         memory = ZepMemory(client, "u", session + "-li", last_n=w, token_limit=b or 100_000)
         mine = memory.get()
         assert mine == li[len(li) - len(mine) :]
+        assert mine == reference_llama(memory, li)
         check_cut(full, len(mine), w)
         assert memory._tokens(mine) <= (b or 100_000)
         assert asyncio.run(memory.aget()) == mine

@@ -14,6 +14,7 @@ from zep_memory_plugins import (
     SessionOwnershipError,
     ZepMemoryClient,
 )
+from zep_memory_plugins._context import Tail
 from zep_memory_plugins.llama_index import ZepMemory
 
 
@@ -366,6 +367,67 @@ def test_get_counts_each_stored_message_once_and_hands_out_copies(
     memory.put_messages(turn)
     assert memory.get() == [*history, *turn]
     assert sorted(counted) == ["ok", "one more"]
+
+
+def test_a_turn_looks_only_at_the_newest_messages(client: ZepMemoryClient) -> None:
+    # A long history: get() decodes and counts only as many of the newest messages as the
+    # token limit needs (one run of Tail.FIRST_RUN here), never the whole history.
+    history = []
+    for i in range(150):
+        history += [
+            ChatMessage(role="user", content=f"question {i}"),
+            ChatMessage(role="assistant", content=f"answer {i}"),
+        ]
+    ZepMemory(client, "jane", "long", token_limit=100_000).put_messages(history)
+    counted: list[str] = []
+
+    def words(text: str) -> list[str]:
+        counted.append(text)
+        return text.split()
+
+    memory = ZepMemory(client, "jane", "long", token_limit=20, tokenizer_fn=words)
+    assert memory.get() == history[-10:]  # two tokens a message
+    assert len(counted) == Tail.FIRST_RUN
+    assert counted[-1] == "answer 149"
+    counted.clear()
+    memory.put_messages([ChatMessage(role="user", content="q"), ChatMessage(content="a")])
+    assert memory.get() == [
+        *history[-8:],
+        ChatMessage(role="user", content="q"),
+        ChatMessage(content="a"),
+    ]
+    assert sorted(counted) == ["a", "q"]
+
+
+def test_held_user_messages_past_the_window_and_past_a_run(client: ZepMemoryClient) -> None:
+    stored = [
+        ChatMessage(role="user", content="u1"),
+        ChatMessage(role="assistant", content="a1"),
+        ChatMessage(role="user", content="u2"),
+        ChatMessage(role="assistant", content="a2"),
+    ]
+    ZepMemory(client, "jane", "held", defer_user_messages=False).put_messages(stored)
+    held = [ChatMessage(role="user", content=f"h{i}") for i in range(40)]
+    # more held messages than the window: the window holds only the newest of them
+    memory = ZepMemory(client, "jane", "held", last_n=1, tokenizer_fn=str.split)
+    for message in held[:2]:
+        memory.put(message)
+    assert memory.get() == held[1:2]
+    memory = ZepMemory(client, "jane", "held", last_n=3, tokenizer_fn=str.split)
+    for message in held[:2]:
+        memory.put(message)
+    assert memory.get() == held[:2]  # the window would start on a2: it starts after it
+    # more held messages than one run of the tail, one token each: they all go, and what
+    # stored turns still fit
+    memory = ZepMemory(client, "jane", "held", token_limit=42, tokenizer_fn=str.split)
+    for message in held:
+        memory.put(message)
+    assert memory.get() == [stored[2], stored[3], *held]
+    tight = ZepMemory(client, "jane", "held", token_limit=39, tokenizer_fn=str.split)
+    for message in held:
+        tight.put(message)
+    with pytest.raises(InvalidInputError, match="does not fit token_limit=39: it takes 40"):
+        tight.get()
 
 
 def test_a_memory_with_another_tokenizer_counts_afresh(client: ZepMemoryClient) -> None:

@@ -16,6 +16,7 @@ from .._context import (
     Kind,
     Shape,
     Sized,
+    Tail,
     check_budget,
     fit_start,
     safe_starts,
@@ -275,33 +276,56 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         # id-less messages go out as shallow copies, so the cache keeps what was stored.
         with building_many:  # a whole history's worth of objects (see building_many)
             conversation = split_summary(stored)[1]  # the summary is never part of the history
-            cache, counter = self._guard.cache, self.token_counter
-            sized: list[Sized] | None = None
+            whole = self.window is None or len(stored) < self.window
             if self.max_tokens is None:
-                decoded = cache.decode(
-                    self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
+                decoded = cut_messages(
+                    self._guard.cache.decode(
+                        self.session_id, conversation, LANGCHAIN_MESSAGE_KEY, from_zep_message
+                    ),
+                    window=self.window,
+                    whole=whole,
                 )
             else:
-                # A token budget looks at every message: each is shaped and counted once while
-                # the history cache holds the session (a long history is read every turn).
-                decoded, sized = cache.decode_and_measure(
-                    self.session_id,
-                    conversation,
-                    LANGCHAIN_MESSAGE_KEY,
-                    from_zep_message,
-                    _SIZES,
-                    lambda message: Sized(*size_of(message, counter), counter),
-                    stale=lambda seen: seen.counter is not counter,
-                )
-            decoded = cut_messages(
-                decoded,
-                window=self.window,
-                max_tokens=self.max_tokens,
-                token_counter=counter,
-                whole=self.window is None or len(stored) < self.window,
-                sized=None if sized is None else [(s.shape, s.cost) for s in sized],
-            )
+                decoded = self._newest_within_budget(conversation, whole)
             return [m if m.id is not None else shallow_copy(m) for m in decoded]
+
+    def _newest_within_budget(self, conversation: list[Message], whole: bool) -> list[BaseMessage]:
+        """:func:`cut_messages` with ``max_tokens``, looking only at the newest messages.
+
+        Each message looked at is decoded, shaped and counted once while the history cache
+        holds the session; only as many as the cut needs are looked at (see ``Tail``), so a
+        turn on a long history costs what the messages it returns cost.
+        """
+        assert self.max_tokens is not None
+        cache, counter, budget = self._guard.cache, self.token_counter, self.max_tokens
+        decoded: list[BaseMessage] = []  # conversation[tail.base:], decoded
+
+        def measure(a: int, b: int) -> list[tuple[Shape, int]]:
+            part, sized = cache.decode_and_measure(
+                self.session_id,
+                conversation[a:b],
+                LANGCHAIN_MESSAGE_KEY,
+                from_zep_message,
+                _SIZES,
+                lambda message: Sized(*size_of(message, counter), counter),
+                stale=lambda seen: seen.counter is not counter,
+            )
+            decoded[:0] = part
+            return [(s.shape, s.cost) for s in sized]
+
+        def newest(start: int) -> list[BaseMessage]:
+            tail.reach(start)
+            return decoded[start - tail.base :]
+
+        tail = Tail(len(conversation), measure, whole=whole)
+        start = tail.window_start(self.window)
+        found = tail.fit(
+            budget,
+            lo=start,
+            total=lambda i: counter(newest(i)) if i < tail.n else 0,
+            budget=budget,
+        )
+        return [] if found is None else newest(found)
 
     def refresh(self) -> None:
         """Forget the messages read so far: the next read asks the backend again."""

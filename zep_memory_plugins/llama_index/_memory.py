@@ -20,15 +20,12 @@ from .._context import (
     Sized,
     Summary,
     SummaryBook,
-    fit_start,
-    fold_point,
+    Tail,
     plan_fold,
     position_of,
-    safe_starts,
     split_summary,
     summary_book,
     transcript_line,
-    window_start,
 )
 from .._duplex import Plan, arun, call, run
 from .._errors import InvalidInputError
@@ -265,22 +262,40 @@ class ZepMemory(BaseMemory):
     ) -> tuple[list[ChatMessage], Fold | None]:
         """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
         summary, kept, whole = self._book.split(self.session_id, raw, lastn)
-        # Each stored message is decoded, shaped and counted once while the history cache
-        # holds the session (a long history is read every turn); what is returned is copied.
-        tokenizer = self.tokenizer_fn
-        decoded, sized = self._guard.cache.decode_and_measure(
-            self.session_id,
-            kept,
-            LLAMA_INDEX_MESSAGE_KEY,
-            from_zep_message,
-            _SIZES,
-            lambda chat: Sized(*self._size(chat), tokenizer),
-            stale=lambda seen: seen.counter is not tokenizer,
-        )
+        stored = len(kept)
         pending = [self._size(m) for m in self._pending]
-        messages = [*decoded, *self._pending]
-        shapes = [*(s.shape for s in sized), *(shape for shape, _ in pending)]
-        start = window_start(shapes, self.last_n, whole=whole)
+        # Only the newest messages are looked at, as far back as the cut needs (see Tail): each
+        # is decoded, shaped and counted once while the history cache holds the session, and
+        # what is returned is copied.
+        decoded: list[ChatMessage] = []  # kept[tail.base:], decoded
+        tokenizer = self.tokenizer_fn
+
+        def measure(a: int, b: int) -> list[tuple[Shape, int]]:
+            sized: list[tuple[Shape, int]] = []
+            if a < min(b, stored):
+                part, seen = self._guard.cache.decode_and_measure(
+                    self.session_id,
+                    kept[a : min(b, stored)],
+                    LLAMA_INDEX_MESSAGE_KEY,
+                    from_zep_message,
+                    _SIZES,
+                    lambda chat: Sized(*self._size(chat), tokenizer),
+                    stale=lambda known: known.counter is not tokenizer,
+                )
+                decoded[:0] = part
+                sized = [(s.shape, s.cost) for s in seen]
+            return sized + pending[max(a, stored) - stored : b - stored] if b > stored else sized
+
+        def offset() -> int:  # the index in ``kept`` of ``decoded[0]``
+            return min(tail.base, stored)
+
+        def handed_out(start: int) -> list[ChatMessage]:
+            tail.reach(start)
+            at = offset()
+            return _handed_out([*decoded, *self._pending], start - at, stored - at)
+
+        tail = Tail(stored + len(pending), measure, whole=whole)
+        start = tail.window_start(self.last_n)
         text = summary.text if summary is not None else None
         known = self._latest
         index = None if known is None else position_of(kept, known.through)
@@ -288,31 +303,31 @@ class ZepMemory(BaseMemory):
             text, start = known.text, max(start, index + 1)
         head = [summary_chat_message(text)] if text else []
         budget = self.token_limit
-        costs = [*(s.cost for s in sized), *(cost for _, cost in pending)]
         fixed = initial + self._tokens(head)
-        hi = len(kept) if self._pending else len(messages)
-        if fixed + sum(costs[start:]) <= budget:
-            return [*head, *_handed_out(messages, start, len(kept))], None
-        ok = safe_starts(shapes, whole=whole)
-        if may_fold and self.llm is not None and start < len(kept):
+        hi = stored if self._pending else tail.n
+        if tail.fitting_from(budget - fixed, start) == start:
+            return [*head, *handed_out(start)], None
+        if may_fold and self.llm is not None and start < stored:
             cap = self._summary_cap()
             room = budget - fixed - max(cap - self._tokens(head), 0)
-            k = fold_point(ok, costs, int(max(room, 0) * self.keep_ratio), lo=start, hi=len(kept))
+            k = tail.fold_point(int(max(room, 0) * self.keep_ratio), lo=start, hi=stored)
             if k > start:
                 lines = [
-                    transcript_line(str(m.role.value), chat_text(m)) for m in messages[start:k]
+                    transcript_line(str(m.role.value), chat_text(m))
+                    for m in decoded[start - offset() : k - offset()]
                 ]
                 return [], Fold(text, lines, str(kept[k - 1].uuid))
-        found = fit_start(ok, costs, budget - fixed, lo=start, hi=hi)
+        found = tail.fit(budget - fixed, lo=start, hi=hi)
         if found is None:
             if self._pending:
                 raise InvalidInputError(
                     f"the new input does not fit token_limit={budget}: it takes "
-                    f"{fixed + sum(costs[hi:])} tokens with the summary and the initial count",
+                    f"{fixed + sum(cost for _, cost in pending)} tokens with the summary and "
+                    "the initial count",
                     field="token_limit",
                 )
             return [], None
-        return [*head, *_handed_out(messages, found, len(kept))], None
+        return [*head, *handed_out(found)], None
 
     def _size(self, message: ChatMessage) -> tuple[Shape, int]:
         """A message's shape and its token count."""
