@@ -228,19 +228,23 @@ def buffer_on_long_histories(tmp: Path, sizes: tuple[int, ...], repeats: int) ->
     """``get()`` with the default token limit (3,000) on long histories, as markdown table lines.
 
     LlamaIndex's ``ChatMemoryBuffer`` (on its ``SimpleChatStore`` and on ``ZepChatStore``) and
-    ``ZepMemory``, on the same history, each with a tokenizer counting its calls (LlamaIndex's
-    default tokenizer underneath): median time of ``repeats`` calls, after one call that fills
-    the history cache and the tokenizer's own caches, and the messages counted per call.
+    ``ZepMemory``, on the same history, each with a tokenizer recording what it is given
+    (LlamaIndex's default tokenizer underneath): median time of ``repeats`` calls, after one
+    call that fills the history cache and the tokenizer's own caches, and the tokenizer calls
+    and characters tokenized per call.
     """
     lines = [
-        "| history | memory | `get()` (ms) | messages counted per `get()` | messages returned |",
-        "|---:|---|---:|---:|---:|",
+        "| history | memory | `get()` (ms) | tokenizer calls per `get()` "
+        "| characters tokenized per `get()` | messages returned |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
     for n in sizes:
         with ZepMemoryClient(path=tmp / f"buffer-{n}.sqlite3") as client:
             for name, make in _buffer_memories(client, n):
-                ms, counted, got = _timed_gets(make, repeats)
-                lines.append(f"| {n:,} | {name} | {ms:,.1f} | {counted:,.0f} | {got} |")
+                ms, calls, characters, got = _timed_gets(make, repeats)
+                lines.append(
+                    f"| {n:,} | {name} | {ms:,.1f} | {calls:,.0f} | {characters:,.0f} | {got} |"
+                )
     return lines
 
 
@@ -275,26 +279,27 @@ def _buffer_memories(client: ZepMemoryClient, n: int) -> list[tuple[str, MakeMem
     ]
 
 
-def _timed_gets(make: MakeMemory, repeats: int) -> tuple[float, float, int]:
-    """(median ms, median messages counted, messages returned) of ``get()`` calls."""
+def _timed_gets(make: MakeMemory, repeats: int) -> tuple[float, float, float, int]:
+    """Median ms, tokenizer calls and characters tokenized of ``get()``; messages returned."""
     tokenize = get_tokenizer()
-    calls = 0
+    given: list[int] = []
 
-    def counting(text: str) -> list[int]:
-        nonlocal calls
-        calls += 1
+    def recording(text: str) -> list[int]:
+        given.append(len(text))
         return list(tokenize(text))
 
-    memory = make(counting)
+    memory = make(recording)
     memory.get()  # fills the caches
-    times, counted, got = [], [], 0
+    times, calls, characters, got = [], [], [], 0
     for _ in range(repeats):
-        calls = 0
+        given.clear()
         t0 = time.perf_counter()
         got = len(memory.get())
         times.append(time.perf_counter() - t0)
-        counted.append(calls)
-    return statistics.median(times) * 1e3, statistics.median(counted), got
+        calls.append(len(given))
+        characters.append(sum(given))
+    median = statistics.median
+    return median(times) * 1e3, median(calls), median(characters), got
 
 
 def main() -> None:
