@@ -53,8 +53,11 @@ class Recorder:
         assert len(self.asked) == len(set(self.asked)), "a message was measured twice"
 
 
-def _room(n: int) -> st.SearchStrategy[int]:
-    return st.integers(-5, 40 * max(n, 1))
+def _bounds(data: st.DataObject, n: int) -> tuple[int, int, int]:
+    """A room (negative ones included) and the bounds ``lo <= hi`` of a cut."""
+    room = data.draw(st.integers(-5, 40 * max(n, 1)), label="room")
+    lo = data.draw(st.integers(0, n), label="lo")
+    return room, lo, data.draw(st.integers(lo, n), label="hi")
 
 
 @settings(max_examples=1500, deadline=None)
@@ -64,9 +67,7 @@ def test_fit_is_fit_start_over_everything(
 ) -> None:
     n = len(sized)
     shapes, costs = [s for s, _ in sized], [c for _, c in sized]
-    room = data.draw(_room(n), label="room")
-    lo = data.draw(st.integers(0, n), label="lo")
-    hi = data.draw(st.integers(lo, n), label="hi")
+    room, lo, hi = _bounds(data, n)
     ok = safe_starts(shapes, whole=whole)
     recorder = Recorder(sized)
     tail = recorder.tail(whole)
@@ -88,9 +89,7 @@ def test_an_exact_total_is_honoured_as_fit_start_does(
     """A counter that is not additive: ``total(i)`` is the exact cost from ``i`` on."""
     n = len(sized)
     shapes, costs = [s for s, _ in sized], [c for _, c in sized]
-    room = data.draw(_room(n), label="room")
-    lo = data.draw(st.integers(0, n), label="lo")
-    hi = data.draw(st.integers(lo, n), label="hi")
+    room, lo, hi = _bounds(data, n)
     extra = data.draw(st.lists(st.integers(0, 30), min_size=n + 1, max_size=n + 1))
 
     def total(i: int) -> int:  # costs more than the sum, by a different amount per start
