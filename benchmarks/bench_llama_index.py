@@ -18,9 +18,11 @@ the Zep-compatible test server when zep-python, starlette and uvicorn are instal
 
 Then ``ZepMemory`` alone on long histories (1,000, 10,000 and 100,000 messages, embedded store):
 the first ``get()`` of a new client, a turn (``put_messages`` of two messages, then ``get()``
-with the default token limit) and ``get_all()``. Last, ``get()`` of LlamaIndex's
-``ChatMemoryBuffer`` (on ``SimpleChatStore`` and on ``ZepChatStore``) beside ``ZepMemory`` on
-250, 500 and 1,000 messages, with the messages counted per call.
+with the default token limit) and ``get_all()``; then ``Memory`` on ``ZepDBChatStore`` on the
+same sizes, all but the newest 100 messages archived: the first ``aget()`` of a new client and a
+turn. Last, ``get()`` of LlamaIndex's ``ChatMemoryBuffer`` (on ``SimpleChatStore`` and on
+``ZepChatStore``) beside ``ZepMemory`` on 250, 500 and 1,000 messages, with the tokenizer calls
+and characters tokenized per call.
 
 Run: ``python benchmarks/bench_llama_index.py [--quick]``.
 """
@@ -28,6 +30,7 @@ Run: ``python benchmarks/bench_llama_index.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import platform
 import statistics
@@ -224,6 +227,53 @@ def long_histories(tmp: Path, sizes: tuple[int, ...], turns: int) -> list[str]:
     return lines
 
 
+def memory_on_long_histories(tmp: Path, sizes: tuple[int, ...], turns: int) -> list[str]:
+    """``Memory`` on ``ZepDBChatStore`` on long sessions (embedded store), as markdown lines.
+
+    Each session holds ``n`` messages of which ``Memory`` archived all but the newest 100 (one
+    ``archive_oldest_messages`` call, as its queue management makes). For each size: the first
+    ``aget()`` of a new client (a new process), and the median of ``turns`` turns
+    (``aput_messages`` of a question and its answer, then ``aget()``).
+    """
+    lines = [
+        "| history | first aget(), new client (ms) | turn: aput_messages + aget() (ms) "
+        "| messages aget() returned |",
+        "|---:|---:|---:|---:|",
+    ]
+    for n in sizes:
+        path = tmp / f"memory-{n}.sqlite3"
+        with ZepMemoryClient(path=path) as client:
+            asyncio.run(_archived_session(ZepDBChatStore(client, USER), n))
+        with ZepMemoryClient(path=path) as client:
+            first, turn, got = asyncio.run(_memory_turns(ZepDBChatStore(client, USER), turns))
+        lines.append(f"| {n:,} | {first:,.1f} | {turn:,.1f} | {got} |")
+    return lines
+
+
+async def _archived_session(store: ZepDBChatStore, n: int) -> None:
+    history = history_of(n)
+    for start in range(0, n, 5_000):
+        await store.add_messages(SESSION, history[start : start + 5_000])
+    await store.archive_oldest_messages(SESSION, n - 100)
+
+
+async def _memory_turns(store: ZepDBChatStore, turns: int) -> tuple[float, float, int]:
+    """(first ``aget()`` ms, median turn ms, messages the last ``aget()`` returned)."""
+    memory = Memory.from_defaults(session_id=SESSION, chat_store=store, token_limit=3_000)
+    t0 = time.perf_counter()
+    await memory.aget()
+    first = time.perf_counter() - t0
+    times, got = [], 0
+    for i in range(turns):
+        question = ChatMessage(role="user", content=f"new question {i}")
+        answer = ChatMessage(role="assistant", content=f"new answer {i}")
+        t0 = time.perf_counter()
+        await memory.aput_messages([question, answer])
+        got = len(await memory.aget())
+        times.append(time.perf_counter() - t0)
+    return first * 1e3, statistics.median(times) * 1e3, got
+
+
 def buffer_on_long_histories(tmp: Path, sizes: tuple[int, ...], repeats: int) -> list[str]:
     """``get()`` with the default token limit (3,000) on long histories, as markdown table lines.
 
@@ -343,6 +393,12 @@ def main() -> None:
     print(f"\n## ZepMemory on long histories (embedded store, {turns // 3} turns, median)\n")
     with tempfile.TemporaryDirectory() as d:
         print("\n".join(long_histories(Path(d), long_sizes, max(turns // 3, 3))))
+    print(
+        "\n## Memory on ZepDBChatStore on long histories (embedded store, all but the newest 100 "
+        f"messages archived, {turns // 3} turns, median)\n"
+    )
+    with tempfile.TemporaryDirectory() as d:
+        print("\n".join(memory_on_long_histories(Path(d), long_sizes, max(turns // 3, 3))))
     buffer_sizes = (250, 500) if args.quick else (250, 500, 1_000)
     print("\n## get() on long histories: LlamaIndex's ChatMemoryBuffer and ZepMemory\n")
     with tempfile.TemporaryDirectory() as d:

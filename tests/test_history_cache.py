@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,7 +19,7 @@ from zep_memory_plugins import (
     Session,
     ZepMemoryClient,
 )
-from zep_memory_plugins._context import SUMMARY_KEY, History, may_be_summary, split_summary
+from zep_memory_plugins._context import SUMMARY_KEY, History, is_marked, split_summary
 from zep_memory_plugins._history_cache import HistoryCache, history_cache
 from zep_memory_plugins._models import pack_json
 
@@ -145,6 +146,21 @@ def test_stale_and_updated_conversions_are_made_again(client, cache):
     assert calls == ["a", "b", "a", "b"]
 
 
+def test_the_marked_positions_follow_metadata_updates(client, cache):
+    # A held history longer than a tail is continued, not read again: the positions of its
+    # marked messages (summaries, archived statuses) follow the updates made through the cache.
+    client.memory.add_messages("s", msgs(*"abcdefgh"))
+    held = cache.get("s")
+    assert held.marked == ()
+    cache.update_metadata("s", held[2].uuid, {"llama_index_status": "archived"})
+    cache.update_metadata("s", held[5].uuid, {"llama_index_archived_through": True})
+    assert cache.get("s").marked == (2, 5)
+    cache.update_metadata("s", held[2].uuid, {"llama_index_status": "active"})
+    client.memory.add_messages("s", msgs("i"))  # a tail read continues what is held
+    again = cache.get("s")
+    assert contents(again) == list("abcdefghi") and again.marked == (5,)
+
+
 def test_messages_without_a_uuid_are_converted_each_on_its_own(client, cache):
     client.memory.add_messages("s", msgs("stored"))
     cache.get("s")  # held: conversions are remembered by uuid
@@ -265,11 +281,13 @@ OPS = st.lists(
 )
 
 
-def check_summaries(held: list[Message]) -> None:
-    """What the cache says may be summaries is what a look at every message finds."""
+def check_marked(held: list[Message]) -> None:
+    """What the cache says is marked is what a look at every message finds."""
     assert isinstance(held, History)
-    assert held.summaries == tuple(i for i, m in enumerate(held) if may_be_summary(m))
-    assert split_summary(held) == split_summary(list(held))
+    assert held.marked == tuple(i for i, m in enumerate(held) if is_marked(m))
+    summary, conversation, lo = split_summary(held)
+    assert (summary, conversation, lo) == split_summary(list(held))
+    assert conversation.marked == tuple(i for i, m in enumerate(conversation) if is_marked(m))
 
 
 @settings(max_examples=150, deadline=None)
@@ -294,7 +312,7 @@ def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> No
             nonlocal counter
             counter += n
             return [
-                Message(role="user", content=str(i), metadata=_marked(str(i)) if i % 3 else None)
+                Message(role="user", content=str(i), metadata=_marked(i // 3) if i % 3 else None)
                 for i in range(counter - n, counter)
             ]
 
@@ -314,16 +332,27 @@ def test_reads_are_always_what_the_store_holds(ops: list[tuple[str, int]]) -> No
             elif op == "mark":
                 held = cache.get("s")
                 if held:
-                    cache.update_metadata("s", held[n % len(held)].uuid, _marked("later"))
+                    cache.update_metadata("s", held[n % len(held)].uuid, _marked(n))
             else:
                 held = cache.get("s")
                 assert contents(held) == contents(mine.memory.get_messages("s"))
-                check_summaries(held)
+                check_marked(held)
         held = cache.get("s")
         assert contents(held) == contents(mine.memory.get_messages("s"))
-        check_summaries(held)
+        check_marked(held)
 
 
-def _marked(text: str) -> dict[str, str]:
-    """Metadata of a summary: half of them through a message that is not there."""
-    return {SUMMARY_KEY: pack_json({"through": str(uuid.uuid4()) if len(text) % 2 else ""})}
+def _marked(number: int) -> dict[str, Any]:
+    """Metadata marking a message or not (see ``is_marked``): a summary (half of them through a
+    message that is not there), a LlamaIndex status or archived-through mark; the last two
+    unmark a marked message when merged into its metadata."""
+    kind = number % 6
+    if kind == 0:
+        return {"llama_index_status": "archived"}
+    if kind == 1:
+        return {"llama_index_archived_through": True}
+    if kind == 4:
+        return {"llama_index_status": "active"}
+    if kind == 5:
+        return {"llama_index_archived_through": False, "llama_index_status": "active"}
+    return {SUMMARY_KEY: pack_json({"through": str(uuid.uuid4()) if kind == 2 else ""})}

@@ -24,6 +24,7 @@ read). Adapters never show it as a conversation message.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import uuid
@@ -47,14 +48,17 @@ __all__ = [
     "Tail",
     "Ask",
     "Fold",
+    "ARCHIVED_THROUGH_KEY",
     "History",
+    "STATUS_KEY",
     "Summary",
     "SummaryBook",
     "check_budget",
     "fit_start",
     "fold_point",
+    "is_marked",
     "is_summary",
-    "may_be_summary",
+    "marked_positions",
     "safe_starts",
     "plan_fold",
     "plan_summarise",
@@ -387,42 +391,64 @@ def summary_message(summary: Summary) -> Message:
     )
 
 
-def may_be_summary(message: Message) -> bool:
-    """Whether a stored message carries :data:`SUMMARY_KEY` (:func:`is_summary` checks it)."""
+#: The metadata keys under which ``ZepDBChatStore`` keeps a message's status: a status, and the
+#: mark of the newest message of an archived batch (its ``LLAMA_INDEX_STATUS_KEY`` and
+#: ``LLAMA_INDEX_ARCHIVED_THROUGH_KEY``).
+STATUS_KEY, ARCHIVED_THROUGH_KEY = "llama_index_status", "llama_index_archived_through"
+
+
+def is_marked(message: Message) -> bool:
+    """Whether a stored message may be a rolling summary or marks messages archived.
+
+    That is: its metadata holds :data:`SUMMARY_KEY` (:func:`is_summary` tells), a true
+    :data:`ARCHIVED_THROUGH_KEY`, or the status ``"archived"``. A :class:`History` keeps the
+    positions of these, which are few: finding them does not look at every message.
+    """
     metadata = message.metadata
-    return metadata is not None and SUMMARY_KEY in metadata
+    if not metadata:
+        return False
+    return (
+        SUMMARY_KEY in metadata
+        or bool(metadata.get(ARCHIVED_THROUGH_KEY))
+        or metadata.get(STATUS_KEY) == "archived"
+    )
 
 
 class History(list[Message]):
-    """A session's stored messages, with the positions of those that may be summaries.
+    """A session's stored messages, with the positions of the marked ones (see :func:`is_marked`).
 
-    The history cache hands its histories out as these, keeping ``summaries`` up to date as
-    messages arrive, so that :func:`split_summary` does not look at every message of a long
-    history each turn. ``summaries``: the indices ``i`` for which ``may_be_summary(self[i])``,
-    ascending.
+    The history cache hands its histories out as these, keeping ``marked`` up to date as
+    messages arrive, so that finding the rolling summary or the messages' statuses does not look
+    at every message of a long history each turn. ``marked``: the indices ``i`` for which
+    ``is_marked(self[i])``, ascending.
     """
 
-    __slots__ = ("summaries",)
+    __slots__ = ("marked",)
 
-    def __init__(self, messages: Sequence[Message], summaries: Sequence[int]) -> None:
+    def __init__(self, messages: Sequence[Message], marked: Sequence[int]) -> None:
         super().__init__(messages)
-        self.summaries = tuple(summaries)
+        self.marked = tuple(marked)
 
 
-def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Message], int]:
+def marked_positions(messages: Sequence[Message]) -> Sequence[int]:
+    """The indices of the marked messages: kept by a :class:`History`, else looked for."""
+    if isinstance(messages, History):
+        return messages.marked
+    return [i for i, m in enumerate(messages) if is_marked(m)]
+
+
+def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, History, int]:
     """Separate a stored history into its summary, its conversation and the summary boundary.
 
     Returns ``(summary, conversation, lo)``: the newest summary (``None`` if there is none),
-    every other message in order, and the index in ``conversation`` of the first message the
-    summary does not cover (0 without a summary, or if the message it ends at is gone).
+    every other message in order (a :class:`History`), and the index in ``conversation`` of the
+    first message the summary does not cover (0 without a summary, or if the message it ends at
+    is gone).
     """
-    if isinstance(messages, History):
-        candidates: Sequence[int] = messages.summaries
-    else:
-        candidates = [i for i, m in enumerate(messages) if may_be_summary(m)]
-    marks = [i for i in candidates if is_summary(messages[i])]
-    if not marks:  # the usual case: no copies but the list itself
-        return None, list(messages), 0
+    marked = marked_positions(messages)
+    marks = [i for i in marked if is_summary(messages[i])]
+    if not marks:  # the usual case: one copy of the list
+        return None, History(messages, marked), 0
     newest = messages[marks[-1]]
     marker = _marker(newest) or {}
     summary = Summary(newest.content, str(marker.get("through", "")))
@@ -432,8 +458,10 @@ def split_summary(messages: Sequence[Message]) -> tuple[Summary | None, list[Mes
         conversation += messages[after:i]
         after = i + 1
     conversation += messages[after:]
+    skipped = set(marks)
+    kept = [i - bisect.bisect_left(marks, i) for i in marked if i not in skipped]
     at = position_of(conversation, summary.through)
-    return summary, conversation, 0 if at is None else at + 1
+    return summary, History(conversation, kept), 0 if at is None else at + 1
 
 
 def position_of(messages: Sequence[Message], message_uuid: str) -> int | None:

@@ -38,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._context import History, may_be_summary
+from ._context import History, is_marked
 from ._duplex import Plan, Step, arun, call, run
 from ._models import Message, building_many
 from ._per_client import PerClient
@@ -62,14 +62,14 @@ _S = TypeVar("_S")
 
 
 class _Entry:
-    __slots__ = ("decoded", "index", "messages", "summaries", "verified")
+    __slots__ = ("decoded", "index", "marked", "messages", "verified")
 
     def __init__(self, messages: list[Message]) -> None:
         #: the whole history at the last read, then this process's own writes since
         self.messages = messages
         self.index: dict[uuid.UUID | None, int] = {m.uuid: i for i, m in enumerate(messages)}
-        #: the indices of the messages that may be summaries, ascending (see ``History``)
-        self.summaries = [i for i, m in enumerate(messages) if may_be_summary(m)]
+        #: the indices of the marked messages, ascending (see ``History``)
+        self.marked = [i for i, m in enumerate(messages) if is_marked(m)]
         #: how many of ``messages`` the last read vouched for (the rest: own writes since)
         self.verified = len(messages)
         #: per conversion key, conversions by message uuid (as an int: ``uuid.UUID`` hashes in
@@ -78,8 +78,8 @@ class _Entry:
 
     def append(self, message: Message) -> None:
         """Hold one more message, at the end."""
-        if may_be_summary(message):
-            self.summaries.append(len(self.messages))
+        if is_marked(message):
+            self.marked.append(len(self.messages))
         self.index[message.uuid] = len(self.messages)
         self.messages.append(message)
 
@@ -88,21 +88,21 @@ class _Entry:
         for message in self.messages[length:]:
             self.index.pop(message.uuid, None)
         del self.messages[length:]
-        self.summaries[bisect.bisect_left(self.summaries, length) :] = []
+        self.marked[bisect.bisect_left(self.marked, length) :] = []
 
     def replace(self, at: int, message: Message) -> None:
         """Hold ``message`` at index ``at`` instead of the one there."""
         self.messages[at] = message
-        where = bisect.bisect_left(self.summaries, at)
-        held = where < len(self.summaries) and self.summaries[where] == at
-        if may_be_summary(message) and not held:
-            self.summaries.insert(where, at)
-        elif held and not may_be_summary(message):
-            del self.summaries[where]
+        where = bisect.bisect_left(self.marked, at)
+        held = where < len(self.marked) and self.marked[where] == at
+        if is_marked(message) and not held:
+            self.marked.insert(where, at)
+        elif held and not is_marked(message):
+            del self.marked[where]
 
     def history(self) -> History:
         """A copy of what is held."""
-        return History(self.messages, self.summaries)
+        return History(self.messages, self.marked)
 
     def tracked(self) -> list[uuid.UUID | None]:
         """Uuids whose absence from a later read proves the session was deleted meanwhile."""

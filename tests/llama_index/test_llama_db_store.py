@@ -12,6 +12,7 @@ from llama_index.core.storage.chat_store.base_db import MessageStatus
 from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 
 from zep_memory_plugins import InvalidInputError, Session, SessionOwnershipError, ZepMemoryClient
+from zep_memory_plugins._history_cache import history_cache
 from zep_memory_plugins.llama_index import (
     LLAMA_INDEX_ARCHIVED_THROUGH_KEY,
     LLAMA_INDEX_STATUS_KEY,
@@ -243,3 +244,28 @@ async def test_a_memory_turn_is_at_most_three_requests_at_any_length(
         if client.backend.name.startswith("zep"):
             assert client.stats.http_requests <= 3, client.stats.snapshot()
     assert len(await store.get_messages("long", None)) == 250 + 1 + 2 * 4
+
+
+async def test_a_long_archived_session_decodes_only_its_active_messages(
+    open_client: Callable[[], ZepMemoryClient],
+) -> None:
+    # Memory reads the active messages every turn: on a session whose oldest messages it
+    # archived, a new process decodes those only, and finds the archived ones when asked.
+    writer = ZepDBChatStore(open_client(), "jane")
+    history = [m(f"q{i}") if i % 2 == 0 else m(f"a{i}", "assistant") for i in range(300)]
+    await writer.add_messages("long", history)
+    archived = await writer.archive_oldest_messages("long", 280)
+    assert texts(archived) == texts(history[:280])
+    client = open_client()
+    store = ZepDBChatStore(client, "jane")
+    assert texts(await store.get_messages("long")) == texts(history[280:])
+    memo = history_cache(client)._entries["long"].decoded["llama_index.db_store"]
+    assert len(memo) == 20  # the 280 archived ones were not decoded
+    assert await store.count_messages("long", ARCHIVED) == 280
+    assert len(memo) == 20  # counting decodes nothing
+    assert texts(await store.get_messages("long", ARCHIVED, limit=2, offset=1)) == ["a1", "q2"]
+    assert len(memo) == 22
+    memory = Memory.from_defaults(session_id="long", chat_store=store, token_limit=100_000)
+    assert texts(await memory.aget()) == texts(history[280:])
+    await memory.aput(m("new"))
+    assert texts(await store.get_messages("long")) == [*texts(history[280:]), "new"]

@@ -17,6 +17,7 @@ from llama_index.core.base.llms.types import TextBlock
 from llama_index.core.llms import ChatMessage, MessageRole
 from pydantic import BaseModel
 
+from .._context import STATUS_KEY
 from .._errors import BackendError, InvalidInputError
 from .._models import (
     Message,
@@ -48,7 +49,7 @@ LLAMA_INDEX_MESSAGE_KEY = "llama_index_message"
 
 #: Reserved metadata key holding a message's ``MessageStatus`` (``"active"`` / ``"archived"``)
 #: as written by :class:`~zep_memory_plugins.llama_index.ZepDBChatStore`. Absent means active.
-LLAMA_INDEX_STATUS_KEY = "llama_index_status"
+LLAMA_INDEX_STATUS_KEY = STATUS_KEY
 
 # LlamaIndex roles that are Zep role types; every other role (developer, chatbot, model) is
 # stored with role_type "norole" (its name stays in ``role``).

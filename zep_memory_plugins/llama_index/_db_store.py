@@ -24,11 +24,13 @@ is at most 3 HTTP requests on Zep at any history length.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore, MessageStatus
 
-from .._context import split_summary, summary_book
+from .._context import ARCHIVED_THROUGH_KEY, marked_positions, split_summary, summary_book
 from .._duplex import arun
 from .._errors import InvalidInputError
 from .._models import Message, check_id
@@ -39,24 +41,105 @@ __all__ = ["LLAMA_INDEX_ARCHIVED_THROUGH_KEY", "ZepDBChatStore"]
 
 #: Reserved message metadata key: ``True`` on the newest message of an archived batch; every
 #: message up to the newest message carrying it is archived.
-LLAMA_INDEX_ARCHIVED_THROUGH_KEY = "llama_index_archived_through"
+LLAMA_INDEX_ARCHIVED_THROUGH_KEY = ARCHIVED_THROUGH_KEY
 
-_Row = tuple[Message, ChatMessage, MessageStatus]
 #: Key of this store's conversions in the history cache.
 _DECODED = "llama_index.db_store"
+_ACTIVE, _ARCHIVED = MessageStatus.ACTIVE, MessageStatus.ARCHIVED
 
 
-def _statuses(messages: list[Message]) -> list[MessageStatus]:
+def _statuses(messages: Sequence[Message]) -> tuple[list[MessageStatus], int]:
+    """Each message's status, and the index of the newest archived-through mark (-1: none).
+
+    Only the marked messages (see ``History``) carry a status or a mark: a long history is not
+    looked at message by message.
+    """
+    marked = marked_positions(messages)
     boundary = -1
-    for index, message in enumerate(messages):
-        if (message.metadata or {}).get(LLAMA_INDEX_ARCHIVED_THROUGH_KEY):
+    for index in marked:
+        if (messages[index].metadata or {}).get(LLAMA_INDEX_ARCHIVED_THROUGH_KEY):
             boundary = index
-    out = []
-    for index, message in enumerate(messages):
-        stored = (message.metadata or {}).get(LLAMA_INDEX_STATUS_KEY)
-        archived = index <= boundary or stored == MessageStatus.ARCHIVED.value
-        out.append(MessageStatus.ARCHIVED if archived else MessageStatus.ACTIVE)
-    return out
+    out = [_ARCHIVED] * (boundary + 1) + [_ACTIVE] * (len(messages) - boundary - 1)
+    for index in marked:
+        stored = (messages[index].metadata or {}).get(LLAMA_INDEX_STATUS_KEY)
+        if index > boundary and stored == _ARCHIVED.value:
+            out[index] = _ARCHIVED
+    return out, boundary
+
+
+class _Known:
+    """A session as this store last saw it (a snapshot: changes make a new one).
+
+    Its messages, their statuses, and the framework messages decoded so far: only those asked
+    for (``Memory`` asks for the active ones).
+    """
+
+    __slots__ = ("boundary", "chats", "statuses", "stored")
+
+    def __init__(
+        self,
+        stored: list[Message],
+        statuses: list[MessageStatus],
+        boundary: int,
+        chats: list[ChatMessage | None],
+    ) -> None:
+        self.stored = stored
+        self.statuses = statuses
+        #: every message up to this index is archived (the newest archived-through mark)
+        self.boundary = boundary
+        self.chats = chats
+
+    @classmethod
+    def read(cls, stored: Sequence[Message]) -> _Known:
+        """What a read of the session shows."""
+        statuses, boundary = _statuses(stored)
+        return cls(list(stored), statuses, boundary, [None] * len(stored))
+
+    def positions(self, status: MessageStatus | None) -> Sequence[int]:
+        """The indices of the messages with ``status`` (any if ``None``), oldest first."""
+        if status is None:
+            return range(len(self.stored))
+        start = self.boundary + 1 if status is _ACTIVE else 0
+        statuses = self.statuses
+        return [i for i in range(start, len(statuses)) if statuses[i] is status]
+
+    def decoded(
+        self, store: ZepDBChatStore, key: str, positions: Sequence[int]
+    ) -> list[ChatMessage]:
+        """The framework messages at ``positions``, decoded (once) through the history cache."""
+        chats = self.chats
+        missing = [i for i in positions if chats[i] is None]
+        if missing:
+            fresh = store._guard.cache.decode(
+                key, [self.stored[i] for i in missing], _DECODED, from_zep_message
+            )
+            for i, chat in zip(missing, fresh, strict=True):
+                chats[i] = chat
+        return [chats[i] for i in positions]  # type: ignore[misc]
+
+    def rows(self, store: ZepDBChatStore, key: str) -> list[tuple[ChatMessage, MessageStatus]]:
+        """Every message with its status (all decoded)."""
+        chats = self.decoded(store, key, range(len(self.stored)))
+        return list(zip(chats, self.statuses, strict=True))
+
+    def added(self, stored: list[Message], rows: list[tuple[ChatMessage, MessageStatus]]) -> _Known:
+        """The session with ``stored`` added (written from ``rows``)."""
+        return _Known(
+            self.stored + stored,
+            self.statuses + [status for _, status in rows],
+            self.boundary,
+            self.chats + [chat for chat, _ in rows],
+        )
+
+    def archived(self, positions: list[int]) -> _Known:
+        """The session with the oldest active messages at ``positions`` archived.
+
+        The newest of them is marked archived-through.
+        """
+        statuses = list(self.statuses)
+        for i in positions:
+            statuses[i] = _ARCHIVED
+        return _Known(self.stored, statuses, max(self.boundary, positions[-1]), self.chats)
 
 
 def _status(value: object, *, allow_none: bool) -> MessageStatus | None:
@@ -108,33 +191,31 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         """Name of the class."""
         return "ZepDBChatStore"
 
-    #: per session: the rows as of this store's last read and own writes since
-    _known: dict[str, list[_Row]] = PrivateAttr(default_factory=dict)
+    #: per session: what this store's last read showed, with its own writes since
+    _known: dict[str, _Known] = PrivateAttr(default_factory=dict)
     #: sessions whose next read may be answered from ``_known`` (set by this store's writes)
     _just_wrote: set[str] = PrivateAttr(default_factory=set)
 
-    async def _rows(self, key: str, *, after_own_write: bool = False) -> list[_Row]:
+    async def _session(self, key: str, *, after_own_write: bool = False) -> _Known:
         check_id(key, "key")
         if after_own_write and key in self._just_wrote and key in self._known:
             self._just_wrote.discard(key)
-            return list(self._known[key])
+            return self._known[key]
         self._just_wrote.discard(key)
         # Through the shared history cache: one tail read once the session is held, whatever
         # its length; a session deleted meanwhile is seen there and reported to the guard.
         summary, stored, _ = split_summary(await self._guard.aread(self.user_id, key))
         summary_book(self._client).seen(key, summary)  # for ZepSummaryBlock: no read of its own
-        chats = self._guard.cache.decode(key, stored, _DECODED, from_zep_message)
-        rows = list(zip(stored, chats, _statuses(stored), strict=True))
-        self._known[key] = list(rows)
-        return rows
+        known = self._known[key] = _Known.read(stored)
+        return known
 
-    def _wrote(self, key: str, rows: list[_Row] | None) -> None:
-        """Record this store's write: ``rows`` is the session now (``None``: unknown)."""
-        if rows is None or key not in self._known:
+    def _wrote(self, key: str, known: _Known | None) -> None:
+        """Record this store's write: ``known`` is the session now (``None``: unknown)."""
+        if known is None:
             self._known.pop(key, None)
             self._just_wrote.discard(key)
         else:
-            self._known[key] = rows
+            self._known[key] = known
             self._just_wrote.add(key)
 
     async def _rewrite(self, key: str, rows: list[tuple[ChatMessage, MessageStatus]]) -> None:
@@ -152,18 +233,23 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         limit: int | None = None,
         offset: int | None = None,
     ) -> list[ChatMessage]:
-        """The session's messages with ``status`` (any if ``None``), oldest first, paged."""
+        """The session's messages with ``status`` (any if ``None``), oldest first, paged.
+
+        Only those are decoded: on a long session whose oldest messages ``Memory`` archived,
+        reading the active ones costs what they cost.
+        """
         wanted = _status(status, allow_none=True)
         start = 0 if offset is None else max(_count(offset, "offset"), 0)
         stop = None if limit is None else start + max(_count(limit, "limit"), 0)
-        rows = await self._rows(key, after_own_write=True)
-        return [c for _, c, s in rows if wanted is None or s == wanted][start:stop]
+        known = await self._session(key, after_own_write=True)
+        return known.decoded(self, key, known.positions(wanted)[start:stop])
 
     async def count_messages(
         self, key: str, status: MessageStatus | None = MessageStatus.ACTIVE
     ) -> int:
         """How many messages of the session have ``status`` (any if ``None``)."""
-        return len(await self.get_messages(key, status))
+        wanted = _status(status, allow_none=True)
+        return len((await self._session(key, after_own_write=True)).positions(wanted))
 
     async def add_message(
         self, key: str, message: ChatMessage, status: MessageStatus = MessageStatus.ACTIVE
@@ -181,12 +267,7 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         write = self._guard.plan_write(self.user_id, key, _encode(rows), self.session_metadata)
         stored = await arun(write)
         known = self._known.get(key)
-        self._wrote(
-            key,
-            None
-            if known is None
-            else known + [(m, c, s) for m, (c, s) in zip(stored, rows, strict=True)],
-        )
+        self._wrote(key, None if known is None else known.added(stored, rows))
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
@@ -197,12 +278,12 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
     async def delete_message(self, key: str, idx: int) -> ChatMessage | None:
         """Remove and return the message at position ``idx`` (any status; ``None`` if none)."""
         idx = _count(idx, "idx")
-        rows = await self._rows(key)
+        rows = (await self._session(key)).rows(self, key)
         if not -len(rows) <= idx < len(rows):
             return None
         removed = rows.pop(idx)
-        await self._rewrite(key, [(c, s) for _, c, s in rows])
-        return removed[1]
+        await self._rewrite(key, rows)
+        return removed[0]
 
     async def delete_messages(self, key: str, status: MessageStatus | None = None) -> None:
         """Delete the session's messages with ``status`` (all, by soft delete, if ``None``)."""
@@ -213,45 +294,39 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
             self._wrote(key, None)
             summary_book(self._client).forget(key)
             return
-        rows = await self._rows(key)
-        kept = [(c, s) for _, c, s in rows if s != wanted]
-        if len(kept) != len(rows):
-            await self._rewrite(key, kept)
+        known = await self._session(key)
+        if known.positions(wanted):
+            await self._rewrite(key, [(c, s) for c, s in known.rows(self, key) if s != wanted])
 
-    async def _oldest_active(self, key: str, n: object) -> tuple[list[_Row], list[int]]:
-        """The session's rows, and the positions of its ``n`` oldest active ones."""
+    async def _oldest_active(self, key: str, n: object) -> tuple[_Known, list[int]]:
+        """The session, and the positions of its ``n`` oldest active messages."""
         n = _count(n, "n")
-        rows = await self._rows(key)
-        active = [i for i, (_, _, s) in enumerate(rows) if s == MessageStatus.ACTIVE][: max(n, 0)]
-        return rows, active
+        known = await self._session(key)
+        return known, list(known.positions(_ACTIVE)[: max(n, 0)])
 
     async def delete_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Delete the ``n`` oldest active messages and return them."""
-        rows, active = await self._oldest_active(key, n)
+        known, active = await self._oldest_active(key, n)
         if not active:
             return []
         doomed = set(active)
-        await self._rewrite(key, [(c, s) for i, (_, c, s) in enumerate(rows) if i not in doomed])
-        return [rows[i][1] for i in active]
+        rows = known.rows(self, key)
+        await self._rewrite(key, [row for i, row in enumerate(rows) if i not in doomed])
+        return [rows[i][0] for i in active]
 
     async def archive_oldest_messages(self, key: str, n: int) -> list[ChatMessage]:
         """Archive the ``n`` oldest active messages and return them (one read, one update)."""
-        rows, active = await self._oldest_active(key, n)
+        known, active = await self._oldest_active(key, n)
         if not active:
             return []
-        newest = rows[active[-1]][0]
+        newest = known.stored[active[-1]]
         assert newest.uuid is not None
         self._wrote(key, None)
         await self._guard.cache.aupdate_metadata(
             key, newest.uuid, {LLAMA_INDEX_ARCHIVED_THROUGH_KEY: True}
         )
-        archived = set(active)
-        self._known[key] = [
-            (m, c, MessageStatus.ARCHIVED if i in archived else s)
-            for i, (m, c, s) in enumerate(rows)
-        ]
-        self._just_wrote.add(key)
-        return [rows[i][1] for i in active]
+        self._wrote(key, known.archived(active))
+        return known.decoded(self, key, active)
 
     async def get_keys(self) -> list[str]:
         """The ids of the user's live sessions, oldest first."""
