@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import ChatMessage, MockLLM
-from llama_index.core.memory import Memory
+from llama_index.core.memory import InsertMethod, Memory, StaticMemoryBlock
 from llama_index.core.storage.chat_store.base_db import MessageStatus
 from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 
@@ -269,3 +269,27 @@ async def test_a_long_archived_session_decodes_only_its_active_messages(
     assert texts(await memory.aget()) == texts(history[280:])
     await memory.aput(m("new"))
     assert texts(await store.get_messages("long")) == [*texts(history[280:]), "new"]
+
+
+@pytest.mark.parametrize("kind", ["zep", "sqlalchemy"])
+@pytest.mark.parametrize("insert", ["user", "system"])
+async def test_memory_blocks_do_not_pile_up_in_stored_messages(
+    client: ZepMemoryClient, kind: str, insert: str
+) -> None:
+    # Memory writes its memory blocks' content into the messages the store hands it (the
+    # newest user message, or a system message): every read must hand out messages of its own,
+    # as LlamaIndex's SQLAlchemyChatStore (the reference) does.
+    store = ZepDBChatStore(client, "jane") if kind == "zep" else SQLAlchemyChatStore(table_name="t")
+    memory = Memory.from_defaults(
+        session_id="s",
+        chat_store=store,
+        memory_blocks=[StaticMemoryBlock(name="core", static_content="Jane likes tea")],
+        insert_method=InsertMethod(insert),
+    )
+    mine = [m("be kind", "system"), m("hi")]
+    await memory.aput_messages(mine)
+    seen = [texts(await memory.aget()) for _ in range(3)]
+    assert seen[0] == seen[1] == seen[2]
+    assert sum(text.count("Jane likes tea") for text in seen[2]) == 1
+    assert texts(mine) == ["be kind", "hi"]  # the caller's messages are left alone
+    assert texts(await store.get_messages("s")) == ["be kind", "hi"]

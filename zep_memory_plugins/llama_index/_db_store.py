@@ -35,7 +35,7 @@ from .._duplex import arun
 from .._errors import InvalidInputError
 from .._models import Message, check_id
 from ._bound import UserBoundStore
-from ._convert import LLAMA_INDEX_STATUS_KEY, from_zep_message, to_zep_message
+from ._convert import LLAMA_INDEX_STATUS_KEY, from_zep_message, hand_out_all, to_zep_message
 
 __all__ = ["LLAMA_INDEX_ARCHIVED_THROUGH_KEY", "ZepDBChatStore"]
 
@@ -106,7 +106,11 @@ class _Known:
     def decoded(
         self, store: ZepDBChatStore, key: str, positions: Sequence[int]
     ) -> list[ChatMessage]:
-        """The framework messages at ``positions``, decoded (once) through the history cache."""
+        """Copies of the framework messages at ``positions`` (each decoded once).
+
+        What a caller gets is its own: ``Memory`` writes its memory blocks into the messages it
+        gets, and a memory block tags those it is given.
+        """
         chats = self.chats
         missing = [i for i in positions if chats[i] is None]
         if missing:
@@ -115,20 +119,24 @@ class _Known:
             )
             for i, chat in zip(missing, fresh, strict=True):
                 chats[i] = chat
-        return [chats[i] for i in positions]  # type: ignore[misc]
+        return hand_out_all([chats[i] for i in positions])  # type: ignore[misc]
 
     def rows(self, store: ZepDBChatStore, key: str) -> list[tuple[ChatMessage, MessageStatus]]:
         """Every message with its status (all decoded)."""
         chats = self.decoded(store, key, range(len(self.stored)))
         return list(zip(chats, self.statuses, strict=True))
 
-    def added(self, stored: list[Message], rows: list[tuple[ChatMessage, MessageStatus]]) -> _Known:
-        """The session with ``stored`` added (written from ``rows``)."""
+    def added(self, stored: list[Message], statuses: list[MessageStatus]) -> _Known:
+        """The session with ``stored`` added, with ``statuses``.
+
+        Their framework messages are decoded from what was stored, as a read would: not the
+        caller's objects.
+        """
         return _Known(
             self.stored + stored,
-            self.statuses + [status for _, status in rows],
+            self.statuses + statuses,
             self.boundary,
-            self.chats + [chat for chat, _ in rows],
+            self.chats + [None] * len(stored),
         )
 
     def archived(self, positions: list[int]) -> _Known:
@@ -267,7 +275,7 @@ class ZepDBChatStore(UserBoundStore, AsyncDBChatStore):
         write = self._guard.plan_write(self.user_id, key, _encode(rows), self.session_metadata)
         stored = await arun(write)
         known = self._known.get(key)
-        self._wrote(key, None if known is None else known.added(stored, rows))
+        self._wrote(key, None if known is None else known.added(stored, [s for _, s in rows]))
 
     async def set_messages(
         self, key: str, messages: list[ChatMessage], status: MessageStatus = MessageStatus.ACTIVE
