@@ -267,7 +267,7 @@ class ZepMemory(BaseMemory):
         # Only the newest messages are looked at, as far back as the cut needs (see Tail): each
         # is decoded, shaped and counted once while the history cache holds the session, and
         # what is returned is copied.
-        decoded: list[ChatMessage] = []  # kept[tail.base:], decoded
+        decoded: list[ChatMessage] = []  # kept[offset():], decoded
         tokenizer = self.tokenizer_fn
 
         def measure(a: int, b: int) -> list[tuple[Shape, int]]:
