@@ -147,7 +147,6 @@ def cut_messages(
     max_tokens: int | None = None,
     token_counter: TokenCounter = count_tokens_approximately,
     whole: bool = True,
-    sized: Sequence[tuple[Shape, int]] | None = None,
 ) -> list[BaseMessage]:
     """The newest whole turns of ``messages`` within ``window`` and ``max_tokens``.
 
@@ -157,16 +156,16 @@ def cut_messages(
     Never starts on an assistant message or a tool result and never separates a tool call from
     its results, so a provider accepts what is returned; it is shorter than asked only to stay
     whole (possibly empty). ``whole=False``: ``messages`` are only the newest of the
-    conversation (a window read), so their first message may itself be a cut. ``sized``: each
-    message's shape and ``token_counter([message])``, worked out before (see :func:`size_of`).
+    conversation (a window read), so their first message may itself be a cut. It looks at every
+    message; the history itself looks only at the newest (see ``Tail``).
     """
-    shapes: Sequence[Shape] = Shapes(messages) if sized is None else [s[0] for s in sized]
+    shapes: Sequence[Shape] = Shapes(messages)
     start = window_start(shapes, window, whole=whole)
     if max_tokens is None:
         return list(messages[start:])
     ok = safe_starts(shapes, whole=whole)
     ok[start] = True
-    costs = [token_counter([m]) for m in messages] if sized is None else [s[1] for s in sized]
+    costs = [token_counter([m]) for m in messages]
     found = fit_start(
         ok,
         costs,
