@@ -420,7 +420,8 @@ class History(list[Message]):
     The history cache hands its histories out as these, keeping ``marked`` up to date as
     messages arrive, so that finding the rolling summary or the messages' statuses does not look
     at every message of a long history each turn. ``marked``: the indices ``i`` for which
-    ``is_marked(self[i])``, ascending.
+    ``is_marked(self[i])``, ascending. The positions are not kept up to date if the list is
+    changed in place: change a copy (``list(history)``), as every caller in the library does.
     """
 
     __slots__ = ("marked",)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import (
@@ -30,14 +32,21 @@ from langchain_core.messages import (
 from langchain_core.messages.utils import count_tokens_approximately
 from llama_index.core.base.llms.types import ToolCallBlock
 from llama_index.core.llms import ChatMessage as LIMessage
-from llama_index.core.llms import MessageRole
+from llama_index.core.llms import MessageRole, MockLLM
 
-from zep_memory_plugins import ZepMemoryClient
-from zep_memory_plugins._context import Shape, fit_start, safe_starts, window_start
+from zep_memory_plugins import InvalidInputError, Message, ZepMemoryClient
+from zep_memory_plugins._context import (
+    Shape,
+    fit_start,
+    fold_point,
+    safe_starts,
+    transcript_line,
+    window_start,
+)
 from zep_memory_plugins.langchain import ZepChatMessageHistory
 from zep_memory_plugins.langchain._history import cut_messages, shape_of
 from zep_memory_plugins.llama_index import ZepMemory, to_zep_message
-from zep_memory_plugins.llama_index._memory import chat_shape
+from zep_memory_plugins.llama_index._memory import chat_shape, chat_text
 
 
 @dataclass(frozen=True)
@@ -289,3 +298,63 @@ def test_adapters_hand_out_valid_cuts(
         check_cut(full, len(mine), w)
         assert memory._tokens(mine) <= (b or 100_000)
         assert asyncio.run(memory.aget()) == mine
+
+
+def reference_plan(
+    memory: ZepMemory, stored: list[LIMessage], raw: list[Message], *, may_fold: bool
+) -> tuple[list[LIMessage], tuple[list[str], str] | None]:
+    """What ``ZepMemory._plan`` must decide (its messages, or the lines and end of a summary
+    to make first), worked out over every message with the reference functions."""
+    held = list(memory._pending)
+    everything = [*stored, *held]
+    shapes = [chat_shape(m) for m in everything]
+    costs = [memory._tokens([m]) for m in everything]
+    budget = memory.token_limit
+    start = window_start(shapes, memory.last_n)
+    if sum(costs[start:]) <= budget:
+        return everything[start:], None
+    ok = safe_starts(shapes)
+    if may_fold and memory.llm is not None and start < len(stored):
+        keep = int(max(budget - memory._summary_cap(), 0) * memory.keep_ratio)
+        k = fold_point(ok, costs, keep, lo=start, hi=len(stored))
+        if k > start:
+            lines = [transcript_line(str(m.role.value), chat_text(m)) for m in stored[start:k]]
+            return [], (lines, str(raw[k - 1].uuid))
+    found = fit_start(ok, costs, budget, lo=start, hi=len(stored) if held else len(everything))
+    if found is None and held:
+        raise InvalidInputError("the new input does not fit", field="token_limit")
+    return ([] if found is None else everything[found:]), None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    conversations(),
+    st.lists(st.integers(1, 12), max_size=40),
+    st.one_of(st.none(), st.integers(1, 40)),
+    st.integers(1, 600),
+    st.booleans(),
+)
+def test_zep_memory_plans_the_reference_cut_with_held_messages_and_folds(
+    steps: list[Step], held: list[int], window: int | None, budget: int, fold: bool
+) -> None:
+    """``ZepMemory`` looks only at the newest messages: with user messages held (more than one
+    run of them included), a window, and a summary to make, it decides what every message says."""
+    li = to_llama(steps)
+    raw = [to_zep_message(m).model_copy(update={"uuid": uuid.uuid4()}) for m in li]
+    memory = ZepMemory(
+        _PLANNER,
+        "u",
+        f"plan-{next(_SESSIONS)}",
+        last_n=window,
+        token_limit=budget,
+        llm=MockLLM() if fold else None,
+    )
+    memory._pending = [LIMessage(role="user", content="held " * n) for n in held]
+    try:
+        expected = reference_plan(memory, li, raw, may_fold=fold)
+    except InvalidInputError:
+        with pytest.raises(InvalidInputError, match="does not fit token_limit"):
+            memory._plan(raw, None, 0, may_fold=fold)
+        return
+    mine, job = memory._plan(raw, None, 0, may_fold=fold)
+    assert (mine, None if job is None else (job.lines, job.through)) == expected

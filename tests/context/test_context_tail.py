@@ -54,10 +54,10 @@ class Recorder:
 
 
 def _bounds(data: st.DataObject, n: int) -> tuple[int, int, int]:
-    """A room (negative ones included) and the bounds ``lo <= hi`` of a cut."""
+    """A room (negative ones included) and the bounds of a cut (mostly ``lo <= hi``)."""
     room = data.draw(st.integers(-5, 40 * max(n, 1)), label="room")
     lo = data.draw(st.integers(0, n), label="lo")
-    return room, lo, data.draw(st.integers(lo, n), label="hi")
+    return room, lo, data.draw(st.integers(max(lo - 2, 0), n), label="hi")
 
 
 @settings(max_examples=1500, deadline=None)
@@ -76,7 +76,7 @@ def test_fit_is_fit_start_over_everything(
     # only as far back as the budget reaches: the first message past it, and at most one run
     # (which doubles each time) more
     fits = next((i for i in range(lo, n + 1) if sum(costs[i:]) <= room), None)
-    needed = n - (lo if fits is None or fits == lo else fits - 1)
+    needed = 0 if lo > hi else n - (lo if fits is None or fits == lo else fits - 1)
     assert len(recorder.asked) <= max(2 * needed, Tail.FIRST_RUN)
     assert tail.base >= lo
 
@@ -150,3 +150,32 @@ def test_a_long_conversation_is_measured_only_near_its_end() -> None:
     tail = recorder.tail(whole=True)
     assert tail.fit(100) == 99_990
     assert len(recorder.asked) == Tail.FIRST_RUN
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_CONVERSATIONS, st.booleans(), st.data())
+def test_one_tail_answers_one_question_after_another(
+    sized: list[tuple[Shape, int]], whole: bool, data: st.DataObject
+) -> None:
+    """As the adapters ask: a window, whether the rest fits, where to fold, where to cut, and
+    how far back to reach, all of one tail (what one answer measured serves the next)."""
+    n = len(sized)
+    shapes, costs = [s for s, _ in sized], [c for _, c in sized]
+    ok = safe_starts(shapes, whole=whole)
+    recorder = Recorder(sized)
+    tail = recorder.tail(whole)
+    window = data.draw(st.one_of(st.none(), st.integers(1, n + 2)), label="window")
+    start = tail.window_start(window)
+    assert start == window_start(shapes, window, whole=whole)
+    room = data.draw(st.integers(-5, 40 * max(n, 1)), label="room")
+    fits = tail.fitting_from(room, start)
+    assert fits == next((i for i in range(start, n + 1) if sum(costs[i:]) <= room), None)
+    keep = data.draw(st.integers(0, 40 * max(n, 1)), label="keep")
+    hi = data.draw(st.integers(start, n), label="hi")
+    assert tail.fold_point(keep, lo=start, hi=hi) == fold_point(ok, costs, keep, lo=start, hi=hi)
+    assert tail.fit(room, lo=start, hi=hi) == fit_start(ok, costs, room, lo=start, hi=hi)
+    reach = data.draw(st.integers(0, n), label="reach")
+    tail.reach(reach)
+    assert tail.shapes == shapes[tail.base :] and tail.costs == costs[tail.base :]
+    assert tail.base <= min(reach, start)
+    recorder.check_once()
