@@ -36,9 +36,9 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._context import History, is_marked
+from ._context import History, Shape, Sized, Tail, is_marked
 from ._duplex import Plan, Step, arun, call, run
 from ._models import Message, building_many
 from ._per_client import PerClient
@@ -46,7 +46,14 @@ from ._per_client import PerClient
 if TYPE_CHECKING:
     from ._client import ZepMemoryClient
 
-__all__ = ["MAX_CACHED_SESSIONS", "TAIL_SIZE", "HistoryCache", "history_cache", "merge_tail"]
+__all__ = [
+    "MAX_CACHED_SESSIONS",
+    "TAIL_SIZE",
+    "DecodedTail",
+    "HistoryCache",
+    "history_cache",
+    "merge_tail",
+]
 
 #: Newest messages read to refresh a known session: a turn adds a few messages, so this covers
 #: many turns of other writers before a full read is needed, in one Zep request.
@@ -429,6 +436,58 @@ class HistoryCache:
 
         decoded = self.decode(session_id, messages, key, converted)
         return decoded, self.decode(session_id, messages, measures, measured, stale)
+
+
+class DecodedTail(Tail, Generic[_T]):
+    """A :class:`~zep_memory_plugins._context.Tail` over a session's stored messages.
+
+    Through the history cache: each message looked at is converted (under ``key``) and sized by
+    ``size`` at most once while the cache holds the session, per ``counter`` (a size taken with
+    another counter is taken again). ``extra``: the sizes of messages that follow the stored
+    ones and are not stored (an adapter's held user messages).
+    """
+
+    def __init__(
+        self,
+        cache: HistoryCache,
+        session_id: str,
+        messages: Sequence[Message],
+        key: Hashable,
+        convert: Callable[[Message], _T],
+        sizes: Hashable,
+        size: Callable[[_T], tuple[Shape, int]],
+        counter: object,
+        *,
+        extra: Sequence[tuple[Shape, int]] = (),
+        whole: bool = True,
+    ) -> None:
+        self.stored = len(messages)
+        self._decoded: list[_T] = []  # messages[min(base, stored):], converted
+        self._extra = list(extra)
+
+        def measure(a: int, b: int) -> list[tuple[Shape, int]]:
+            stop = min(b, self.stored)
+            sized: list[tuple[Shape, int]] = []
+            if a < stop:
+                part, seen = cache.decode_and_measure(
+                    session_id,
+                    messages[a:stop],
+                    key,
+                    convert,
+                    sizes,
+                    lambda value: Sized(*size(value), counter),
+                    stale=lambda known: known.counter is not counter,
+                )
+                self._decoded[:0] = part
+                sized = [(s.shape, s.cost) for s in seen]
+            return sized + self._extra[max(a, self.stored) - self.stored : max(b - self.stored, 0)]
+
+        super().__init__(self.stored + len(self._extra), measure, whole=whole)
+
+    def decoded_from(self, start: int) -> list[_T]:
+        """The converted stored messages from index ``start`` on (measured back to it)."""
+        self.reach(start)
+        return self._decoded[start - min(self.base, self.stored) :] if start < self.stored else []
 
 
 def _new_cache(client: ZepMemoryClient) -> HistoryCache:

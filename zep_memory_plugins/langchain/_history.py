@@ -15,8 +15,6 @@ from .._client import ZepMemoryClient
 from .._context import (
     Kind,
     Shape,
-    Sized,
-    Tail,
     check_budget,
     fit_start,
     safe_starts,
@@ -26,6 +24,7 @@ from .._context import (
 )
 from .._duplex import Plan, arun, run
 from .._errors import InvalidInputError
+from .._history_cache import DecodedTail
 from .._models import Message, building_many, check_id, check_metadata, shallow_copy
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
@@ -296,35 +295,26 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
         turn on a long history costs what the messages it returns cost.
         """
         assert self.max_tokens is not None
-        cache, counter, budget = self._guard.cache, self.token_counter, self.max_tokens
-        decoded: list[BaseMessage] = []  # conversation[tail.base:], decoded
-
-        def measure(a: int, b: int) -> list[tuple[Shape, int]]:
-            part, sized = cache.decode_and_measure(
-                self.session_id,
-                conversation[a:b],
-                LANGCHAIN_MESSAGE_KEY,
-                from_zep_message,
-                _SIZES,
-                lambda message: Sized(*size_of(message, counter), counter),
-                stale=lambda seen: seen.counter is not counter,
-            )
-            decoded[:0] = part
-            return [(s.shape, s.cost) for s in sized]
-
-        def newest(start: int) -> list[BaseMessage]:
-            tail.reach(start)
-            return decoded[start - tail.base :]
-
-        tail = Tail(len(conversation), measure, whole=whole)
+        counter, budget = self.token_counter, self.max_tokens
+        tail = DecodedTail(
+            self._guard.cache,
+            self.session_id,
+            conversation,
+            LANGCHAIN_MESSAGE_KEY,
+            from_zep_message,
+            _SIZES,
+            lambda message: size_of(message, counter),
+            counter,
+            whole=whole,
+        )
         start = tail.window_start(self.window)
         found = tail.fit(
             budget,
             lo=start,
-            total=lambda i: counter(newest(i)) if i < tail.n else 0,
+            total=lambda i: counter(tail.decoded_from(i)) if i < tail.n else 0,
             budget=budget,
         )
-        return [] if found is None else newest(found)
+        return [] if found is None else tail.decoded_from(found)
 
     def refresh(self) -> None:
         """Forget the messages read so far: the next read asks the backend again."""

@@ -17,10 +17,8 @@ from .._context import (
     Fold,
     Kind,
     Shape,
-    Sized,
     Summary,
     SummaryBook,
-    Tail,
     plan_fold,
     position_of,
     split_summary,
@@ -29,6 +27,7 @@ from .._context import (
 )
 from .._duplex import Plan, arun, call, run
 from .._errors import InvalidInputError
+from .._history_cache import DecodedTail
 from .._models import Message, building_many, check_id, check_metadata
 from .._session_guard import SessionGuard, check_client, guard_for
 from ._convert import LLAMA_INDEX_MESSAGE_KEY, from_zep_message, hand_out_all, to_zep_message
@@ -95,12 +94,6 @@ def summary_chat_message(text: str) -> ChatMessage:
 #: Conversion key of the remembered :class:`~zep_memory_plugins._context.Sized` in the history
 #: cache.
 _SIZES = "zep_memory_plugins.llama_index.ZepMemory.sizes"
-
-
-def _handed_out(messages: list[ChatMessage], start: int, stored: int) -> list[ChatMessage]:
-    """``messages[start:]``, the first ``stored`` of which (the decoded ones) copied."""
-    with building_many:
-        return [*hand_out_all(messages[start:stored]), *messages[max(start, stored) :]]
 
 
 def _chat_messages(messages: object) -> list[ChatMessage]:
@@ -262,39 +255,28 @@ class ZepMemory(BaseMemory):
     ) -> tuple[list[ChatMessage], Fold | None]:
         """What ``get`` returns for the stored messages ``raw``, or a summary to make first."""
         summary, kept, whole = self._book.split(self.session_id, raw, lastn)
-        stored = len(kept)
-        pending = [self._size(m) for m in self._pending]
+        stored, held = len(kept), [self._size(m) for m in self._pending]
         # Only the newest messages are looked at, as far back as the cut needs (see Tail): each
         # is decoded, shaped and counted once while the history cache holds the session, and
         # what is returned is copied.
-        decoded: list[ChatMessage] = []  # kept[offset():], decoded
-        tokenizer = self.tokenizer_fn
-
-        def measure(a: int, b: int) -> list[tuple[Shape, int]]:
-            sized: list[tuple[Shape, int]] = []
-            if a < min(b, stored):
-                part, seen = self._guard.cache.decode_and_measure(
-                    self.session_id,
-                    kept[a : min(b, stored)],
-                    LLAMA_INDEX_MESSAGE_KEY,
-                    from_zep_message,
-                    _SIZES,
-                    lambda chat: Sized(*self._size(chat), tokenizer),
-                    stale=lambda known: known.counter is not tokenizer,
-                )
-                decoded[:0] = part
-                sized = [(s.shape, s.cost) for s in seen]
-            return sized + pending[max(a, stored) - stored : b - stored] if b > stored else sized
-
-        def offset() -> int:  # the index in ``kept`` of ``decoded[0]``
-            return min(tail.base, stored)
+        tail = DecodedTail(
+            self._guard.cache,
+            self.session_id,
+            kept,
+            LLAMA_INDEX_MESSAGE_KEY,
+            from_zep_message,
+            _SIZES,
+            self._size,
+            self.tokenizer_fn,
+            extra=held,
+            whole=whole,
+        )
 
         def handed_out(start: int) -> list[ChatMessage]:
-            tail.reach(start)
-            at = offset()
-            return _handed_out([*decoded, *self._pending], start - at, stored - at)
+            with building_many:
+                pending = self._pending[max(start - stored, 0) :]
+                return [*hand_out_all(tail.decoded_from(start)), *pending]
 
-        tail = Tail(stored + len(pending), measure, whole=whole)
         start = tail.window_start(self.last_n)
         text = summary.text if summary is not None else None
         known = self._latest
@@ -314,7 +296,7 @@ class ZepMemory(BaseMemory):
             if k > start:
                 lines = [
                     transcript_line(str(m.role.value), chat_text(m))
-                    for m in decoded[start - offset() : k - offset()]
+                    for m in tail.decoded_from(start)[: k - start]
                 ]
                 return [], Fold(text, lines, str(kept[k - 1].uuid))
         found = tail.fit(budget - fixed, lo=start, hi=hi)
@@ -322,7 +304,7 @@ class ZepMemory(BaseMemory):
             if self._pending:
                 raise InvalidInputError(
                     f"the new input does not fit token_limit={budget}: it takes "
-                    f"{fixed + sum(cost for _, cost in pending)} tokens with the summary and "
+                    f"{fixed + sum(cost for _, cost in held)} tokens with the summary and "
                     "the initial count",
                     field="token_limit",
                 )
