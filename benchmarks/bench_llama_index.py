@@ -191,8 +191,8 @@ def long_histories(tmp: Path, sizes: tuple[int, ...], turns: int) -> list[str]:
     """``ZepMemory`` on long histories (embedded store), as markdown table lines.
 
     For each size: the first ``get()`` of a new client (a new process: the whole history read
-    into the client's history cache), then the median of ``turns`` turns (``put_messages`` of a question and its answer,
-    then ``get()`` with the default token limit), and of ``get_all()``.
+    into the client's history cache), then the median of ``turns`` turns (``put_messages`` of a
+    question and its answer, then ``get()`` with the default token limit), and of ``get_all()``.
     """
     lines = [
         "| history | first get(), new client (ms) | turn: put_messages + get() (ms) "
