@@ -189,6 +189,151 @@ def test_decode_and_measure_converts_a_new_message_once(client, cache):
     assert converted == ["a", "bb", "ccc"]
 
 
+def _described(m: Message) -> tuple[str, str, Any]:
+    """A conversion that depends on what a message holds (its content and metadata)."""
+    return m.content, m.role, m.metadata
+
+
+def test_window_reads_convert_only_the_messages_new_since_the_last(client, cache):
+    # A session read only through windows is not held: the conversions of the last window
+    # read are remembered, so each turn converts only what is new.
+    client.memory.add_messages("s", msgs(*"abcd"))
+    convert, calls = upper_recorded()
+    assert cache.decode("s", cache.read("s", 3), "upper", convert) == ["B", "C", "D"]
+    client.memory.add_messages("s", msgs("e"))
+    assert cache.decode("s", cache.read("s", 3), "upper", convert) == ["C", "D", "E"]
+    assert calls == ["b", "c", "d", "e"]
+    # each conversion key remembers its own
+    assert cache.decode("s", cache.read("s", 3), "lower", str) != ["C", "D", "E"]
+    assert calls == ["b", "c", "d", "e"]
+
+
+def test_a_window_read_asked_for_in_parts_remembers_them_all(client, cache):
+    # A DecodedTail converts a read's messages newest first, in runs (``more``: older ones of
+    # the same read): the next read finds every one of them, whichever run asks.
+    client.memory.add_messages("s", msgs(*"abcdef"))
+    convert, calls = upper_recorded()
+    for _ in range(2):
+        read = cache.read("s", 5)
+        assert cache.decode("s", read[3:], "upper", convert) == ["E", "F"]
+        assert cache.decode("s", read[1:3], "upper", convert, more=True) == ["C", "D"]
+        assert cache.decode("s", read[:1], "upper", convert, more=True) == ["B"]
+    assert calls == ["e", "f", "c", "d", "b"]
+    # only the last read's are remembered: after one that asked for the newest only, the
+    # older ones are converted again
+    assert cache.decode("s", cache.read("s", 5)[3:], "upper", convert) == ["E", "F"]
+    read = cache.read("s", 5)
+    assert cache.decode("s", read[3:], "upper", convert) == ["E", "F"]
+    assert cache.decode("s", read[:3], "upper", convert, more=True) == ["B", "C", "D"]
+    assert calls == ["e", "f", "c", "d", "b", "b", "c", "d"]
+
+
+def test_a_window_read_sees_metadata_another_writer_changed(client, cache):
+    # Not through the cache (another process, say): the stored message is not what the
+    # remembered conversion was made from, so it is converted again.
+    client.memory.add_messages("s", msgs("a", "b"))
+    first = cache.decode("s", cache.read("s", 2), "d", _described)
+    assert first == [("a", "user", None), ("b", "user", None)]
+    b = client.memory.get_messages("s")[1].uuid
+    client.memory.update_message_metadata("s", b, {"topic": "x"})
+    assert cache.decode("s", cache.read("s", 2), "d", _described) == [
+        ("a", "user", None),
+        ("b", "user", {"topic": "x"}),
+    ]
+    client.memory.update_message_metadata("s", b, {"topic": "y"})
+    assert cache.decode("s", cache.read("s", 2), "d", _described)[1] == (
+        "b",
+        "user",
+        {"topic": "y"},
+    )
+
+
+def test_window_conversions_are_checked_against_a_copy_of_their_message(client, cache):
+    client.memory.add_messages("s", [Message(role="user", content="a", metadata={"k": "v"})])
+    convert, calls = upper_recorded()
+    read = cache.read("s", 1)
+    assert cache.decode("s", read, "upper", convert) == ["A"]
+    read[0].metadata["k"] = "changed in place"  # the message read before, not the store
+    read[0].content = "z"
+    assert cache.decode("s", cache.read("s", 1), "upper", convert) == ["A"]
+    assert calls == ["a"]  # what the store holds is what the conversion was made from
+    # a message the read hands over changed since its conversion is converted again
+    again = cache.read("s", 1)
+    again[0].content = "q"
+    assert cache.decode("s", again, "upper", convert) == ["Q"]
+
+
+def test_window_messages_with_nested_metadata_are_converted_each_time(client, cache):
+    # A list (or object) could change in place after the conversion: nothing is remembered.
+    client.memory.add_messages("s", [Message(role="user", content="a", metadata={"k": [1, 2]})])
+    convert, calls = upper_recorded()
+    for _ in range(3):
+        assert cache.decode("s", cache.read("s", 1), "upper", convert) == ["A"]
+    assert calls == ["a", "a", "a"]
+
+
+def test_stale_window_conversions_are_made_again(client, cache):
+    client.memory.add_messages("s", msgs("a", "b"))
+    convert, calls = upper_recorded()
+    cache.decode("s", cache.read("s", 2), "upper", convert)
+    got = cache.decode("s", cache.read("s", 2), "upper", convert, stale=lambda v: v == "A")
+    assert got == ["A", "B"] and calls == ["a", "b", "a"]
+
+
+def test_forgetting_a_session_drops_its_window_conversions(client, cache):
+    client.memory.add_messages("s", msgs("a"))
+    convert, calls = upper_recorded()
+    cache.decode("s", cache.read("s", 1), "upper", convert)
+    cache.forget("s")
+    assert "s" not in cache._recent
+    cache.decode("s", cache.read("s", 1), "upper", convert)
+    assert calls == ["a", "a"]
+
+
+def test_window_conversions_are_kept_for_a_bounded_number_of_sessions(client):
+    cache = HistoryCache(client, tail_size=TAIL, max_sessions=2)
+    for sid in ("s1", "s2", "s3"):
+        client.memory.add_messages(sid, msgs(sid))
+        cache.decode(sid, cache.read(sid, 1), "upper", lambda m: m.content.upper())
+    assert list(cache._recent) == ["s2", "s3"]
+
+
+WINDOW_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(1, 4)),
+        st.tuples(st.just("update"), st.integers(0, 30)),
+        st.tuples(st.just("nested"), st.integers(0, 30)),
+        st.tuples(st.just("read"), st.integers(1, 6)),
+        st.tuples(st.just("forget"), st.just(0)),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(ops=WINDOW_OPS)
+def test_window_conversions_are_always_those_of_what_is_stored(ops: list[tuple[str, int]]) -> None:
+    """Whatever another writer changes, a window read's conversions are those of its messages."""
+    with ZepMemoryClient(path=":memory:") as client:
+        cache = HistoryCache(client, tail_size=TAIL)
+        counter = 0
+        for op, n in ops:
+            stored = client.memory.get_messages("s")
+            if op == "add":
+                counter += n
+                client.memory.add_messages("s", msgs(*map(str, range(counter - n, counter))))
+            elif op in ("update", "nested") and stored:
+                value = {"n": n} if op == "nested" else n
+                client.memory.update_message_metadata(
+                    "s", stored[n % len(stored)].uuid, {"v": value}
+                )
+            elif op == "forget":
+                cache.forget("s")
+            elif op == "read":
+                read = cache.read("s", n)
+                assert cache.decode("s", read, "d", _described) == [_described(m) for m in read]
+
+
 def test_least_recently_used_sessions_are_dropped(client):
     cache = HistoryCache(client, tail_size=TAIL, max_sessions=2)
     for sid in ("s1", "s2", "s3"):

@@ -64,8 +64,17 @@ MAX_CACHED_SESSIONS = 256
 #: Sessions whose newest message a cache remembers (to see deletes), per session it holds.
 _SEEN_PER_SESSION = 16
 
+#: Metadata values a remembered conversion of a message not held can be checked against (they
+#: cannot change in place; see ``HistoryCache.decode``).
+_ATOMS = frozenset((str, int, float, bool, type(None)))
+#: Reads of a session not held longer than this (a wide window) remember no conversions.
+_RECENT_MESSAGES = 1000
+
 _T = TypeVar("_T")
 _S = TypeVar("_S")
+
+#: Conversions of messages not held, by uuid int: (a copy of what the message held, conversion).
+_Converted = dict[int, tuple[dict[str, Any], Any]]
 
 
 class _Entry:
@@ -157,6 +166,11 @@ class HistoryCache:
         self._lost_listeners: list[Callable[[str], None]] = []
         #: per session, held or not: the newest message known to be in it (read or written)
         self._seen: OrderedDict[str, uuid.UUID | None] = OrderedDict()
+        #: per session not held, per conversion key: the conversions of its last read's
+        #: messages by uuid int, each with what its message held when converted (see decode)
+        self._recent: OrderedDict[str, dict[Hashable, tuple[_Converted, _Converted]]] = (
+            OrderedDict()
+        )
 
     def on_lost(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(session_id)`` when a read shows that held messages are gone."""
@@ -369,6 +383,7 @@ class HistoryCache:
         with self._lock:
             self._entries.pop(session_id, None)
             self._seen.pop(session_id, None)
+            self._recent.pop(session_id, None)
 
     def decode(
         self,
@@ -377,18 +392,27 @@ class HistoryCache:
         key: Hashable,
         convert: Callable[[Message], _T],
         stale: Callable[[_T], bool] | None = None,
+        *,
+        more: bool = False,
     ) -> list[_T]:
         """``[convert(m) for m in messages]``, reusing conversions made for earlier reads.
 
         ``key`` names the conversion (one per framework); results are remembered per message
         uuid while the session is held. A remembered result for which ``stale`` is true (made
         with other settings, say) is converted again and replaces it.
+
+        For a session not held (window reads), the conversions of the last read are remembered
+        instead, each with a copy of what its message held, and reused only for a message that
+        holds exactly that again (``convert`` depends on nothing else), so a window read every
+        turn converts only the messages new since the one before. ``more``: ``messages`` are
+        more of the same read (older ones, as a ``DecodedTail`` asks for them), remembered with
+        what this read converted before.
         """
         held = self._held(session_id)
         memo = None if held is None else held.decoded.setdefault(key, {})
         with building_many:  # a whole history's worth of objects (see building_many)
             if memo is None:
-                return [convert(m) for m in messages]
+                return self._decode_recent(session_id, messages, key, convert, stale, more)
             out: list[_T] = []
             append, get = out.append, memo.get
             for message in messages:
@@ -403,6 +427,58 @@ class HistoryCache:
                 append(value)
             return out
 
+    def _decode_recent(
+        self,
+        session_id: str,
+        messages: Sequence[Message],
+        key: Hashable,
+        convert: Callable[[Message], _T],
+        stale: Callable[[_T], bool] | None,
+        more: bool,
+    ) -> list[_T]:
+        """:meth:`decode` for a session not held (see there)."""
+        with self._lock:
+            # (what the last read converted, what this one has so far): a read's first call
+            # looks in the last read's, and its later ones (``more``) in the one before it
+            last, current = self._recent.get(session_id, {}).get(key) or ({}, {})
+        before = last if more else current
+        now: _Converted = {}
+        out: list[_T] = []
+        append, get, atoms = out.append, before.get, _ATOMS
+        for message in messages:
+            uid = message.uuid
+            values = message.__dict__
+            metadata = values["metadata"]
+            if uid is None or (
+                metadata and not all(type(v) in atoms for v in metadata.values())
+            ):  # nothing to remember it by, or metadata that could change in place
+                append(convert(message))
+                continue
+            known = get(uid.int)
+            if known is not None and known[0] == values:
+                value = known[1]
+                if stale is not None and stale(value):
+                    value = convert(message)
+            else:
+                value = convert(message)
+            if len(messages) <= _RECENT_MESSAGES:
+                # what it held, copied (its metadata too: its values cannot change in place)
+                now[uid.int] = (
+                    {**values, "metadata": None if metadata is None else {**metadata}},
+                    value,
+                )
+            append(value)
+        with self._lock:
+            recent = self._recent.setdefault(session_id, {})
+            self._recent.move_to_end(session_id)
+            if not more:
+                recent[key] = (current, now)
+            elif len(current) + len(now) <= _RECENT_MESSAGES:
+                recent[key] = (last, {**current, **now})
+            while len(self._recent) > self.max_sessions:
+                self._recent.popitem(last=False)
+        return out
+
     def decode_and_measure(
         self,
         session_id: str,
@@ -412,12 +488,14 @@ class HistoryCache:
         measures: Hashable,
         measure: Callable[[_T], _S],
         stale: Callable[[_S], bool] | None = None,
+        *,
+        more: bool = False,
     ) -> tuple[list[_T], list[_S]]:
         """:meth:`decode` under ``key``, and ``measure`` of each converted form under ``measures``.
 
         Every message is converted at most once (a new one, missing from both memos, included);
         a measure is always taken of the converted form handed out. ``stale`` applies to the
-        measures (see :meth:`decode`).
+        measures, ``more`` to both (see :meth:`decode`).
         """
         fresh: dict[int, _T] = {}  # converted by this call, by message object
         remembered: dict[int, _T] = {}  # all of them, filled on the first need
@@ -434,8 +512,8 @@ class HistoryCache:
                 value = remembered[id(message)]
             return measure(value)
 
-        decoded = self.decode(session_id, messages, key, converted)
-        return decoded, self.decode(session_id, messages, measures, measured, stale)
+        decoded = self.decode(session_id, messages, key, converted, more=more)
+        return decoded, self.decode(session_id, messages, measures, measured, stale, more=more)
 
 
 class DecodedTail(Tail, Generic[_T]):
@@ -477,6 +555,7 @@ class DecodedTail(Tail, Generic[_T]):
                     sizes,
                     lambda value: Sized(*size(value), counter),
                     stale=lambda known: known.counter is not counter,
+                    more=stop < self.stored,  # older than the first run: the same read
                 )
                 self._decoded[:0] = part
                 sized = [(s.shape, s.cost) for s in seen]

@@ -15,6 +15,7 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
+    message_to_dict,
 )
 
 from zep_memory_plugins import (
@@ -239,6 +240,27 @@ def test_window(client: ZepMemoryClient) -> None:
     assert history.messages == sent[-3:]
     full = ZepChatMessageHistory(session_id="s1", user_id="ann", client=client)
     assert full.messages == sent
+
+
+def test_a_window_read_each_turn_sees_what_another_writer_changed(client: ZepMemoryClient) -> None:
+    # A window read remembers the last read's conversions; one whose stored message changed
+    # (its metadata updated by another process, say) is made again.
+    history = ZepChatMessageHistory(session_id="s1", user_id="ann", client=client, window=2)
+    history.add_messages([HumanMessage("q"), AIMessage("a")])
+    assert history.messages == [HumanMessage("q"), AIMessage("a")]
+    answer = client.memory.get_messages("s1")[-1].uuid
+    edited = AIMessage("edited", id="edit-1")
+    client.memory.update_message_metadata(
+        "s1", answer, {LANGCHAIN_MESSAGE_KEY: pack_json(message_to_dict(edited))}
+    )
+    history.refresh()
+    assert history.messages == [HumanMessage("q"), edited]
+    history.add_messages([HumanMessage("q2"), AIMessage("a2")])
+    assert history.messages == [HumanMessage("q2"), AIMessage("a2")]
+    got = history.messages
+    got[0].content = "changed by the caller"  # what the caller gets is its own
+    history.refresh()
+    assert history.messages == [HumanMessage("q2"), AIMessage("a2")]
 
 
 def test_clear_is_a_soft_delete_and_writes_revive(client: ZepMemoryClient) -> None:

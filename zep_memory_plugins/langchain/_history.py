@@ -67,6 +67,12 @@ _CHAT_KINDS: dict[str, Kind] = {
 }
 
 
+#: The shapes without tool call ids, shared (a ``Shape`` is frozen).
+_PLAIN_SHAPES: dict[str, Shape] = {
+    kind: Shape(kind) for kind in ("user", "assistant", "system", "tool", "other")
+}
+
+
 def shape_of(message: BaseMessage) -> Shape:
     """What cutting needs to know of a LangChain message (see ``zep_memory_plugins._context``)."""
     if message.type in ("chat", "ChatMessageChunk"):
@@ -74,16 +80,18 @@ def shape_of(message: BaseMessage) -> Shape:
     else:
         kind = _KINDS.get(message.type, "other")
     if kind == "assistant":
-        calls = tuple(
-            str(c["id"]) for c in getattr(message, "tool_calls", None) or [] if c.get("id")
-        ) + tuple(
-            str(c["id"]) for c in getattr(message, "invalid_tool_calls", None) or [] if c.get("id")
+        made = getattr(message, "tool_calls", None)
+        broken = getattr(message, "invalid_tool_calls", None)
+        if not made and not broken:
+            return _PLAIN_SHAPES["assistant"]
+        calls = tuple(str(c["id"]) for c in made or [] if c.get("id")) + tuple(
+            str(c["id"]) for c in broken or [] if c.get("id")
         )
         return Shape("assistant", calls=calls)
     if kind == "tool":
         answers = getattr(message, "tool_call_id", None)
         return Shape("tool", answers=str(answers) if answers else None)
-    return Shape(kind)
+    return _PLAIN_SHAPES[kind]
 
 
 def size_of(message: BaseMessage, token_counter: TokenCounter) -> tuple[Shape, int]:
@@ -158,7 +166,9 @@ def cut_messages(
     conversation (a window read), so their first message may itself be a cut. It looks at every
     message; the history itself looks only at the newest (see ``Tail``).
     """
-    shapes: Sequence[Shape] = Shapes(messages)
+    if max_tokens is None and whole and (window is None or window >= len(messages)):
+        return list(messages)  # the history is its own window: no shape is needed
+    shapes = [shape_of(m) for m in messages]
     start = window_start(shapes, window, whole=whole)
     if max_tokens is None:
         return list(messages[start:])
