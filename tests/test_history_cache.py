@@ -288,6 +288,9 @@ def test_forgetting_a_session_drops_its_window_conversions(client, cache):
     assert "s" not in cache._recent
     cache.decode("s", cache.read("s", 1), "upper", convert)
     assert calls == ["a", "a"]
+    # a window read that finds the session empty (cleared by another writer) drops them too
+    client.memory.delete_memory("s")
+    assert cache.read("s", 1) == [] and "s" not in cache._recent
 
 
 def test_window_conversions_are_kept_for_a_bounded_number_of_sessions(client):

@@ -287,6 +287,7 @@ class HistoryCache:
         with self._lock:
             lost = self._saw(session_id, messages, whole=len(messages) < window)
             if not messages:  # an empty session: whatever was held for it is gone
+                self._recent.pop(session_id, None)
                 held = self._entries.pop(session_id, None)
                 lost = lost or (held is not None and bool(held.messages))
         if lost:
