@@ -291,6 +291,13 @@ def test_forgetting_a_session_drops_its_window_conversions(client, cache):
     # a window read that finds the session empty (cleared by another writer) drops them too
     client.memory.delete_memory("s")
     assert cache.read("s", 1) == [] and "s" not in cache._recent
+    # and a clear through the client drops them from the client's own cache at once
+    client.memory.add_messages("s", msgs("b"))
+    shared = history_cache(client)
+    shared.decode("s", shared.read("s", 1), "upper", convert)
+    assert "s" in shared._recent
+    client.memory.delete_memory("s")
+    assert "s" not in shared._recent
 
 
 def test_window_conversions_are_kept_for_a_bounded_number_of_sessions(client):

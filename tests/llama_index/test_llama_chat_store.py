@@ -12,6 +12,7 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.storage.chat_store import BaseChatStore, SimpleChatStore
 
 from zep_memory_plugins import InvalidInputError, SessionOwnershipError, ZepMemoryClient
+from zep_memory_plugins._context import Summary, summary_message
 from zep_memory_plugins.llama_index import ZepChatStore
 
 ASYNC_NAMES = {
@@ -155,6 +156,21 @@ def test_under_chat_memory_buffer_and_a_chat_engine(
         "text text",
     ]
     assert again.get_all() == memory.get_all()
+
+
+async def test_rolling_summaries_are_not_messages(client: ZepMemoryClient, mode: str) -> None:
+    # ZepMemory keeps its rolling summaries in the session: wherever they sit (an older one
+    # left behind, a newer one), the store hands out every other message, in order.
+    s = Store(ZepChatStore(client, "jane"), mode)
+    await s.add_message("a", ChatMessage(role="user", content="1"))
+    summaries = [summary_message(Summary(f"summary {i}", "")) for i in range(2)]
+    client.memory.add_messages("a", [summaries[0]])
+    await s.add_message("a", ChatMessage(role="assistant", content="2"))
+    client.memory.add_messages("a", [summaries[1]])
+    await s.add_message("a", ChatMessage(role="user", content="3"))
+    for _ in range(2):  # a first read, then one through the client's history cache
+        assert await s.get_messages("a") == msgs("1", "2", "3")
+    assert len(client.memory.get_messages("a")) == 5
 
 
 def test_bad_input(client: ZepMemoryClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llama_index.core.llms import ChatMessage
 from llama_index.core.storage.chat_store import BaseChatStore
 
-from .._context import SUMMARY_KEY, is_summary
+from .._context import split_summary
 from .._duplex import Plan, arun, run
 from .._errors import InvalidInputError
 from .._models import building_many, check_id
@@ -65,11 +65,7 @@ class ZepChatStore(UserBoundStore, BaseChatStore):
         with building_many:  # a whole history's worth of objects (see building_many)
             # Conversions are reused across reads (the history cache keeps them); the caller
             # gets copies, so that what it changes stays its own.
-            conversation = [
-                m
-                for m in stored
-                if not ((metadata := m.metadata) and SUMMARY_KEY in metadata and is_summary(m))
-            ]
+            conversation = split_summary(stored)[1]  # a summary is not one of its messages
             decoded = self._guard.cache.decode(
                 key, conversation, LLAMA_INDEX_MESSAGE_KEY, from_zep_message
             )
