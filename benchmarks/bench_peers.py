@@ -137,7 +137,7 @@ def last20_pair(
 
     A read of a few messages takes a fraction of a millisecond, and the first one after
     something else ran (the other store's read, or a pause) finds the processor's caches cold:
-    on the 2-core test machine it takes 3 to 5 times as long as the next ones, whatever the
+    on the 2-core test machine it takes 3 to 6 times as long as the next ones, whatever the
     store does. So each of our turns is a run of reads (every one counts), and the median of
     the first read of each run is given on its own. The peer's reads take milliseconds or more:
     one per turn.
