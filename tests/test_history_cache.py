@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -190,8 +191,9 @@ def test_decode_and_measure_converts_a_new_message_once(client, cache):
 
 
 def _described(m: Message) -> tuple[str, str, Any]:
-    """A conversion that depends on what a message holds (its content and metadata)."""
-    return m.content, m.role, m.metadata
+    """A conversion that depends on what a message holds (its content and metadata; the JSON
+    text, so that ``True`` and ``1`` differ)."""
+    return m.content, m.role, json.dumps(m.metadata)
 
 
 def test_window_reads_convert_only_the_messages_new_since_the_last(client, cache):
@@ -233,19 +235,20 @@ def test_a_window_read_sees_metadata_another_writer_changed(client, cache):
     # remembered conversion was made from, so it is converted again.
     client.memory.add_messages("s", msgs("a", "b"))
     first = cache.decode("s", cache.read("s", 2), "d", _described)
-    assert first == [("a", "user", None), ("b", "user", None)]
+    assert first == [("a", "user", "null"), ("b", "user", "null")]
     b = client.memory.get_messages("s")[1].uuid
     client.memory.update_message_metadata("s", b, {"topic": "x"})
     assert cache.decode("s", cache.read("s", 2), "d", _described) == [
-        ("a", "user", None),
-        ("b", "user", {"topic": "x"}),
+        ("a", "user", "null"),
+        ("b", "user", '{"topic": "x"}'),
     ]
     client.memory.update_message_metadata("s", b, {"topic": "y"})
-    assert cache.decode("s", cache.read("s", 2), "d", _described)[1] == (
-        "b",
-        "user",
-        {"topic": "y"},
-    )
+    assert cache.decode("s", cache.read("s", 2), "d", _described)[1][2] == '{"topic": "y"}'
+    # equal in Python is not enough: True == 1, and their conversions may differ
+    client.memory.update_message_metadata("s", b, {"topic": 1})
+    assert cache.decode("s", cache.read("s", 2), "d", _described)[1][2] == '{"topic": 1}'
+    client.memory.update_message_metadata("s", b, {"topic": True})
+    assert cache.decode("s", cache.read("s", 2), "d", _described)[1][2] == '{"topic": true}'
 
 
 def test_window_conversions_are_checked_against_a_copy_of_their_message(client, cache):
@@ -333,7 +336,7 @@ def test_window_conversions_are_always_those_of_what_is_stored(ops: list[tuple[s
                 counter += n
                 client.memory.add_messages("s", msgs(*map(str, range(counter - n, counter))))
             elif op in ("update", "nested") and stored:
-                value = {"n": n} if op == "nested" else n
+                value = {"n": n} if op == "nested" else (n % 2 == 1 if n < 4 else n)  # True == 1
                 client.memory.update_message_metadata(
                     "s", stored[n % len(stored)].uuid, {"v": value}
                 )

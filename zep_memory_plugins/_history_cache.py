@@ -148,6 +148,14 @@ def merge_tail(held: _Entry, tail: list[Message], tail_size: int) -> int | None:
     return at + 1
 
 
+def _same_types(held: dict[str, Any], metadata: dict[str, Any] | None) -> bool:
+    """Whether equal metadata also has values of the same types (``True == 1`` in Python)."""
+    return not metadata or all(
+        type(a) is type(b)
+        for a, b in zip(held["metadata"].values(), metadata.values(), strict=False)
+    )
+
+
 class HistoryCache:
     """Per-client memory of whole session histories (see the module docstring)."""
 
@@ -456,7 +464,7 @@ class HistoryCache:
                 append(convert(message))
                 continue
             known = get(uid.int)
-            if known is not None and known[0] == values:
+            if known is not None and known[0] == values and _same_types(known[0], metadata):
                 value = known[1]
                 if stale is not None and stale(value):
                     value = convert(message)
