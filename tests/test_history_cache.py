@@ -6,6 +6,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -249,6 +250,44 @@ def test_a_window_read_sees_metadata_another_writer_changed(client, cache):
     assert cache.decode("s", cache.read("s", 2), "d", _described)[1][2] == '{"topic": 1}'
     client.memory.update_message_metadata("s", b, {"topic": True})
     assert cache.decode("s", cache.read("s", 2), "d", _described)[1][2] == '{"topic": true}'
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ({"a": 1, "b": True}, {"b": 1, "a": True}),  # equal, types swapped between keys
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}),  # equal, keys in another order
+        ({"a": 1}, {"a": True}),  # True == 1
+    ],
+)
+def test_a_window_conversion_needs_exactly_what_its_message_held(
+    client, cache, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    # Messages as a backend could hand them over (not through the store: neither reorders
+    # keys), for a converter that sees what == does not.
+    uid = uuid.uuid4()
+
+    def message(metadata: dict[str, Any]) -> Message:
+        return Message(role="user", content="a", uuid=uid, metadata=metadata)
+
+    assert cache.decode("s", [message(before)], "d", _described) == [_described(message(before))]
+    assert cache.decode("s", [message(after)], "d", _described) == [_described(message(after))]
+
+
+def test_a_window_conversion_needs_the_same_offset_of_the_same_instant(client, cache):
+    uid, noon = uuid.uuid4(), datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+    two_hours = timezone(timedelta(hours=2))
+
+    def at(when: datetime) -> list[Message]:
+        return [Message(role="user", content="a", uuid=uid, created_at=when)]
+
+    def stamped(m: Message) -> str:
+        return str(m.created_at)
+
+    assert cache.decode("s", at(noon), "t", stamped) == ["2024-01-01 12:00:00+00:00"]
+    assert cache.decode("s", at(noon.astimezone(two_hours)), "t", stamped) == [
+        "2024-01-01 14:00:00+02:00"
+    ]
 
 
 def test_window_conversions_are_checked_against_a_copy_of_their_message(client, cache):

@@ -148,12 +148,20 @@ def merge_tail(held: _Entry, tail: list[Message], tail_size: int) -> int | None:
     return at + 1
 
 
-def _same_types(held: dict[str, Any], metadata: dict[str, Any] | None) -> bool:
-    """Whether equal metadata also has values of the same types (``True == 1`` in Python)."""
-    return not metadata or all(
-        type(a) is type(b)
-        for a, b in zip(held["metadata"].values(), metadata.values(), strict=False)
-    )
+def _exactly(held: dict[str, Any], values: dict[str, Any]) -> bool:
+    """Whether a message's ``values`` are exactly the ``held`` ones they compare equal to.
+
+    Equal is not enough: ``True == 1``, metadata keys may come in another order, and two
+    times in different offsets can be the same instant.
+    """
+    metadata, kept = values["metadata"], held["metadata"]
+    if metadata and (
+        list(metadata) != list(kept)
+        or not all(type(value) is type(kept[key]) for key, value in metadata.items())
+    ):
+        return False
+    at, was = values["created_at"], held["created_at"]
+    return at is None or (was is not None and at.utcoffset() == was.utcoffset())
 
 
 class HistoryCache:
@@ -464,7 +472,7 @@ class HistoryCache:
                 append(convert(message))
                 continue
             known = get(uid.int)
-            if known is not None and known[0] == values and _same_types(known[0], metadata):
+            if known is not None and known[0] == values and _exactly(known[0], values):
                 value = known[1]
                 if stale is not None and stale(value):
                     value = convert(message)

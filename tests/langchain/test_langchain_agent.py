@@ -168,6 +168,21 @@ def test_window_and_session_metadata(client: ZepMemoryClient) -> None:
     assert len(client.memory.get_messages("trip")) == 6
 
 
+def test_a_window_hands_the_agent_messages_of_its_own(client: ZepMemoryClient) -> None:
+    # A window's conversions are remembered from turn to turn; what goes into the state is a
+    # copy, so an app editing a loaded message in place changes nothing of the next turn's.
+    agent, model = make_agent(client, [AIMessage(f"a{i}") for i in range(3)], window=4)
+    agent.invoke({"messages": [HumanMessage("q0")]}, context=ctx())
+    second = agent.invoke({"messages": [HumanMessage("q1")]}, context=ctx())
+    loaded = second["messages"][0]
+    assert loaded.content == "q0"
+    loaded.content = "edited by the app"
+    loaded.additional_kwargs["x"] = 1
+    agent.invoke({"messages": [HumanMessage("q2")]}, context=ctx())
+    assert [m.content for m in model.seen[2]] == ["q0", "a0", "q1", "a1", "q2"]
+    assert model.seen[2][0].additional_kwargs == {}
+
+
 def test_with_a_checkpointer_nothing_is_duplicated(client: ZepMemoryClient) -> None:
     model = ToolCallingFakeModel(responses=script(2))
     agent = create_agent(

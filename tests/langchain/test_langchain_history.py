@@ -263,6 +263,24 @@ def test_a_window_read_each_turn_sees_what_another_writer_changed(client: ZepMem
     assert history.messages == [HumanMessage("q2"), AIMessage("a2")]
 
 
+def test_a_window_read_hands_out_messages_of_the_callers_own(client: ZepMemoryClient) -> None:
+    # Messages with ids, and what they hold in dicts and lists, edited in place by a caller:
+    # no later read, through this history or another, sees the edits.
+    history = ZepChatMessageHistory(session_id="s1", user_id="ann", client=client, window=3)
+    calls = [{"name": "f", "args": {"x": [1]}, "id": "c1", "type": "tool_call"}]
+    sent = [HumanMessage("hi", id="h1"), AIMessage("", id="a1", tool_calls=calls)]
+    history.add_messages(sent)
+    first = history.messages
+    assert first == sent
+    first[0].content = "edited"
+    first[0].additional_kwargs["x"] = 1
+    first[1].tool_calls[0]["args"]["x"].append(2)
+    history.refresh()
+    assert history.messages == sent
+    other = ZepChatMessageHistory(session_id="s1", user_id="ann", client=client, window=3)
+    assert other.messages == sent
+
+
 def test_clear_is_a_soft_delete_and_writes_revive(client: ZepMemoryClient) -> None:
     history = ZepChatMessageHistory(
         session_id="s1", user_id="ann", client=client, session_metadata={"k": 1}

@@ -9,6 +9,7 @@ what comes back compares equal to what went in.
 
 from __future__ import annotations
 
+import copy as _copy
 from typing import Any
 
 from langchain_core.messages import (
@@ -34,10 +35,17 @@ from .._models import (
     new_message,
     pack_json,
     plain_model,
+    shallow_copy,
     unpack_json,
 )
 
-__all__ = ["LANGCHAIN_MESSAGE_KEY", "from_zep_message", "rebuild_message", "to_zep_message"]
+__all__ = [
+    "LANGCHAIN_MESSAGE_KEY",
+    "from_zep_message",
+    "own_copy",
+    "rebuild_message",
+    "to_zep_message",
+]
 
 #: Reserved key of a Zep message's metadata holding the full LangChain message, as produced by
 #: ``langchain_core.messages.message_to_dict`` (``{"type": ..., "data": {...}}``), packed as a
@@ -215,3 +223,19 @@ def _plain_tool_call(call: Any) -> bool:
         and type(call["args"]) is dict
         and (call["id"] is None or type(call["id"]) is str)
     )
+
+
+def own_copy(message: BaseMessage) -> BaseMessage:
+    """A copy of ``message`` that shares nothing a caller could change in place.
+
+    Its fields' dicts and lists (``additional_kwargs``, ``response_metadata``, tool calls, a
+    content block list, extra fields) are copied too, deeply: they hold JSON. Strings and
+    ``None`` are shared (they cannot change).
+    """
+    copied = shallow_copy(message)
+    for values in (copied.__dict__, copied.__pydantic_extra__ or {}):
+        for name, value in values.items():
+            kind = type(value)
+            if kind is dict or kind is list:
+                values[name] = _copy.deepcopy(value) if value else kind()
+    return copied

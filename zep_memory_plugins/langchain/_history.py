@@ -27,7 +27,7 @@ from .._errors import InvalidInputError
 from .._history_cache import DecodedTail
 from .._models import Message, building_many, check_id, check_metadata, shallow_copy
 from .._session_guard import SessionGuard, check_client, guard_for
-from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, to_zep_message
+from ._convert import LANGCHAIN_MESSAGE_KEY, from_zep_message, own_copy, to_zep_message
 
 __all__ = [
     "Shapes",
@@ -295,6 +295,11 @@ class ZepChatMessageHistory(BaseChatMessageHistory):
                 )
             else:
                 decoded = self._newest_within_budget(conversation, whole)
+            if self.window is not None:
+                # A window's conversions are remembered from read to read as well (see
+                # HistoryCache.decode), and a window read has always handed out messages of
+                # the caller's own: copies sharing nothing that changes in place.
+                return [own_copy(m) for m in decoded]
             return [m if m.id is not None else shallow_copy(m) for m in decoded]
 
     def _newest_within_budget(self, conversation: list[Message], whole: bool) -> list[BaseMessage]:

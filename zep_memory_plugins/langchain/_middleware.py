@@ -55,7 +55,7 @@ from .._context import (
 from .._duplex import Plan, arun, call, run
 from .._models import Message, check_id, check_metadata
 from .._session_guard import check_client, guard_for
-from ._convert import from_zep_message, to_zep_message
+from ._convert import from_zep_message, own_copy, to_zep_message
 from ._history import Shapes, TokenCounter, check_counter, check_window, shape_of
 
 __all__ = ["SUMMARY_HEADER", "ZepMemoryContext", "ZepMemoryMiddleware", "ZepMemoryState"]
@@ -311,6 +311,10 @@ class ZepMemoryMiddleware(AgentMiddleware[ZepMemoryState, Any, Any]):
         history = self._decode(session_id, kept)
         start = window_start(Shapes(history), self.window, whole=whole)
         history, kept = history[start:], kept[start:]
+        if self._read_window is not None:
+            # a window's conversions are remembered from turn to turn (see HistoryCache.decode):
+            # the state gets copies of its own, as it always did from a window read
+            history = [own_copy(m) for m in history]
         current: Sequence[BaseMessage] = state.get("messages") or []
         known = {m.id for m in history if m.id is not None}
         fresh = [m for m in current if m.id is None or m.id not in known]
