@@ -21,6 +21,7 @@ from zep_memory_plugins import (
     Session,
     ZepMemoryClient,
 )
+from zep_memory_plugins import _history_cache as history_cache_module
 from zep_memory_plugins._context import SUMMARY_KEY, History, is_marked, split_summary
 from zep_memory_plugins._history_cache import HistoryCache, history_cache
 from zep_memory_plugins._models import pack_json
@@ -348,6 +349,18 @@ def test_window_conversions_are_kept_for_a_bounded_number_of_sessions(client):
         client.memory.add_messages(sid, msgs(sid))
         cache.decode(sid, cache.read(sid, 1), "upper", lambda m: m.content.upper())
     assert list(cache._recent) == ["s2", "s3"]
+
+
+def test_a_read_longer_than_the_bound_remembers_nothing(client, cache, monkeypatch):
+    monkeypatch.setattr(history_cache_module, "_RECENT_MESSAGES", 3)
+    client.memory.add_messages("s", msgs(*"abcd"))
+    convert, calls = upper_recorded()
+    for _ in range(2):
+        assert cache.decode("s", cache.read("s", 4), "upper", convert) == list("ABCD")
+    assert calls == list("abcdabcd")
+    for _ in range(2):  # within the bound: remembered
+        assert cache.decode("s", cache.read("s", 3), "upper", convert) == list("BCD")
+    assert calls == list("abcdabcd") + list("bcd")
 
 
 WINDOW_OPS = st.lists(
