@@ -67,9 +67,9 @@ _CHAT_KINDS: dict[str, Kind] = {
 }
 
 
-#: The shapes without tool call ids, shared (a ``Shape`` is frozen).
+#: The shapes of messages that make or answer no tool call, shared (a ``Shape`` is frozen).
 _PLAIN_SHAPES: dict[str, Shape] = {
-    kind: Shape(kind) for kind in ("user", "assistant", "system", "tool", "other")
+    kind: Shape(kind) for kind in ("user", "assistant", "system", "other")
 }
 
 
@@ -163,8 +163,9 @@ def cut_messages(
     Never starts on an assistant message or a tool result and never separates a tool call from
     its results, so a provider accepts what is returned; it is shorter than asked only to stay
     whole (possibly empty). ``whole=False``: ``messages`` are only the newest of the
-    conversation (a window read), so their first message may itself be a cut. It looks at every
-    message; the history itself looks only at the newest (see ``Tail``).
+    conversation (a window read), so their first message may itself be a cut. Unless nothing is
+    to be cut, it looks at every message; the history itself looks only at the newest (see
+    ``Tail``).
     """
     if max_tokens is None and whole and (window is None or window >= len(messages)):
         return list(messages)  # the history is its own window: no shape is needed
